@@ -1,0 +1,92 @@
+"""sharedconfig: typed, layered, validated configuration and one set of monitoring hooks.
+
+Importing the package is cheap: names are loaded from their modules on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "sharedconfig.config.loader",
+    "check": "sharedconfig.config.loader",
+    "Config": "sharedconfig.config.snapshot",
+    "ConfigModule": "sharedconfig.config.modules",
+    "SettingsModule": "sharedconfig.config.modules",
+    "ConfigHooks": "sharedconfig.config.hooks",
+    "FileConfigProvider": "sharedconfig.config.provider",
+    "Issue": "sharedconfig.config.validation",
+    "ValidationContext": "sharedconfig.config.validation",
+    "ValidationReport": "sharedconfig.config.validation",
+    "Validator": "sharedconfig.config.validation",
+    "validator": "sharedconfig.config.validation",
+    "SharedConfigError": "sharedconfig.errors",
+    "ConfigError": "sharedconfig.errors",
+    "ConfigValidationError": "sharedconfig.errors",
+    "ErrorHandler": "sharedconfig.errors",
+    "parse_duration": "sharedconfig.durations",
+    "format_duration": "sharedconfig.durations",
+    "Logger": "sharedconfig.interfaces",
+    "MetricsRecorder": "sharedconfig.interfaces",
+    "HealthChecker": "sharedconfig.interfaces",
+    "ConfigProvider": "sharedconfig.interfaces",
+}
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigHooks",
+    "ConfigModule",
+    "ConfigProvider",
+    "ConfigValidationError",
+    "ErrorHandler",
+    "FileConfigProvider",
+    "HealthChecker",
+    "Issue",
+    "Logger",
+    "MetricsRecorder",
+    "SettingsModule",
+    "SharedConfigError",
+    "ValidationContext",
+    "ValidationReport",
+    "Validator",
+    "__version__",
+    "check",
+    "format_duration",
+    "load",
+    "parse_duration",
+    "validator",
+]
+
+if TYPE_CHECKING:
+    from sharedconfig.config.hooks import ConfigHooks
+    from sharedconfig.config.loader import check, load
+    from sharedconfig.config.modules import ConfigModule, SettingsModule
+    from sharedconfig.config.provider import FileConfigProvider
+    from sharedconfig.config.snapshot import Config
+    from sharedconfig.config.validation import (
+        Issue,
+        ValidationContext,
+        ValidationReport,
+        Validator,
+        validator,
+    )
+    from sharedconfig.durations import format_duration, parse_duration
+    from sharedconfig.errors import ConfigError, ConfigValidationError, ErrorHandler, SharedConfigError
+    from sharedconfig.interfaces import ConfigProvider, HealthChecker, Logger, MetricsRecorder
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sharedconfig' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,226 @@
+"""``sharedconfig validate | show | schema | diff``: configuration from the command line.
+
+Output is made for people and CI alike: compiler-style issue lines, JSON on request, secrets redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sharedconfig.config.loader import Outcome, check
+from sharedconfig.config.snapshot import leaves
+from sharedconfig.config.tree import REDACTED
+from sharedconfig.config.validation import Issue, format_path
+
+__all__ = ["diff", "schema", "show", "validate"]
+
+
+class IssueFormat(StrEnum):
+    """Output formats of ``validate``."""
+
+    text = "text"
+    json = "json"
+
+
+class DataFormat(StrEnum):
+    """Output formats of ``show``."""
+
+    yaml = "yaml"
+    json = "json"
+
+
+Files = Annotated[list[Path] | None, typer.Argument(help="YAML, JSON or TOML files or globs, low to high.")]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", "-p", help="Profile overlay (app.<profile>.yaml); default $SHAREDCONFIG_PROFILE."
+    ),
+]
+EnvPrefix = Annotated[str, typer.Option("--env-prefix", help="Prefix of config environment variables.")]
+Require = Annotated[
+    list[str] | None,
+    typer.Option("--require", help="Module that must be valid even when its section is absent (repeatable)."),
+]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="KEY.PATH=VALUE override (repeatable).")]
+Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Issue code to ignore (repeatable).")]
+SecretsDir = Annotated[
+    str | None,
+    typer.Option("--secrets-dir", help="Directory of secret files; default $SHAREDCONFIG_SECRETS_DIR."),
+]
+EnvFile = Annotated[str, typer.Option("--env-file", help="The .env file to read when it exists.")]
+
+
+def _check(
+    files: list[Path] | None,
+    profile: str | None,
+    env_prefix: str,
+    require: list[str] | None,
+    overrides: list[str] | None,
+    ignore: list[str] | None,
+    secrets_dir: str | None,
+    env_file: str,
+) -> Outcome:
+    return check(
+        [str(f) for f in files or ()],
+        profile=profile,
+        env_prefix=env_prefix,
+        require=require or (),
+        overrides=overrides or (),
+        ignore=ignore or (),
+        secrets_dir=secrets_dir,
+        env_file=env_file or None,
+    )
+
+
+def print_issue(issue: Issue, stream: Any = None) -> None:
+    """Compiler style: ``FILE:LINE:COL: error CODE key.path: message`` then an indented hint."""
+    out = stream or sys.stdout
+    print(issue, file=out)
+    if issue.hint:
+        print(f"    hint: {issue.hint}", file=out)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _summary(outcome: Outcome) -> str:
+    errors, warnings = len(outcome.report.errors), len(outcome.report.warnings)
+    if errors:
+        return f"invalid: {plural(errors, 'error')}, {plural(warnings, 'warning')}"
+    return f"valid: {plural(warnings, 'warning')}"
+
+
+def validate(
+    files: Files = None,
+    profile: Profile = None,
+    env_prefix: EnvPrefix = "SHAREDCONFIG_",
+    require: Require = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    output: Annotated[IssueFormat, typer.Option("--format", help="text or json.")] = IssueFormat.text,
+    overrides: Overrides = None,
+    ignore: Ignore = None,
+    secrets_dir: SecretsDir = None,
+    env_file: EnvFile = ".env",
+) -> None:
+    """Validate configuration: exit 0 when valid (warnings allowed unless --strict), 1 when not."""
+    outcome = _check(files, profile, env_prefix, require, overrides, ignore, secrets_dir, env_file)
+    if output is IssueFormat.json:
+        print(json.dumps([i.to_dict() for i in outcome.report], indent=2))
+    else:
+        for issue in outcome.report:
+            print_issue(issue)
+        print(_summary(outcome))
+    failed = not outcome.report.ok or (strict and bool(outcome.report.warnings))
+    raise typer.Exit(1 if failed else 0)
+
+
+def _dump(data: Any, fmt: DataFormat) -> str:
+    if fmt is DataFormat.json:
+        return json.dumps(data, indent=2, default=str)
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _loaded(outcome: Outcome) -> Any:
+    if outcome.config is None:
+        for issue in outcome.report.errors:
+            print_issue(issue, sys.stderr)
+        print(_summary(outcome), file=sys.stderr)
+        raise typer.Exit(1)
+    return outcome.config
+
+
+def show(
+    files: Files = None,
+    profile: Profile = None,
+    env_prefix: EnvPrefix = "SHAREDCONFIG_",
+    require: Require = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Say where every value came from.")] = False,
+    output: Annotated[DataFormat, typer.Option("--format", help="yaml or json.")] = DataFormat.yaml,
+    overrides: Overrides = None,
+    secrets_dir: SecretsDir = None,
+    env_file: EnvFile = ".env",
+) -> None:
+    """Print the effective configuration (sources plus defaults); secrets are shown as **********."""
+    config = _loaded(_check(files, profile, env_prefix, require, overrides, None, secrets_dir, env_file))
+    if not explain:
+        print(_dump(config.to_dict(), output), end="")
+        return
+    rows = config.explain()
+    if output is DataFormat.json:
+        print(
+            json.dumps(
+                [{"path": p, "value": v, "origin": str(o) if o else "default"} for p, v, o in rows],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    width = max((len(p) for p, _, _ in rows), default=0)
+    for path, value, origin in rows:
+        shown = json.dumps(value, default=str)
+        print(f"{path.ljust(width)} = {shown}  # {origin if origin else 'default'}")
+
+
+def schema(
+    module: Annotated[str | None, typer.Option("--module", "-m", help="Only this module's schema.")] = None,
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of the configuration, for editors and CI."""
+    from sharedconfig.config.schema import config_schema
+
+    print(json.dumps(config_schema(module), indent=2))
+
+
+def _changes(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    secret_old: Mapping[str, Any],
+    secret_new: Mapping[str, Any],
+) -> list[str]:
+    a = {format_path(p): v for p, v in leaves(old)}
+    b = {format_path(p): v for p, v in leaves(new)}
+    shown_a = {format_path(p): v for p, v in leaves(secret_old)}
+    shown_b = {format_path(p): v for p, v in leaves(secret_new)}
+    lines: list[str] = []
+    for path in sorted(a.keys() | b.keys()):
+        if path not in b:
+            lines.append(f"- {path}: {json.dumps(shown_a[path], default=str)}")
+        elif path not in a:
+            lines.append(f"+ {path}: {json.dumps(shown_b[path], default=str)}")
+        elif a[path] != b[path]:
+            if REDACTED in (shown_a[path], shown_b[path]):
+                lines.append(f"~ {path}: (secret changed)")
+            else:
+                lines.append(
+                    f"~ {path}: {json.dumps(shown_a[path], default=str)} -> "
+                    f"{json.dumps(shown_b[path], default=str)}"
+                )
+    return lines
+
+
+def diff(
+    a: Annotated[Path, typer.Argument(help="The old configuration file.")],
+    b: Annotated[Path, typer.Argument(help="The new configuration file.")],
+    profile: Profile = None,
+    env_prefix: EnvPrefix = "SHAREDCONFIG_",
+    env_file: EnvFile = ".env",
+) -> None:
+    """Show the keys whose effective values differ between two files (secrets redacted); exit 1 if any."""
+    old = _loaded(_check([a], profile, env_prefix, None, None, None, None, env_file))
+    new = _loaded(_check([b], profile, env_prefix, None, None, None, None, env_file))
+    lines = _changes(old.to_dict(redact=False), new.to_dict(redact=False), old.to_dict(), new.to_dict())
+    for line in lines:
+        print(line)
+    if not lines:
+        print("no differences")
+    raise typer.Exit(1 if lines else 0)

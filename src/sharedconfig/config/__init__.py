@@ -1,0 +1,41 @@
+"""The configuration system: sources -> layers with provenance -> modules -> validation -> snapshot.
+
+Import from here or from the top-level package; submodules hold the parts.
+"""
+
+from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
+from sharedconfig.config.loader import check, load
+from sharedconfig.config.modules import ConfigModule, SettingsModule, discover, module_check
+from sharedconfig.config.snapshot import Config
+from sharedconfig.config.validation import (
+    COMPLIANCE,
+    PERFORMANCE,
+    SCHEMA,
+    SECURITY,
+    Issue,
+    ValidationContext,
+    ValidationReport,
+    Validator,
+    validator,
+)
+
+__all__ = [
+    "COMPLIANCE",
+    "NO_HOOKS",
+    "PERFORMANCE",
+    "SCHEMA",
+    "SECURITY",
+    "Config",
+    "ConfigHooks",
+    "ConfigModule",
+    "Issue",
+    "SettingsModule",
+    "ValidationContext",
+    "ValidationReport",
+    "Validator",
+    "check",
+    "discover",
+    "load",
+    "module_check",
+    "validator",
+]

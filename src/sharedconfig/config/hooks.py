@@ -1,0 +1,58 @@
+"""The configuration system's hook points: how the loader reports loads, validations and reloads.
+
+Components never import monitoring; ``sharedconfig.monitoring.hooks.config`` implements this protocol
+with metrics, events and logs. The default does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sharedconfig.config.snapshot import Config
+    from sharedconfig.config.validation import ValidationReport
+
+__all__ = ["NO_HOOKS", "ConfigHooks", "NoConfigHooks"]
+
+
+@runtime_checkable
+class ConfigHooks(Protocol):
+    """Called by the loader (and later the watcher) with results and durations in seconds."""
+
+    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+        """A load finished: ``config`` is None when the report has errors."""
+        ...
+
+    def on_validation(self, report: ValidationReport, seconds: float) -> None:
+        """The validation stage finished."""
+        ...
+
+    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
+        """A reload finished; ``new`` is None when it was rejected and ``old`` stays in force."""
+        ...
+
+    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
+        """A new snapshot replaced ``old``; ``changed`` lists the dotted paths that differ."""
+        ...
+
+
+class NoConfigHooks:
+    """The default hooks: do nothing, cost nothing."""
+
+    __slots__ = ()
+
+    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Ignore."""
+
+    def on_validation(self, report: ValidationReport, seconds: float) -> None:
+        """Ignore."""
+
+    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Ignore."""
+
+    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
+        """Ignore."""
+
+
+NO_HOOKS: ConfigHooks = NoConfigHooks()

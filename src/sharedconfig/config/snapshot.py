@@ -1,0 +1,198 @@
+"""The frozen ``Config`` snapshot: typed module settings, the merged tree, provenance and the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel, SecretStr
+from pydantic import ValidationError as PydanticValidationError
+
+from sharedconfig.config.modules import ConfigModule
+from sharedconfig.config.tree import REDACTED, Provenance, looks_secret
+from sharedconfig.config.validation import PathParts, ValidationReport, format_path
+from sharedconfig.durations import format_duration
+from sharedconfig.errors import ConfigError, Location
+
+__all__ = ["Config", "leaves", "redacted_tree"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def leaves(value: Any, path: PathParts = ()) -> Iterator[tuple[PathParts, Any]]:
+    """Every leaf of a nested mapping/list with its path (empty containers count as leaves)."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+    elif isinstance(value, list | tuple) and value:
+        for index, item in enumerate(value):
+            yield from leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _mask(value: Any, path: PathParts, provenance: Provenance) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED
+            if looks_secret(str(k)) and v not in (None, "", REDACTED) and not isinstance(v, Mapping | list)
+            else _mask(v, (*path, k), provenance)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask(v, (*path, i), provenance) for i, v in enumerate(value)]
+    if isinstance(value, SecretStr) or (value is not None and provenance.is_secret(path)):
+        return REDACTED
+    return value
+
+
+def redacted_tree(value: Any, provenance: Provenance, path: PathParts = ()) -> Any:
+    """A copy of ``value`` with every secret replaced by ``**********``.
+
+    Secret means: a ``SecretStr`` field, a value from the secrets directory (or interpolated from one),
+    or a key whose name looks secret (``password``, ``token``, ``api_key``, ...).
+    """
+    return _mask(value, path, provenance)
+
+
+class Config:
+    """An immutable snapshot of validated configuration.
+
+    ``config.monitoring`` and ``config.module("storage")`` give the typed settings of a module;
+    ``config.get("monitoring.sample_rate")`` reads the merged tree; ``provenance`` says where values
+    came from and ``report`` holds the warnings of the validation that produced it.
+    """
+
+    __slots__ = ("_absent", "_modules", "_registry", "_tree", "profile", "provenance", "report")
+    _absent: dict[str, BaseModel]
+    _modules: dict[str, BaseModel]
+    _registry: dict[str, ConfigModule]
+    _tree: Mapping[str, Any]
+    profile: str | None
+    provenance: Provenance
+    report: ValidationReport
+
+    def __init__(
+        self,
+        modules: Mapping[str, BaseModel],
+        tree: Mapping[str, Any],
+        provenance: Provenance,
+        report: ValidationReport,
+        *,
+        registry: Mapping[str, ConfigModule] | None = None,
+        profile: str | None = None,
+    ) -> None:
+        setter = object.__setattr__
+        setter(self, "_modules", dict(modules))
+        setter(self, "_tree", tree)
+        setter(self, "provenance", provenance)
+        setter(self, "report", report)
+        setter(self, "_registry", dict(registry or {}))
+        setter(self, "profile", profile)
+        setter(self, "_absent", {})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Config is immutable: load a new one (or reload) to change it")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Config is immutable")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.module(name)
+        except ConfigError as exc:
+            if exc.code == "CONFIG_018":
+                raise AttributeError(f"Config has no module {name!r}") from None
+            raise
+
+    @overload
+    def module(self, name: str) -> BaseModel: ...
+    @overload
+    def module(self, name: str, schema: type[M]) -> M: ...
+
+    def module(self, name: str, schema: type[M] | None = None) -> BaseModel:
+        """The settings of module ``name``; defaults when its section is absent (and allowed to be)."""
+        settings = self._modules.get(name) or self._absent.get(name)
+        if settings is None:
+            mod = self._registry.get(name)
+            if mod is None:
+                raise ConfigError(f"no configuration module named {name!r}", code="CONFIG_018", path=name)
+            try:
+                settings = mod.validate({})
+            except PydanticValidationError as exc:
+                missing = ", ".join(format_path(e["loc"]) for e in exc.errors())
+                raise ConfigError(
+                    f"section {name!r} is absent and has required keys ({missing})",
+                    code="CONFIG_022",
+                    path=name,
+                ) from None
+            self._absent[name] = settings
+        if schema is not None and not isinstance(settings, schema):
+            raise TypeError(f"module {name!r} holds {type(settings).__name__}, not {schema.__name__}")
+        return settings
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Names of the modules whose sections were present (or required)."""
+        return tuple(self._modules)
+
+    @property
+    def tree(self) -> Mapping[str, Any]:
+        """The merged, interpolated configuration tree as the sources gave it (secrets included)."""
+        return self._tree
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        """A value of the merged tree by dotted path (``monitoring.metrics.exporters.0.type``)."""
+        node: Any = self._tree
+        for part in dotted.split("."):
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return default
+        return node
+
+    def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
+        """The effective configuration (sources plus schema defaults), secrets redacted by default."""
+        out: dict[str, Any] = {}
+        for name, settings in self._modules.items():
+            if redact:
+                out[name] = redacted_tree(
+                    settings.model_dump(mode="json", by_alias=True), self.provenance, (name,)
+                )
+            else:
+                out[name] = _reveal(settings.model_dump(mode="python", by_alias=True))
+        return out
+
+    def explain(self) -> list[tuple[str, Any, Location | None]]:
+        """Every effective leaf as (dotted path, redacted value, origin); origin None is a default."""
+        data = self.to_dict()
+        return [(format_path(path), value, self.provenance.origin(path)) for path, value in leaves(data)]
+
+    def __repr__(self) -> str:
+        return f"Config(modules={list(self._modules)}, profile={self.profile!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Two snapshots are equal when their typed settings are (provenance is not compared)."""
+        if not isinstance(other, Config):
+            return NotImplemented
+        return bool(self._modules == other._modules)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _reveal(value: Any) -> Any:
+    """Plain data for saving: secrets as their values, durations as strings."""
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v) for v in value]
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return value

@@ -1,0 +1,101 @@
+"""Environment variables and ``.env`` files as configuration layers.
+
+``SHAREDCONFIG_MONITORING__SAMPLE_RATE=0.5`` sets ``monitoring.sample_rate``: the prefix, then the key
+path joined by ``__``. Lists and mappings are written as JSON; everything else is coerced by the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
+from sharedconfig.config.validation import PathParts
+
+__all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
+
+DEFAULT_PREFIX = "SHAREDCONFIG_"
+
+
+def env_path(name: str, prefix: str) -> PathParts | None:
+    """The key path a variable sets, or None when it is not a config variable.
+
+    A config variable has the prefix and at least two parts (``MODULE__KEY``): ``SHAREDCONFIG_PROFILE``
+    and ``SHAREDCONFIG_API_TOKEN`` are the tool's own settings, not config keys. Digit parts index lists.
+    """
+    if not name.upper().startswith(prefix.upper()):
+        return None
+    rest = name[len(prefix) :]
+    if "__" not in rest:
+        return None
+    parts = rest.lower().split("__")
+    if any(not p for p in parts):
+        return None
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str) -> Layer:
+    layer = Layer(source, name)
+
+    def spot(var: str) -> str:
+        return var if source == "env" else f"{name} {var}"
+
+    for var in sorted(variables):
+        path = env_path(var, prefix)
+        if path is None:
+            continue
+        raw = variables[var]
+        value: object = raw
+        if raw[:1] in ("[", "{"):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                layer.problem(
+                    "CONFIG_020",
+                    path,
+                    f"{var} starts like JSON but is not valid JSON: {exc.msg}",
+                    spot=spot(var),
+                )
+                continue
+        set_path(layer.data, path, value)
+        mark_spots(layer, value, path, spot(var))
+    return layer
+
+
+@dataclass(frozen=True, slots=True)
+class EnvSource:
+    """Variables of the process environment (or of a given mapping) that carry the prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+    environ: Mapping[str, str] | None = None
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer with a value per matching variable."""
+        env = os.environ if self.environ is None else self.environ
+        return [_layer_from(env, self.prefix, "env", "environment")]
+
+
+def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The variables of a ``.env`` file (empty when it does not exist)."""
+    if not os.path.isfile(path):
+        return {}
+    from dotenv import dotenv_values  # only when a .env file exists
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class DotenvSource:
+    """A ``.env`` file: its prefixed variables set config keys like environment variables do.
+
+    All of its variables are also available to ``${VAR}`` interpolation (the environment wins).
+    """
+
+    path: str = ".env"
+    prefix: str = DEFAULT_PREFIX
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer, empty when the file does not exist."""
+        return [_layer_from(read_dotenv(self.path), self.prefix, "dotenv", self.path)]

@@ -1,0 +1,410 @@
+"""Configuration files (YAML, JSON, TOML) read into layers that remember where each value sits.
+
+YAML goes through libyaml's composer and our own safe constructor, which knows positions, reports
+duplicate keys (PyYAML keeps the last silently), refuses unsafe tags and bounds alias expansion.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from sharedconfig.config.tree import InterpolationProblem as _Interp
+from sharedconfig.config.tree import Layer, ReadContext, interpolate
+from sharedconfig.config.validation import Issue, PathParts
+from sharedconfig.errors import ConfigFileError, Location
+
+__all__ = ["FileSource", "ProfileSource", "expand", "profile_overlay", "read_file"]
+
+try:  # libyaml is in every PyYAML wheel; the pure-Python loader is a slow fallback
+    _Loader: type[Any] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+
+_T = "tag:yaml.org,2002:"
+_STR, _MAP, _SEQ, _MERGE = _T + "str", _T + "map", _T + "seq", _T + "merge"
+_constructor = SafeConstructor()
+_SCALARS = {
+    _T + tag: getattr(SafeConstructor, f"construct_yaml_{tag}")
+    for tag in ("int", "float", "bool", "null", "timestamp")
+}
+
+
+def _fail(
+    code: str,
+    message: str,
+    path: str,
+    line: int | None = None,
+    column: int | None = None,
+    key: str = "",
+    hint: str | None = None,
+    cause: BaseException | None = None,
+) -> ConfigFileError:
+    return ConfigFileError(
+        message, code=code, location=Location("file", path, line, column), path=key, hint=hint, cause=cause
+    )
+
+
+def _read_text(path: str, ctx: ReadContext) -> str:
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError as exc:
+        raise _fail("CONFIG_003", "file not found", path, cause=exc) from None
+    except OSError as exc:
+        raise _fail("CONFIG_004", f"cannot read file: {exc.strerror}", path, cause=exc) from None
+    if size > ctx.max_file_size:
+        raise _fail("CONFIG_005", f"file is {size} bytes, over the limit of {ctx.max_file_size} bytes", path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(ctx.max_file_size + 1)
+    except IsADirectoryError:
+        raise _fail("CONFIG_004", "is a directory, not a file", path) from None
+    except OSError as exc:
+        raise _fail("CONFIG_004", f"cannot read file: {exc.strerror}", path, cause=exc) from None
+    if len(raw) > ctx.max_file_size:
+        raise _fail("CONFIG_005", f"file is over the limit of {ctx.max_file_size} bytes", path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _fail(
+            "CONFIG_006",
+            f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8",
+            path,
+            line,
+            column,
+        ) from None
+
+
+class _YamlReader:
+    """Builds plain data from a composed YAML node graph, recording positions and problems."""
+
+    __slots__ = ("budget", "built", "ctx", "layer", "path")
+
+    def __init__(self, layer: Layer, ctx: ReadContext) -> None:
+        self.layer = layer
+        self.ctx = ctx
+        self.path = layer.name
+        self.budget = ctx.max_alias_expansions
+        self.built: dict[int, tuple[Any, int]] = {}  # node id -> (value, node count), for aliases
+
+    def build(self, node: Node, where: PathParts) -> Any:
+        seen = self.built.get(id(node))
+        if seen is not None:  # an alias: the same node again
+            self.budget -= seen[1]
+            if self.budget < 0:
+                mark = node.start_mark
+                raise _fail(
+                    "CONFIG_011",
+                    f"aliases expand to more than {self.ctx.max_alias_expansions} "
+                    "values (a 'billion laughs' document?)",
+                    self.path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    _dotted(where),
+                )
+            return seen[0]
+        mark = node.start_mark
+        self.layer.spots[where] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, where)
+        before = self.budget
+        if isinstance(node, MappingNode):
+            value: Any = self.mapping(node, where)
+        elif isinstance(node, SequenceNode):
+            if node.tag != _SEQ:
+                raise self.unsafe(node, where)
+            value = [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
+        else:  # pragma: no cover - the composer makes only these three
+            raise self.unsafe(node, where)
+        count = 1 + len(node.value) + (before - self.budget)
+        if isinstance(node, MappingNode) or len(node.value) > 0:
+            self.built[id(node)] = (value, count)
+        return value
+
+    def unsafe(self, node: Node, where: PathParts) -> ConfigFileError:
+        mark = node.start_mark
+        return _fail(
+            "CONFIG_010",
+            f"tag {node.tag!r} is not allowed",
+            self.path,
+            mark.line + 1,
+            mark.column + 1,
+            _dotted(where),
+        )
+
+    def scalar(self, node: ScalarNode, where: PathParts) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            text: str = node.value
+            if "$" in text:
+                return self.interpolate(text, node, where)
+            return text
+        construct = _SCALARS.get(tag)
+        if construct is None:
+            raise self.unsafe(node, where)
+        try:
+            return construct(_constructor, node)
+        except (ValueError, yaml.YAMLError) as exc:
+            mark = node.start_mark
+            raise _fail(
+                "CONFIG_007",
+                f"cannot read {node.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+                self.path,
+                mark.line + 1,
+                mark.column + 1,
+                _dotted(where),
+            ) from None
+
+    def interpolate(self, text: str, node: ScalarNode, where: PathParts) -> str:
+        try:
+            out, used = interpolate(text, self.ctx.variables)
+        except _Interp as exc:
+            mark = node.start_mark
+            self.layer.problem(exc.code, where, exc.message, spot=(mark.line + 1, mark.column + 1))
+            return text
+        if used:
+            self.layer.interpolated.add(where)
+            if not used.isdisjoint(self.ctx.secret_variables):
+                self.layer.secret.add(where)
+        return out
+
+    def mapping(self, node: MappingNode, where: PathParts) -> dict[str, Any]:
+        if node.tag != _MAP:
+            raise self.unsafe(node, where)
+        out: dict[str, Any] = {}
+        first: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                self.merge_keys(out, value_node, where)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                mark = key_node.start_mark
+                raise _fail(
+                    "CONFIG_007",
+                    "a mapping key must be a plain value, not a list or mapping",
+                    self.path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    _dotted(where),
+                )
+            key = key_node.value if key_node.tag == _STR else str(self.scalar(key_node, where))
+            if key in first:
+                prev, mark = first[key].start_mark, key_node.start_mark
+                raise _fail(
+                    "CONFIG_009",
+                    f"duplicate key {key!r}: first at line {prev.line + 1}, again at line {mark.line + 1}",
+                    self.path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    _dotted((*where, key)),
+                )
+            first[key] = key_node
+            out[key] = self.build(value_node, (*where, key))
+            mark = key_node.start_mark  # a key's position is where people look for it
+            self.layer.spots[(*where, key)] = (mark.line + 1, mark.column + 1)
+        return out
+
+    def merge_keys(self, out: dict[str, Any], value_node: Node, where: PathParts) -> None:
+        """YAML's ``<<: *defaults``: keys from the merged mappings, explicit keys win."""
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        for src in sources:
+            merged = self.build(src, where)
+            if not isinstance(merged, dict):
+                mark = src.start_mark
+                raise _fail(
+                    "CONFIG_007",
+                    "'<<' merges mappings only",
+                    self.path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    _dotted(where),
+                )
+            for key, value in merged.items():
+                out.setdefault(key, value)
+
+
+def _dotted(where: PathParts) -> str:
+    return ".".join(str(p) for p in where)
+
+
+def _yaml_error(exc: yaml.YAMLError, path: str, text: str) -> ConfigFileError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return _fail("CONFIG_008", "tab character used for indentation", path, line, column)
+    message = f"{context}, {problem}" if context else problem
+    return _fail("CONFIG_007", f"YAML syntax error: {message}", path, line, column)
+
+
+def _read_yaml(text: str, layer: Layer, ctx: ReadContext) -> dict[str, Any]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, layer.name, text) from None
+    finally:
+        loader.dispose()
+    if node is None or (isinstance(node, ScalarNode) and node.tag == _T + "null"):
+        raise _fail("CONFIG_012", "file is empty (or holds only comments)", layer.name, 1, 1)
+    data = _YamlReader(layer, ctx).build(node, ())
+    if not isinstance(data, dict):
+        raise _fail(
+            "CONFIG_013",
+            f"the top level is a {type(data).__name__}, not a mapping",
+            layer.name,
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
+    return data
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _interpolate_tree(value: Any, where: PathParts, layer: Layer, ctx: ReadContext) -> Any:
+    """Interpolate every string of a JSON/TOML document; positions are per file for these formats."""
+    layer.spots[where] = layer.name  # JSON and TOML positions are not kept: provenance names the file
+    if isinstance(value, dict):
+        return {k: _interpolate_tree(v, (*where, k), layer, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate_tree(v, (*where, i), layer, ctx) for i, v in enumerate(value)]
+    if isinstance(value, str) and "$" in value:
+        try:
+            out, used = interpolate(value, ctx.variables)
+        except _Interp as exc:
+            layer.problem(exc.code, where, exc.message)
+            return value
+        if used:
+            layer.interpolated.add(where)
+            if not used.isdisjoint(ctx.secret_variables):
+                layer.secret.add(where)
+        return out
+    return value
+
+
+def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> Layer:
+    """Read one configuration file into a layer; raises ``ConfigFileError`` when it cannot be read."""
+    ctx = ctx or ReadContext()
+    name = os.fspath(path)
+    kind = SUFFIXES.get(Path(name).suffix.lower())
+    if kind is None:
+        raise _fail("CONFIG_014", f"cannot tell the format of {Path(name).name!r} from its extension", name)
+    text = _read_text(name, ctx)
+    layer = Layer("file", name)
+    if kind == "yaml":
+        layer.data = _read_yaml(text, layer, ctx)
+        return layer
+    if not text.strip():
+        raise _fail("CONFIG_012", "file is empty", name, 1, 1)
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates) if kind == "json" else tomllib.loads(text)
+    except _Duplicate as exc:
+        raise _fail("CONFIG_009", f"duplicate key {exc.key!r}", name, key=exc.key) from None
+    except json.JSONDecodeError as exc:
+        raise _fail("CONFIG_007", f"JSON syntax error: {exc.msg}", name, exc.lineno, exc.colno) from None
+    except tomllib.TOMLDecodeError as exc:
+        line, column = _toml_position(str(exc))
+        code = "CONFIG_009" if "overwrite" in str(exc) or "defined" in str(exc) else "CONFIG_007"
+        raise _fail(code, f"TOML error: {exc}", name, line, column) from None
+    if not isinstance(data, dict):
+        raise _fail("CONFIG_013", f"the top level is a {type(data).__name__}, not a mapping", name, 1, 1)
+    layer.data = _interpolate_tree(data, (), layer, ctx)
+    return layer
+
+
+def _toml_position(message: str) -> tuple[int | None, int | None]:
+    # tomllib says "... (at line 3, column 7)"
+    m = re.search(r"line (\d+), column (\d+)", message)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def expand(patterns: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """File names for the given paths and globs, in order; a glob's matches are sorted."""
+    out: list[str] = []
+    for pattern in patterns:
+        name = os.fspath(pattern)
+        if globlib.has_magic(name):
+            out.extend(sorted(globlib.glob(name)))
+        else:
+            out.append(name)
+    return out
+
+
+def profile_overlay(path: str, profile: str) -> str:
+    """``app.yaml`` with profile ``production`` -> ``app.production.yaml`` beside it."""
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{profile}{p.suffix}"))
+
+
+def _read_all(names: Sequence[str], ctx: ReadContext, *, optional: bool) -> list[Layer]:
+    layers: list[Layer] = []
+    for name in names:
+        if optional and not os.path.exists(name):
+            continue
+        try:
+            layers.append(read_file(name, ctx))
+        except ConfigFileError as exc:
+            failed = Layer("file", name)
+            failed.issues.append(_as_issue(exc))
+            layers.append(failed)
+    return layers
+
+
+def _as_issue(exc: ConfigFileError) -> Issue:
+    return Issue(exc.code, exc.path, exc.message, hint=exc.hint, location=exc.location)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    """Configuration files and globs, in the order given; a missing named file is an error."""
+
+    files: tuple[str, ...]
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer per file; a file that cannot be read gives a layer holding only its issue."""
+        return _read_all(expand(self.files), ctx, optional=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSource:
+    """The profile overlays (``app.<profile>.yaml`` beside each file), read when they exist."""
+
+    files: tuple[str, ...]
+    profile: str | None
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer per overlay that exists."""
+        if not self.profile:
+            return []
+        names = [profile_overlay(n, self.profile) for n in expand(self.files)]
+        return _read_all(names, ctx, optional=True)

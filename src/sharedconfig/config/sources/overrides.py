@@ -1,0 +1,67 @@
+"""Explicit overrides (``--set monitoring.sample_rate=0.5``) and application defaults as layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
+from sharedconfig.config.validation import PathParts
+from sharedconfig.errors import ConfigError
+
+__all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_override(text: str) -> tuple[PathParts, Any]:
+    """``a.b.0.c=value`` -> (("a", "b", 0, "c"), value); the value is read as a YAML scalar or list."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {text!r} is not KEY.PATH=VALUE", code="CONFIG_017")
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: cannot read value: {exc}", code="CONFIG_017", path=key) from None
+    path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    return path, value
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideSource:
+    """``KEY.PATH=VALUE`` strings, e.g. from ``--set``; the highest precedence by default."""
+
+    overrides: Sequence[str] = ()
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer; a malformed override is an issue."""
+        layer = Layer("override", "--set")
+        for text in self.overrides:
+            try:
+                path, value = parse_override(text)
+            except ConfigError as exc:
+                layer.problem(exc.code, (), exc.message, spot=text)
+                continue
+            set_path(layer.data, path, value)
+            mark_spots(layer, value, path, f"--set {text.partition('=')[0]}")
+        return [layer]
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultsSource:
+    """Embedded application defaults (a nested mapping), the lowest layer."""
+
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "defaults"
+
+    def read(self, ctx: ReadContext) -> list[Layer]:
+        """One layer holding a copy of the defaults."""
+        layer = Layer("default", self.name)
+        for key, value in self.defaults.items():
+            set_path(layer.data, (key,), value)
+            mark_spots(layer, value, (key,), self.name)
+        return [layer]

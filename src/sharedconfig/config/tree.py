@@ -1,0 +1,261 @@
+"""Layers of configuration, merged with provenance per value, and ``${VAR}`` interpolation.
+
+A ``Layer`` is what one source produced (data, where each value came from, issues found while reading);
+``merge`` folds layers low to high into one tree; ``Provenance`` answers "where did this value come from".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sharedconfig.config.validation import Issue, PathParts, format_path
+from sharedconfig.errors import Location
+
+__all__ = [
+    "REDACTED",
+    "Layer",
+    "Provenance",
+    "ReadContext",
+    "interpolate",
+    "looks_secret",
+    "mark_spots",
+    "merge",
+    "set_path",
+]
+
+REDACTED = "**********"
+
+# where a value sits in its source: (line, column) in a file, or the name of the variable / secret file
+Spot = tuple[int, int] | str
+
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "webhook_url",
+    "credential",
+    "private_key",
+    "access_key",
+)
+
+
+def looks_secret(key: str) -> bool:
+    """True for key names that usually hold secrets (used where no schema says so)."""
+    k = key.lower()
+    return any(w in k for w in _SECRET_WORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContext:
+    """What every source may need: interpolation variables and the reading limits."""
+
+    variables: Mapping[str, str] = field(default_factory=dict)
+    secret_variables: frozenset[str] = frozenset()
+    max_file_size: int = 10 * 1024 * 1024
+    max_alias_expansions: int = 10_000
+
+
+@dataclass(slots=True)
+class Layer:
+    """One source's contribution: its data and where each value in it came from."""
+
+    source: str  # "default", "file", "dotenv", "secret", "env", "override", "remote"
+    name: str  # file path, "environment", ...
+    data: dict[str, Any] = field(default_factory=dict)
+    spots: dict[PathParts, Spot] = field(default_factory=dict)
+    interpolated: set[PathParts] = field(default_factory=set)
+    secret: set[PathParts] = field(default_factory=set)
+    issues: list[Issue] = field(default_factory=list)
+
+    def location(self, path: PathParts) -> Location | None:
+        """The location of ``path`` in this layer, or None when the layer does not set it."""
+        spot = self.spots.get(path)
+        if spot is None:
+            return None
+        if isinstance(spot, str):
+            return Location(self.source, spot, interpolated=path in self.interpolated)
+        return Location(self.source, self.name, spot[0], spot[1], interpolated=path in self.interpolated)
+
+    def problem(
+        self, code: str, path: PathParts, message: str, *, spot: Spot | None = None, hint: str = ""
+    ) -> None:
+        """Record an issue found while reading, located in this layer."""
+        if isinstance(spot, tuple):
+            loc: Location | None = Location(self.source, self.name, spot[0], spot[1])
+        elif isinstance(spot, str):
+            loc = Location(self.source, spot)
+        else:
+            loc = self.location(path) or Location(self.source, self.name)
+        self.issues.append(Issue(code, format_path(path), message, hint=hint, location=loc))
+
+
+class Provenance:
+    """Where each value of the merged tree came from: the highest layer that set it wins."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, layers: Sequence[Layer] = ()) -> None:
+        self.layers = tuple(layers)
+
+    def origin(self, path: PathParts) -> Location | None:
+        """The exact origin of ``path``; None means the value is a schema default."""
+        for layer in reversed(self.layers):
+            if path in layer.spots:
+                return layer.location(path)
+        return None
+
+    def locate(self, path: PathParts) -> Location | None:
+        """The origin of ``path`` or of its nearest ancestor that a source set (for error messages)."""
+        for end in range(len(path), -1, -1):
+            found = self.origin(path[:end])
+            if found is not None:
+                return found
+        return None
+
+    def is_secret(self, path: PathParts) -> bool:
+        """True when the value came from a secret (secrets dir, or interpolated from one)."""
+        for layer in reversed(self.layers):
+            if path in layer.spots:
+                return path in layer.secret
+        return False
+
+
+def set_path(data: dict[str, Any], path: PathParts, value: Any) -> None:
+    """Set ``value`` at ``path`` in nested dicts, creating them (int parts stay int keys until merge)."""
+    node: dict[Any, Any] = data
+    for part in path[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[path[-1]] = value
+
+
+def mark_spots(layer: Layer, value: Any, path: PathParts, spot: Spot) -> None:
+    """Record ``spot`` for ``path`` and every value below it (a JSON env value, an override, defaults)."""
+    layer.spots[path] = spot
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            mark_spots(layer, v, (*path, k), spot)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            mark_spots(layer, v, (*path, i), spot)
+
+
+def _indexed(value: dict[Any, Any]) -> bool:
+    return bool(value) and all(isinstance(k, int) for k in value)
+
+
+def _merge_into(base: Any, top: Any, path: PathParts, layer: Layer) -> Any:
+    if isinstance(top, dict):
+        if isinstance(base, list) and _indexed(top):
+            out_list = list(base)
+            for index, value in top.items():
+                if index < len(out_list):
+                    out_list[index] = _merge_into(out_list[index], value, (*path, index), layer)
+                elif index == len(out_list):
+                    out_list.append(_merge_into(None, value, (*path, index), layer))
+                else:
+                    layer.problem(
+                        "CONFIG_024",
+                        (*path, index),
+                        f"index {index} is out of range: the list has {len(out_list)} items",
+                    )
+            return out_list
+        if isinstance(base, dict):
+            out = dict(base)
+            for key, value in top.items():
+                k = str(key) if isinstance(key, int) and key not in out else key
+                out[k] = _merge_into(out.get(k), value, (*path, k), layer)
+            return out
+        if base is not None and not isinstance(base, dict):
+            layer.problem(
+                "CONFIG_024",
+                path,
+                f"{layer.source} sets keys below {format_path(path) or 'the root'}, "
+                f"which is a {type(base).__name__} in a lower source; the mapping replaces it",
+            )
+        if _indexed(top) and sorted(top) == list(range(len(top))):
+            return [_merge_into(None, top[i], (*path, i), layer) for i in range(len(top))]
+        return {
+            (str(k) if isinstance(k, int) else k): _merge_into(None, v, (*path, k), layer)
+            for k, v in top.items()
+        }
+    return top
+
+
+def merge(layers: Iterable[Layer]) -> dict[str, Any]:
+    """Deep-merge layers low to high: mappings merge key by key, anything else is replaced.
+
+    Index paths (``exporters.1.api_key`` from env vars or overrides) reach into lists.
+    """
+    tree: dict[str, Any] = {}
+    for layer in layers:
+        if layer.data:
+            tree = _merge_into(tree, layer.data, (), layer)
+    return tree
+
+
+_VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)(.*))?", re.DOTALL)
+
+
+class InterpolationProblem(Exception):
+    """Raised inside ``interpolate``: code and message for the issue at the value's path."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def interpolate(text: str, variables: Mapping[str, str]) -> tuple[str, set[str]]:
+    """Replace ``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}``; ``$${`` is a literal ``${``.
+
+    Returns the new text and the names of the variables used. Every missing variable is reported at
+    once (one ``InterpolationProblem`` naming them all).
+    """
+    used: set[str] = set()
+    missing: list[str] = []
+    messages: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token == "$${":
+            return "${"
+        inner = m.group(1)
+        if inner is None:
+            raise InterpolationProblem("CONFIG_016", "unterminated '${': add the closing '}'")
+        spec = _NAME.fullmatch(inner)
+        if spec is None:
+            raise InterpolationProblem("CONFIG_016", f"'${{{inner}}}' is not a valid reference")
+        name, op, arg = spec.groups()
+        value = variables.get(name)
+        if op == ":-":
+            if value:
+                used.add(name)
+                return value
+            return arg or ""
+        if value is None:
+            missing.append(name)
+            if op == ":?" and arg:
+                messages.append(f"{name}: {arg}")
+            return token
+        used.add(name)
+        return value
+
+    out = _VAR.sub(repl, text)
+    if missing:
+        names = ", ".join(missing)
+        detail = f" ({'; '.join(messages)})" if messages else ""
+        plural = "s" if len(missing) > 1 else ""
+        raise InterpolationProblem("CONFIG_015", f"environment variable{plural} {names} not set{detail}")
+    return out, used

@@ -1,0 +1,548 @@
+"""One exception tree for every failure a user can cause, and the registry of stable error codes.
+
+The tree::
+
+    SharedConfigError                 code, category, message, location, hint, details, ...
+    ├── ConfigError                   CONFIG_*: reading, parsing, merging configuration
+    │   ├── ConfigFileError           a file that cannot be read or parsed (file:line:column)
+    │   ├── InterpolationError        ${VAR} that cannot be resolved
+    │   └── ConfigValidationError     CONFIG_002: the validation report has errors (``.issues``)
+    ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
+    ├── SecurityError                 SECURITY_*
+    ├── HTTPError                     HTTP_*
+    └── TriggerError                  TRIGGER_*
+
+Every code lives in ``REGISTRY`` with a title, a default hint, whether it is retryable and whether it
+should page someone; ``docs/errors.md`` lists them all and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+__all__ = [
+    "REGISTRY",
+    "Category",
+    "ConfigError",
+    "ConfigFileError",
+    "ConfigValidationError",
+    "ErrorCode",
+    "ErrorHandler",
+    "HTTPError",
+    "InterpolationError",
+    "Location",
+    "SecurityError",
+    "Severity",
+    "SharedConfigError",
+    "TriggerError",
+    "ValidationError",
+    "current_trace",
+    "describe",
+]
+
+T = TypeVar("T")
+
+
+class Category(StrEnum):
+    """The seed's error categories; the prefix of every code."""
+
+    CONFIG = "CONFIG"
+    SECURITY = "SECURITY"
+    HTTP = "HTTP"
+    TRIGGER = "TRIGGER"
+    VALIDATION = "VALIDATION"
+
+
+class Severity(StrEnum):
+    """How bad an error is; ``critical`` and ``error`` may alert, the others never do."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """A registered, stable error code with what a person needs to act on it."""
+
+    code: str
+    title: str
+    hint: str
+    retryable: bool = False
+    alert: bool = False
+
+    @property
+    def category(self) -> Category:
+        """The category is the code's prefix (``CONFIG_001`` -> ``CONFIG``)."""
+        return Category(self.code.rsplit("_", 1)[0])
+
+
+def _codes(*codes: ErrorCode) -> dict[str, ErrorCode]:
+    return {c.code: c for c in codes}
+
+
+REGISTRY: Mapping[str, ErrorCode] = _codes(
+    # -- configuration: reading and merging ------------------------------------------------------------
+    ErrorCode(
+        "CONFIG_001",
+        "Configuration could not be loaded",
+        "Check that every source named on the command line or in load() exists and is readable.",
+        retryable=True,
+        alert=True,
+    ),
+    ErrorCode(
+        "CONFIG_002",
+        "Configuration is not valid",
+        "Fix each issue listed; `sharedconfig validate` prints them with file, line and hint.",
+    ),
+    ErrorCode(
+        "CONFIG_003",
+        "Configuration file not found",
+        "Check the path (relative paths are taken from the working directory) or drop the argument.",
+    ),
+    ErrorCode(
+        "CONFIG_004",
+        "Configuration file cannot be read",
+        "Check the file's permissions: the service's user needs read access.",
+        retryable=True,
+    ),
+    ErrorCode(
+        "CONFIG_005",
+        "Configuration file is too large",
+        "Split the file, or raise the limit with load(..., max_file_size=...).",
+    ),
+    ErrorCode(
+        "CONFIG_006",
+        "Configuration file is not UTF-8",
+        "Save the file as UTF-8; the byte offset shows where the bad bytes start.",
+    ),
+    ErrorCode(
+        "CONFIG_007",
+        "Syntax error",
+        "Fix the syntax at the position shown; for YAML check indentation and quoting.",
+    ),
+    ErrorCode(
+        "CONFIG_008",
+        "Tab character in YAML indentation",
+        "YAML indentation must use spaces: replace the tab with spaces.",
+    ),
+    ErrorCode(
+        "CONFIG_009", "Duplicate key", "Remove one of the two entries; only one value per key is allowed."
+    ),
+    ErrorCode(
+        "CONFIG_010",
+        "Unsafe YAML tag",
+        "Remove the tag: only plain YAML (mappings, lists, strings, numbers, booleans, null) is read.",
+    ),
+    ErrorCode(
+        "CONFIG_011",
+        "Too many YAML alias expansions",
+        "The file expands aliases (*name) into more values than a configuration needs: remove the "
+        "nested aliases.",
+    ),
+    ErrorCode(
+        "CONFIG_012",
+        "Configuration file is empty",
+        "Add the configuration, or remove the file from the list of sources.",
+    ),
+    ErrorCode(
+        "CONFIG_013",
+        "Configuration root is not a mapping",
+        "The top level of a configuration file must be a mapping of module names, e.g. `monitoring:`.",
+    ),
+    ErrorCode("CONFIG_014", "Unsupported configuration file type", "Use a .yaml, .yml, .json or .toml file."),
+    ErrorCode(
+        "CONFIG_015",
+        "Interpolation variable is not set",
+        "Set the environment variable, give a default with ${VAR:-default}, or escape a literal "
+        "dollar as $${.",
+    ),
+    ErrorCode(
+        "CONFIG_016",
+        "Malformed interpolation",
+        "Write ${NAME}, ${NAME:-default} or ${NAME:?message}; names are letters, digits and _.",
+    ),
+    ErrorCode(
+        "CONFIG_017",
+        "Malformed override",
+        "Write overrides as dotted.key.path=value, e.g. --set monitoring.sample_rate=0.5.",
+    ),
+    ErrorCode(
+        "CONFIG_018",
+        "Unknown configuration module",
+        "Check the module name; `sharedconfig schema` lists the installed modules.",
+    ),
+    ErrorCode(
+        "CONFIG_019",
+        "Configuration module could not be loaded",
+        "Reinstall the package that provides the module, or uninstall it.",
+    ),
+    ErrorCode(
+        "CONFIG_020",
+        "Environment value cannot be parsed",
+        'Lists and mappings in environment variables are written as JSON, e.g. \'["a", "b"]\'.',
+    ),
+    ErrorCode(
+        "CONFIG_021",
+        "Secrets directory cannot be read",
+        "Check the secrets directory path and its permissions.",
+    ),
+    ErrorCode(
+        "CONFIG_022",
+        "Configuration module section is absent",
+        "Add the section to a configuration file, or require it with load(..., require=[...]).",
+    ),
+    ErrorCode(
+        "CONFIG_023",
+        "Configuration could not be saved",
+        "Check that the destination directory exists and is writable.",
+        retryable=True,
+    ),
+    ErrorCode(
+        "CONFIG_024",
+        "Path conflicts with a value of another kind",
+        "A higher-precedence source sets a key below a value that is not a mapping or list; "
+        "check the key path.",
+    ),
+    # -- validation ------------------------------------------------------------------------------------
+    ErrorCode(
+        "VALIDATION_001",
+        "Unknown key",
+        "Remove the key or fix its spelling; `sharedconfig schema` lists the valid keys.",
+    ),
+    ErrorCode("VALIDATION_002", "Wrong type", "Give a value of the type shown."),
+    ErrorCode("VALIDATION_003", "Value out of range", "Give a value within the range shown."),
+    ErrorCode(
+        "VALIDATION_004",
+        "Invalid duration",
+        "Write durations as a number and a unit: 250ms, 30s, 2m, 1h30m, 7d.",
+    ),
+    ErrorCode("VALIDATION_005", "Required value missing", "Add the key."),
+    ErrorCode("VALIDATION_006", "Value not allowed", "Use one of the values listed."),
+    ErrorCode(
+        "VALIDATION_007",
+        "Invalid byte size",
+        "Write sizes as a whole number of bytes or with a unit: 512MB, 2GiB.",
+    ),
+    ErrorCode("VALIDATION_008", "Invalid value", "Give a value of the form shown."),
+    ErrorCode(
+        "VALIDATION_010",
+        "Secret written in plain text",
+        "Move the secret out of the file: use ${ENV_VAR}, the secrets directory or an env var.",
+    ),
+    ErrorCode(
+        "VALIDATION_011",
+        "Insecure transport in production",
+        "Use TLS (use_ssl: true, https:// endpoints) when credentials are sent in production.",
+    ),
+    ErrorCode(
+        "VALIDATION_020",
+        "Batch size larger than buffer size",
+        "Make batch_size at most buffer_size, or a batch can never fill.",
+    ),
+    ErrorCode(
+        "VALIDATION_021",
+        "Intervals or sample rates that cannot work together",
+        "Adjust the values as the message says.",
+    ),
+    ErrorCode(
+        "VALIDATION_030", "Deprecated protocol endpoint", "Move to the endpoint suggested in the message."
+    ),
+    ErrorCode(
+        "VALIDATION_099",
+        "Validator failed",
+        "A validator raised an exception; the message names it. Report it to its author.",
+    ),
+    # -- other components ------------------------------------------------------------------------------
+    ErrorCode("SECURITY_001", "Authentication failed", "Check the credentials or token.", alert=True),
+    ErrorCode(
+        "HTTP_001",
+        "HTTP connection failed",
+        "Check that the service is reachable; the request is retried with backoff.",
+        retryable=True,
+        alert=True,
+    ),
+    ErrorCode(
+        "TRIGGER_001",
+        "Trigger execution failed",
+        "See the cause for what the trigger's action raised.",
+        retryable=True,
+        alert=True,
+    ),
+)
+
+
+def describe(code: str) -> ErrorCode:
+    """Return the registered code, or raise ``KeyError`` naming the code."""
+    return REGISTRY[code]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a value came from: a file position, or the name of an env var, override or default."""
+
+    source: str  # "file", "env", "dotenv", "secret", "override", "default", "remote"
+    name: str = ""  # file path, variable name or module name
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    interpolated: bool = False
+
+    def __str__(self) -> str:
+        if self.source in ("file", "secret") and self.line is not None:
+            return f"{self.name}:{self.line}:{self.column or 1}"
+        if self.source in ("file", "secret"):
+            return self.name
+        if self.name:
+            return f"{self.source} {self.name}"
+        return self.source
+
+
+# trace/span ids come from the active span once tracing exists; a contextvar keeps library code unaware
+current_trace: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "sharedconfig_current_trace", default=None
+)
+
+
+class SharedConfigError(Exception):
+    """Base of every error sharedconfig raises on purpose (the seed's StandardError)."""
+
+    default_code = "CONFIG_001"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        location: Location | None = None,
+        path: str = "",
+        hint: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        cause: BaseException | None = None,
+        module: str = "",
+        component: str = "",
+        operation: str = "",
+        recoverable: bool | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        self.code = code or self.default_code
+        registered = REGISTRY.get(self.code)
+        self.message = message
+        self.location = location
+        self.path = path
+        self.hint = hint if hint is not None else (registered.hint if registered else "")
+        self.details: dict[str, Any] = dict(details or {})
+        self.cause = cause
+        self.module = module
+        self.component = component
+        self.operation = operation
+        self.recoverable = (
+            recoverable if recoverable is not None else bool(registered and registered.retryable)
+        )
+        self.severity = severity
+        self.timestamp = datetime.now(UTC)
+        trace = current_trace.get()
+        self.trace_id, self.span_id = trace if trace else ("", "")
+        if cause is not None:
+            self.__cause__ = cause
+        super().__init__(self.format())
+
+    @property
+    def category(self) -> Category:
+        """The category named by the code's prefix."""
+        return Category(self.code.rsplit("_", 1)[0])
+
+    @property
+    def file(self) -> str | None:
+        """The file the error points at, when it came from one."""
+        return self.location.name if self.location and self.location.source in ("file", "secret") else None
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of the error in its file, when known."""
+        return self.location.line if self.location else None
+
+    @property
+    def column(self) -> int | None:
+        """1-based column of the error in its file, when known."""
+        return self.location.column if self.location else None
+
+    def format(self) -> str:
+        """One line in a compiler's shape: ``where: error CODE path: message``."""
+        where = f"{self.location}: " if self.location else ""
+        path = f" {self.path}" if self.path else ""
+        return f"{where}{self.severity.value} {self.code}{path}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (the seed's StandardError fields), with no secret values in it."""
+        return {
+            "code": self.code,
+            "category": self.category.value,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "hint": self.hint,
+            "details": self.details,
+            "cause": f"{type(self.cause).__name__}: {self.cause}" if self.cause else None,
+            "module": self.module,
+            "component": self.component,
+            "operation": self.operation,
+            "recoverable": self.recoverable,
+            "severity": self.severity.value,
+            "timestamp": self.timestamp.isoformat(),
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's default pickling re-calls __init__ with the formatted text as the message, which
+        # formats it twice ("error X: error X: ..."); restore the state as it is instead.
+        return (_restore_error, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore_error(cls: type[SharedConfigError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(SharedConfigError):
+    """Reading, parsing or merging configuration failed."""
+
+    default_code = "CONFIG_001"
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file cannot be read or parsed; ``location`` points into it."""
+
+    default_code = "CONFIG_007"
+
+
+class InterpolationError(ConfigError):
+    """A ``${VAR}`` reference cannot be resolved."""
+
+    default_code = "CONFIG_015"
+
+
+class ConfigValidationError(ConfigError):
+    """The configuration has errors; ``issues`` holds every one of them (and the warnings)."""
+
+    default_code = "CONFIG_002"
+
+    def __init__(self, message: str, *, issues: tuple[Any, ...] = (), **kwargs: Any) -> None:
+        self.issues = issues
+        super().__init__(message, **kwargs)
+
+    def format(self) -> str:
+        """The summary line followed by one line per issue."""
+        lines = [super().format()]
+        lines.extend(f"  {issue}" for issue in self.issues)
+        return "\n".join(lines)
+
+
+class ValidationError(SharedConfigError):
+    """One value is not valid (a duration, a byte size, ...)."""
+
+    default_code = "VALIDATION_008"
+
+
+class SecurityError(SharedConfigError):
+    """Authentication, authorisation or secret handling failed."""
+
+    default_code = "SECURITY_001"
+
+
+class HTTPError(SharedConfigError):
+    """An HTTP call failed."""
+
+    default_code = "HTTP_001"
+
+
+class TriggerError(SharedConfigError):
+    """A trigger's action failed."""
+
+    default_code = "TRIGGER_001"
+
+
+class ErrorHandler:
+    """Turns any exception into a ``SharedConfigError``, retries what can be retried, says what alerts.
+
+    ``on_error`` is called with every handled error (log it, count it); ``sleep`` is injectable so tests
+    never wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_error: Callable[[SharedConfigError], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retries: int = 3,
+        backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._on_error = on_error
+        self._sleep = sleep
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def handle(self, error: BaseException, *, component: str = "", operation: str = "") -> SharedConfigError:
+        """Wrap ``error`` (unless it already is one), report it to ``on_error`` and return it."""
+        if isinstance(error, SharedConfigError):
+            handled = error
+        else:
+            handled = SharedConfigError(
+                f"{type(error).__name__}: {error}",
+                code="CONFIG_001" if isinstance(error, OSError) else "VALIDATION_099",
+                cause=error,
+                component=component,
+                operation=operation,
+                recoverable=isinstance(error, TimeoutError | ConnectionError),
+            )
+        if self._on_error is not None:
+            self._on_error(handled)
+        return handled
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """True for errors marked recoverable and for transient OS-level failures."""
+        if isinstance(error, SharedConfigError):
+            return error.recoverable
+        return isinstance(error, TimeoutError | ConnectionError)
+
+    def should_alert(self, error: BaseException) -> bool:
+        """True when the code asks for an alert and the severity is error or worse."""
+        if not isinstance(error, SharedConfigError):
+            return True  # an unexpected exception is always worth a look
+        registered = REGISTRY.get(error.code)
+        return bool(registered and registered.alert) and error.severity in (Severity.ERROR, Severity.CRITICAL)
+
+    def delays(self) -> Iterator[float]:
+        """The backoff delays between attempts: exponential, capped at ``max_backoff``."""
+        for attempt in range(self.max_retries):
+            yield min(self.backoff * (2**attempt), self.max_backoff)
+
+    def recover(self, operation: Callable[[], T], *, name: str = "") -> T:
+        """Run ``operation``; retry it (bounded) while it fails with retryable errors; raise the last."""
+        delays = self.delays()
+        while True:
+            try:
+                return operation()
+            except Exception as exc:
+                handled = self.handle(exc, operation=name)
+                delay = next(delays, None) if self.is_retryable(exc) else None
+                if delay is None:
+                    if handled is exc:
+                        raise
+                    raise handled from exc
+                self._sleep(delay)

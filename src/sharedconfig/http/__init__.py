@@ -1,0 +1,3 @@
+"""HTTP client profiles: timeouts, retries, circuit breaking and connection pooling.
+Settings live in `settings`; importing this package stays cheap.
+"""

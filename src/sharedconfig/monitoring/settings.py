@@ -1,0 +1,562 @@
+"""The ``monitoring`` section: metrics, events, health, tracing, alerts and resources, typed to the last key.
+
+The seed's production YAML (deploy/config/monitoring-production.yaml) validates as written; the module's
+checks catch the combinations a schema cannot (batches larger than buffers, stale alert data, Jaeger Thrift).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+
+from sharedconfig.config.modules import SettingsModule, module_check
+from sharedconfig.config.types import (
+    ByteSize,
+    Duration,
+    HttpEndpoint,
+    NonEmptyStr,
+    Port,
+    PositiveDuration,
+    PositiveInt,
+    Ratio,
+    Secret,
+    SecretUrl,
+    Settings,
+    plaintext_http,
+)
+from sharedconfig.config.validation import COMPLIANCE, PERFORMANCE, SECURITY, ValidationContext
+from sharedconfig.durations import format_duration
+
+__all__ = [
+    "BUILTIN_HEALTH_CHECKS",
+    "AlertRule",
+    "AlertsSettings",
+    "EventsSettings",
+    "HealthCheckSettings",
+    "HealthSettings",
+    "MetricsSettings",
+    "MonitoringSettings",
+    "ResourceLimits",
+    "ResourcesSettings",
+    "TracingSettings",
+    "module",
+]
+
+BUILTIN_HEALTH_CHECKS: tuple[str, ...] = ("config_loader", "security_manager", "http_client_pool", "storage")
+"""Health checks sharedconfig registers itself (the seed's production YAML and its StorageHealthCheck)."""
+
+# Prometheus label names; alert labels and annotations become labels and annotations in rule files
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+# -- metrics -----------------------------------------------------------------------------------------------
+
+
+class PrometheusExporter(Settings):
+    """Push samples to a Prometheus server by remote write (``/metrics`` is served for scraping anyway)."""
+
+    type: Literal["prometheus"] = Field("prometheus", description="Exporter kind.")
+    endpoint: HttpEndpoint = Field(description="Prometheus base URL, e.g. http://prometheus:9090.")
+    push_interval: PositiveDuration | None = Field(
+        None, description="How often to push; defaults to metrics.collection_interval."
+    )
+
+
+class DatadogExporter(Settings):
+    """Send metrics to DataDog's API (and to a DogStatsD agent when ``statsd_host`` is set)."""
+
+    type: Literal["datadog"] = Field("datadog", description="Exporter kind.")
+    api_key: Secret = Field(description="DataDog API key; write it as ${DATADOG_API_KEY}.")
+    endpoint: HttpEndpoint = Field(
+        "https://api.datadoghq.com",
+        description="DataDog API URL for your site, e.g. https://api.datadoghq.eu.",
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every metric.")
+    statsd_host: str | None = Field(None, description="DogStatsD agent host; unset sends to the API only.")
+    statsd_port: Port | None = Field(
+        None, description="DogStatsD agent port (8125 when only the host is set)."
+    )
+
+
+MetricsExporter = Annotated[PrometheusExporter | DatadogExporter, Field(discriminator="type")]
+
+
+class MetricsSettings(Settings):
+    """In-process metrics: how often they are collected, how long kept, where exported."""
+
+    enabled: bool = Field(True, description="Record metrics.")
+    collection_interval: PositiveDuration = Field(
+        _s(15), description="How often gauges and resource metrics are sampled."
+    )
+    retention: PositiveDuration = Field(
+        timedelta(days=1), description="How long in-process samples are kept for alerts and the dashboard."
+    )
+    compression: bool = Field(True, description="Compress exported payloads.")
+    batch_size: PositiveInt = Field(
+        1000, description="Samples per export request; at most monitoring.buffer_size."
+    )
+    exporters: tuple[MetricsExporter, ...] = Field((), description="Where metrics are pushed.")
+
+
+# -- events ------------------------------------------------------------------------------------------------
+
+
+class ElasticsearchChannel(Settings):
+    """Index events into Elasticsearch."""
+
+    type: Literal["elasticsearch"] = Field("elasticsearch", description="Channel kind.")
+    endpoint: HttpEndpoint = Field(description="Elasticsearch URL, e.g. http://elasticsearch:9200.")
+    index: NonEmptyStr = Field("sharedconfig-events", description="Index events are written to.")
+    username: str | None = Field(None, description="Basic-auth user name.")
+    password: Secret | None = Field(None, description="Basic-auth password; write it as ${ENV_VAR}.")
+
+
+class KafkaChannel(Settings):
+    """Produce events to a Kafka topic."""
+
+    type: Literal["kafka"] = Field("kafka", description="Channel kind.")
+    brokers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Bootstrap brokers, host:port.")
+    topic: NonEmptyStr = Field("sharedconfig-events", description="Topic events are produced to.")
+
+
+class WebhookChannel(Settings):
+    """POST each batch of events as CloudEvents JSON to a URL."""
+
+    type: Literal["webhook"] = Field("webhook", description="Channel kind.")
+    url: SecretUrl = Field(
+        description="Receiver URL; treated as a secret since such URLs often embed a token."
+    )
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+
+
+class LogChannel(Settings):
+    """Write events to the service's log."""
+
+    type: Literal["log"] = Field("log", description="Channel kind.")
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of events.")
+
+
+class SqliteChannel(Settings):
+    """Keep events in a local SQLite file (the single-machine default)."""
+
+    type: Literal["sqlite"] = Field("sqlite", description="Channel kind.")
+    path: NonEmptyStr = Field("sharedconfig-events.sqlite3", description="Database file.")
+
+
+class NatsChannel(Settings):
+    """Publish events to NATS (JetStream when the subject is bound to a stream)."""
+
+    type: Literal["nats"] = Field("nats", description="Channel kind.")
+    servers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Server URLs, e.g. nats://nats:4222.")
+    subject: NonEmptyStr = Field("sharedconfig.events", description="Subject events are published on.")
+
+
+EventChannel = Annotated[
+    ElasticsearchChannel | KafkaChannel | WebhookChannel | LogChannel | SqliteChannel | NatsChannel,
+    Field(discriminator="type"),
+]
+
+
+class EventsSettings(Settings):
+    """Event publishing: a bounded buffer, batched delivery to each channel."""
+
+    enabled: bool = Field(True, description="Publish events.")
+    buffer_size: PositiveInt = Field(
+        5000, description="Events held before delivery; overflow spills to disk."
+    )
+    batch_size: PositiveInt = Field(100, description="Events per delivery; at most buffer_size.")
+    flush_interval: PositiveDuration = Field(
+        _s(5), description="Longest wait before a partial batch is sent."
+    )
+    exporters: tuple[EventChannel, ...] = Field((), description="Channels events are delivered to.")
+
+
+# -- health ------------------------------------------------------------------------------------------------
+
+
+class HealthCheckSettings(Settings):
+    """Settings of one health check, matched to a registered check by name."""
+
+    name: NonEmptyStr = Field(description="Name of the check, e.g. config_loader.")
+    description: str = Field("", description="What the check verifies, shown on /health and the dashboard.")
+    critical: bool = Field(False, description="A failing critical check makes the service unhealthy.")
+    interval: PositiveDuration | None = Field(
+        None, description="How often it runs; defaults to check_interval."
+    )
+    timeout: PositiveDuration | None = Field(
+        None, description="How long it may run; defaults to health.timeout."
+    )
+    enabled: bool = Field(True, description="Run the check.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Labels shown with the check's results.")
+
+
+class HealthSettings(Settings):
+    """Health checking: the schedule and per-check settings."""
+
+    enabled: bool = Field(True, description="Run health checks.")
+    check_interval: PositiveDuration = Field(_s(30), description="Default interval between runs of a check.")
+    timeout: PositiveDuration = Field(_s(10), description="Default time a check may take before it fails.")
+    checks: tuple[HealthCheckSettings, ...] = Field((), description="Per-check settings.")
+
+
+# -- tracing -----------------------------------------------------------------------------------------------
+
+
+class JaegerExporter(Settings):
+    """Jaeger's own protocol; deprecated, use ``otlp`` (Jaeger >= 1.35 ingests OTLP)."""
+
+    type: Literal["jaeger"] = Field("jaeger", description="Exporter kind (deprecated: use otlp).")
+    endpoint: HttpEndpoint = Field(description="Jaeger collector URL, e.g. http://jaeger:14268/api/traces.")
+
+
+class OtlpExporter(Settings):
+    """Export spans with OTLP to any OpenTelemetry collector, Jaeger or Tempo."""
+
+    type: Literal["otlp"] = Field("otlp", description="Exporter kind.")
+    endpoint: HttpEndpoint = Field(
+        "http://localhost:4318/v1/traces", description="OTLP traces URL (port 4318 for HTTP, 4317 for gRPC)."
+    )
+    protocol: Literal["http/protobuf", "grpc"] = Field("http/protobuf", description="OTLP transport.")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Request headers (secret).")
+    timeout: PositiveDuration = Field(_s(10), description="Time an export may take.")
+
+
+class ZipkinExporter(Settings):
+    """Export spans to Zipkin's v2 JSON API."""
+
+    type: Literal["zipkin"] = Field("zipkin", description="Exporter kind.")
+    endpoint: HttpEndpoint = Field("http://localhost:9411/api/v2/spans", description="Zipkin spans URL.")
+
+
+class ConsoleExporter(Settings):
+    """Print spans to standard output (development)."""
+
+    type: Literal["console"] = Field("console", description="Exporter kind.")
+
+
+TraceExporter = Annotated[
+    JaegerExporter | OtlpExporter | ZipkinExporter | ConsoleExporter, Field(discriminator="type")
+]
+
+
+class TracingSettings(Settings):
+    """Distributed tracing: sampling, the service's identity and span exporters."""
+
+    enabled: bool = Field(True, description="Record spans.")
+    sample_rate: Ratio = Field(1.0, description="Fraction of traces sampled (parent-based).")
+    service_name: NonEmptyStr = Field("unknown_service", description="OpenTelemetry service.name.")
+    service_version: str = Field("", description="OpenTelemetry service.version.")
+    exporters: tuple[TraceExporter, ...] = Field((), description="Where spans are exported.")
+
+
+# -- alerts ------------------------------------------------------------------------------------------------
+
+
+class AlertRule(Settings):
+    """One alerting rule: a PromQL condition that must hold for ``duration`` before it fires."""
+
+    name: NonEmptyStr = Field(description="Alert name (alertname label).")
+    query: NonEmptyStr = Field(description="PromQL expression; the alert fires for each series it returns.")
+    severity: Literal["critical", "warning", "info"] = Field("warning", description="severity label.")
+    duration: Duration = Field(_s(0), description="How long the condition must hold (Prometheus `for`).")
+    labels: dict[LabelName, str] = Field(default_factory=dict, description="Extra labels.")
+    annotations: dict[LabelName, str] = Field(
+        default_factory=dict, description="Annotations such as summary, description, runbook_url."
+    )
+
+
+class SlackNotifier(Settings):
+    """Post notifications to a Slack incoming webhook."""
+
+    type: Literal["slack"] = Field("slack", description="Notifier kind.")
+    webhook_url: SecretUrl = Field(description="Incoming webhook URL; write it as ${SLACK_WEBHOOK_URL}.")
+    channel: str | None = Field(None, description="Channel override, e.g. #alerts.")
+
+
+class EmailNotifier(Settings):
+    """Send notifications by SMTP."""
+
+    type: Literal["email"] = Field("email", description="Notifier kind.")
+    smtp_host: NonEmptyStr = Field(description="SMTP server host.")
+    smtp_port: Port = Field(587, description="SMTP port (587 submission with STARTTLS).")
+    from_: Email = Field(alias="from", description="Sender address.")
+    to: tuple[Email, ...] = Field(min_length=1, description="Recipient addresses.")
+    username: str | None = Field(None, description="SMTP user name.")
+    password: Secret | None = Field(None, description="SMTP password; write it as ${ENV_VAR}.")
+    use_tls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+
+
+class WebhookNotifier(Settings):
+    """POST notifications as JSON (Alertmanager's webhook payload) to a URL."""
+
+    type: Literal["webhook"] = Field("webhook", description="Notifier kind.")
+    url: SecretUrl = Field(
+        description="Receiver URL; treated as a secret since such URLs often embed a token."
+    )
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+
+
+class AlertmanagerNotifier(Settings):
+    """Hand alerts to Prometheus Alertmanager, which groups, silences and routes them."""
+
+    type: Literal["alertmanager"] = Field("alertmanager", description="Notifier kind.")
+    endpoint: HttpEndpoint = Field("http://localhost:9093", description="Alertmanager URL.")
+
+
+Notifier = Annotated[
+    SlackNotifier | EmailNotifier | WebhookNotifier | AlertmanagerNotifier, Field(discriminator="type")
+]
+
+
+class AlertsSettings(Settings):
+    """Alert rules evaluated in process, and where their notifications go."""
+
+    enabled: bool = Field(True, description="Evaluate alert rules.")
+    evaluation_interval: PositiveDuration = Field(_s(15), description="How often rules are evaluated.")
+    rules: tuple[AlertRule, ...] = Field((), description="Alerting rules.")
+    notifications: tuple[Notifier, ...] = Field((), description="Where firing and resolved alerts are sent.")
+
+
+# -- resources ---------------------------------------------------------------------------------------------
+
+
+class ResourceLimits(Settings):
+    """Limits on the process; strategies act as usage approaches them. Unset means no limit."""
+
+    max_memory_usage: ByteSize | None = Field(None, description="Resident memory limit, e.g. 2GiB.")
+    max_cpu_usage: Ratio | None = Field(None, description="CPU limit as a fraction of one core's time.")
+    max_disk_usage: ByteSize | None = Field(None, description="Limit on spill and dead-letter files.")
+
+
+class ReduceSampling(Settings):
+    """Lower the sample rates when usage crosses the threshold."""
+
+    type: Literal["reduce_sampling"] = Field("reduce_sampling", description="Strategy kind.")
+    trigger_threshold: Ratio = Field(0.9, description="Fraction of a limit at which the strategy runs.")
+    reduction_factor: float = Field(0.5, gt=0.0, lt=1.0, description="Sample rates are multiplied by this.")
+
+
+class FlushBuffers(Settings):
+    """Flush every buffer early when usage crosses the threshold."""
+
+    type: Literal["flush_buffers"] = Field("flush_buffers", description="Strategy kind.")
+    trigger_threshold: Ratio = Field(0.8, description="Fraction of a limit at which the strategy runs.")
+
+
+class GcForce(Settings):
+    """Run a full garbage collection when usage crosses the threshold."""
+
+    type: Literal["gc_force"] = Field("gc_force", description="Strategy kind.")
+    trigger_threshold: Ratio = Field(0.95, description="Fraction of a limit at which the strategy runs.")
+
+
+class DisableNonCritical(Settings):
+    """Pause non-critical work (non-critical health checks, debug events) when usage crosses the threshold."""
+
+    type: Literal["disable_non_critical"] = Field("disable_non_critical", description="Strategy kind.")
+    trigger_threshold: Ratio = Field(0.95, description="Fraction of a limit at which the strategy runs.")
+
+
+Strategy = Annotated[
+    ReduceSampling | FlushBuffers | GcForce | DisableNonCritical, Field(discriminator="type")
+]
+
+
+class ResourcesSettings(Settings):
+    """Resource-aware monitoring: limits and the strategies that keep usage under them."""
+
+    enabled: bool = Field(True, description="Sample resource usage and apply strategies.")
+    check_interval: PositiveDuration = Field(_s(15), description="How often usage is sampled.")
+    limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Resource limits.")
+    strategies: tuple[Strategy, ...] = Field((), description="What to do as usage nears a limit.")
+
+
+# -- the section -------------------------------------------------------------------------------------------
+
+
+class MonitoringSettings(Settings):
+    """The ``monitoring`` section: the seed's production YAML as a schema."""
+
+    enabled: bool = Field(True, description="Turn all monitoring on or off.")
+    sample_rate: Ratio = Field(1.0, description="Fraction of events and detailed metrics recorded.")
+    buffer_size: PositiveInt = Field(10000, description="Metric samples held between collection and export.")
+    flush_interval: PositiveDuration = Field(_s(30), description="How often buffered metrics are exported.")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
+    events: EventsSettings = Field(default_factory=EventsSettings, description="Events.")
+    health: HealthSettings = Field(default_factory=HealthSettings, description="Health checks.")
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="Distributed tracing.")
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings, description="Alerting.")
+    resources: ResourcesSettings = Field(default_factory=ResourcesSettings, description="Resource limits.")
+
+
+# -- checks ------------------------------------------------------------------------------------------------
+
+_M = "monitoring"
+
+
+@module_check(_M, "monitoring.batch_fits_buffer", PERFORMANCE)
+def check_batches(settings: MonitoringSettings, ctx: ValidationContext) -> None:
+    """A batch larger than its buffer can never fill (VALIDATION_020)."""
+    events = settings.events
+    if events.batch_size > events.buffer_size:
+        ctx.report(
+            "VALIDATION_020",
+            (_M, "events", "batch_size"),
+            f"events.batch_size {events.batch_size} is larger than events.buffer_size {events.buffer_size}",
+        )
+    if settings.metrics.batch_size > settings.buffer_size:
+        ctx.report(
+            "VALIDATION_020",
+            (_M, "metrics", "batch_size"),
+            f"metrics.batch_size {settings.metrics.batch_size} is larger than the metrics buffer "
+            f"(monitoring.buffer_size {settings.buffer_size})",
+        )
+
+
+@module_check(_M, "monitoring.intervals", PERFORMANCE)
+def check_intervals(settings: MonitoringSettings, ctx: ValidationContext) -> None:
+    """Sample rates and intervals that record nothing, repeat data or cannot finish (VALIDATION_021)."""
+    if settings.enabled and settings.sample_rate == 0:
+        ctx.report(
+            "VALIDATION_021",
+            (_M, "sample_rate"),
+            "monitoring is enabled but sample_rate is 0, so nothing is recorded; set enabled: false instead",
+        )
+    metrics = settings.metrics
+    collect = metrics.collection_interval
+    for i, exporter in enumerate(metrics.exporters):
+        if exporter.type != "prometheus" or exporter.push_interval is None:
+            continue
+        push = exporter.push_interval
+        if push < collect:
+            ctx.report(
+                "VALIDATION_021",
+                (_M, "metrics", "exporters", i, "push_interval"),
+                f"push_interval {format_duration(push)} is shorter than metrics.collection_interval "
+                f"{format_duration(collect)}: pushes would repeat the same samples",
+            )
+    alerts = settings.alerts
+    if alerts.enabled and metrics.enabled and alerts.evaluation_interval < collect:
+        ctx.report(
+            "VALIDATION_021",
+            (_M, "alerts", "evaluation_interval"),
+            f"alerts.evaluation_interval {format_duration(alerts.evaluation_interval)} is shorter than "
+            f"metrics.collection_interval {format_duration(collect)}: rules would evaluate stale data",
+        )
+    _check_health_timeouts(settings.health, ctx)
+
+
+def _check_health_timeouts(health: HealthSettings, ctx: ValidationContext) -> None:
+    if health.timeout >= health.check_interval:
+        ctx.report(
+            "VALIDATION_021",
+            (_M, "health", "timeout"),
+            f"health.timeout {format_duration(health.timeout)} is not shorter than health.check_interval "
+            f"{format_duration(health.check_interval)}: a slow check would still run when the next is due",
+            severity="error",
+        )
+    for i, check in enumerate(health.checks):
+        if check.interval is None and check.timeout is None:
+            continue  # inherits both, covered above
+        interval = check.interval or health.check_interval
+        timeout = check.timeout or health.timeout
+        if timeout >= interval:
+            ctx.report(
+                "VALIDATION_021",
+                (_M, "health", "checks", i, "timeout" if check.timeout is not None else "interval"),
+                f"health check {check.name!r}: timeout {format_duration(timeout)} is not shorter than its "
+                f"interval {format_duration(interval)}",
+                severity="error",
+            )
+
+
+@module_check(_M, "monitoring.plaintext_credentials", SECURITY)
+def check_plaintext_credentials(settings: MonitoringSettings, ctx: ValidationContext) -> None:
+    """In production, credentials must not travel over plain http:// or SMTP without TLS (VALIDATION_011)."""
+    if not ctx.production:
+        return
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for i, m in enumerate(settings.metrics.exporters):
+        if m.type == "datadog" and plaintext_http(m.endpoint):
+            found.append(
+                (("metrics", "exporters", i, "endpoint"), "the DataDog API key is sent over http://")
+            )
+    for i, e in enumerate(settings.events.exporters):
+        if e.type == "elasticsearch" and e.password is not None and plaintext_http(e.endpoint):
+            found.append(
+                (("events", "exporters", i, "endpoint"), "the Elasticsearch password is sent over http://")
+            )
+        elif e.type == "webhook" and plaintext_http(e.url.get_secret_value()):
+            found.append((("events", "exporters", i, "url"), "the webhook URL uses http://"))
+    for i, t in enumerate(settings.tracing.exporters):
+        if t.type == "otlp" and t.headers and plaintext_http(t.endpoint):
+            found.append((("tracing", "exporters", i, "endpoint"), "OTLP headers are sent over http://"))
+    for i, n in enumerate(settings.alerts.notifications):
+        if n.type == "slack" and plaintext_http(n.webhook_url.get_secret_value()):
+            found.append(
+                (("alerts", "notifications", i, "webhook_url"), "the Slack webhook URL uses http://")
+            )
+        elif n.type == "webhook" and plaintext_http(n.url.get_secret_value()):
+            found.append((("alerts", "notifications", i, "url"), "the webhook URL uses http://"))
+        elif n.type == "email" and n.password is not None and not n.use_tls:
+            found.append((("alerts", "notifications", i, "use_tls"), "the SMTP password is sent without TLS"))
+    for path, message in found:
+        ctx.report("VALIDATION_011", (_M, *path), f"{message} in production")
+
+
+# Jaeger's Thrift ports: 14268 collector HTTP, 6831/6832 agent UDP (compact/binary)
+_THRIFT_HTTP_PORT = 14268
+_THRIFT_UDP_PORTS = (6831, 6832)
+
+
+def otlp_replacement(jaeger_endpoint: str) -> str:
+    """The OTLP/HTTP traces URL on the same host as a Jaeger endpoint (port 4318, path /v1/traces)."""
+    parts = urlsplit(jaeger_endpoint)
+    host = parts.hostname or "localhost"
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    scheme = "https" if parts.scheme.lower() == "https" else "http"
+    return f"{scheme}://{host}:4318/v1/traces"
+
+
+def _jaeger_protocol(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port == _THRIFT_HTTP_PORT or parts.path.rstrip("/") == "/api/traces":
+        return "Jaeger Thrift over HTTP (port 14268, /api/traces) is deprecated"
+    if port in _THRIFT_UDP_PORTS:
+        return f"Jaeger Thrift over UDP (agent port {port}) is deprecated"
+    return "the Jaeger exporter is deprecated"
+
+
+@module_check(_M, "monitoring.jaeger_deprecated", COMPLIANCE)
+def check_jaeger(settings: MonitoringSettings, ctx: ValidationContext) -> None:
+    """A ``type: jaeger`` exporter gets one warning pointing at the OTLP endpoint (VALIDATION_030)."""
+    for i, exporter in enumerate(settings.tracing.exporters):
+        if exporter.type != "jaeger":
+            continue
+        ctx.report(
+            "VALIDATION_030",
+            (_M, "tracing", "exporters", i, "endpoint"),
+            f"{_jaeger_protocol(exporter.endpoint)}: OpenTelemetry removed its Jaeger exporter and Jaeger "
+            f"1.35+ ingests OTLP; use `type: otlp` with `endpoint: {otlp_replacement(exporter.endpoint)}`",
+        )
+
+
+module: SettingsModule[MonitoringSettings] = SettingsModule(
+    name="monitoring",
+    schema=MonitoringSettings,
+    validators=(check_plaintext_credentials, check_batches, check_intervals, check_jaeger),
+    description="Metrics, events, health checks, tracing, alerts and resource limits.",
+)

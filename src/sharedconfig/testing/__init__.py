@@ -1,0 +1,34 @@
+"""Test support shipped with sharedconfig: fakes for every interface and reusable contract tests.
+
+Import from here (``from sharedconfig.testing import FakeClock, LoggerContract``); pytest is not required.
+"""
+
+from sharedconfig.testing.compliance import (
+    ConfigProviderContract,
+    HealthCheckerContract,
+    LoggerContract,
+    MetricsRecorderContract,
+)
+from sharedconfig.testing.fakes import (
+    FakeClock,
+    InMemoryMetricsRecorder,
+    LogRecord,
+    NullMetricsRecorder,
+    RecordedMetric,
+    RecordingLogger,
+    StaticHealthChecker,
+)
+
+__all__ = [
+    "ConfigProviderContract",
+    "FakeClock",
+    "HealthCheckerContract",
+    "InMemoryMetricsRecorder",
+    "LogRecord",
+    "LoggerContract",
+    "MetricsRecorderContract",
+    "NullMetricsRecorder",
+    "RecordedMetric",
+    "RecordingLogger",
+    "StaticHealthChecker",
+]

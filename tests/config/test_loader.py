@@ -1,0 +1,339 @@
+"""Tests for load()/check(): precedence, provenance, sources, modules, the pipeline and rule config."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from sharedconfig.config import (
+    PERFORMANCE,
+    Config,
+    SettingsModule,
+    ValidationContext,
+    ValidationReport,
+    check,
+    load,
+    validator,
+)
+from sharedconfig.config.sources import EnvSource, FileSource, OverrideSource
+from sharedconfig.errors import ConfigValidationError
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "deploy" / "config" / "monitoring-production.yaml"
+SEED_ENV = {"DATADOG_API_KEY": "dd-key", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/x"}
+
+
+class Inner(BaseModel):
+    """Nested part of the demo module."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    level: int = Field(1, ge=0, le=5)
+    token: SecretStr | None = None
+
+
+class Demo(BaseModel):
+    """A small module schema for loader tests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = "demo"
+    rate: float = Field(0.5, ge=0, le=1)
+    items: tuple[int, ...] = ()
+    inner: Inner = Inner()
+
+
+class Needy(BaseModel):
+    """A module with a required key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    endpoint: str
+
+
+DEMO = SettingsModule("demo", Demo)
+NEEDY = SettingsModule("needy", Needy)
+MODULES = (DEMO, NEEDY)
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run(files: list[str], **kw: Any) -> Any:
+    kw.setdefault("modules", MODULES)
+    kw.setdefault("environ", {})
+    kw.setdefault("env_file", None)
+    return check(files, **kw)
+
+
+class TestPrecedence:
+    def test_sources_in_order_low_to_high(self, tmp_path: Path) -> None:
+        """file < profile overlay < .env < secrets < env < --set, each visible in provenance."""
+        base = write(
+            tmp_path, "app.yaml", "demo:\n  name: file\n  rate: 0.1\n  items: [1]\n  inner: {level: 1}\n"
+        )
+        write(tmp_path, "app.prod.yaml", "demo:\n  rate: 0.2\n")
+        dotenv = write(tmp_path, ".env", "SHAREDCONFIG_DEMO__INNER__LEVEL=2\nFROM_DOTENV=dot\n")
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "demo__inner__token").write_text("s3cret\n")
+        env = {"SHAREDCONFIG_DEMO__ITEMS": "[4, 5]", "SHAREDCONFIG_PROFILE": "prod"}
+        outcome = run(
+            [base], env_file=dotenv, secrets_dir=str(secrets), environ=env, overrides=["demo.name=override"]
+        )
+        config = outcome.config
+        assert config is not None, list(outcome.report)
+        assert config.profile == "prod"
+        demo = config.module("demo", Demo)
+        assert (demo.name, demo.rate, demo.items, demo.inner.level) == ("override", 0.2, (4, 5), 2)
+        assert demo.inner.token is not None and demo.inner.token.get_secret_value() == "s3cret"
+        origins = {path: str(origin) for path, _, origin in config.explain()}
+        assert origins["demo.rate"].endswith("app.prod.yaml:2:3")
+        assert origins["demo.inner.level"] == f"dotenv {dotenv} SHAREDCONFIG_DEMO__INNER__LEVEL"
+        assert origins["demo.items.1"] == "env SHAREDCONFIG_DEMO__ITEMS"
+        assert origins["demo.name"] == "override --set demo.name"
+        assert origins["demo.inner.token"] == str(secrets / "demo__inner__token")
+
+    def test_values_from_env_are_coerced_by_the_schema(self, tmp_path: Path) -> None:
+        """Env strings become floats/ints by the schema (lax mode)."""
+        env = {"SHAREDCONFIG_DEMO__RATE": "0.25", "SHAREDCONFIG_DEMO__INNER__LEVEL": "3"}
+        config = run([], environ=env).config
+        assert config.demo.rate == 0.25
+        assert config.demo.inner.level == 3
+
+    def test_bad_json_in_env_is_an_issue(self) -> None:
+        """An env value that starts like JSON but is not is CONFIG_020 naming the variable."""
+        report = run([], environ={"SHAREDCONFIG_DEMO__ITEMS": "[1, 2"}).report
+        (issue,) = report.errors
+        assert issue.code == "CONFIG_020"
+        assert issue.path == "demo.items"
+        assert "SHAREDCONFIG_DEMO__ITEMS" in str(issue)
+
+    def test_tool_variables_are_not_config_keys(self) -> None:
+        """SHAREDCONFIG_PROFILE and friends (no '__') never become keys."""
+        outcome = run([], environ={"SHAREDCONFIG_API_TOKEN": "x", "SHAREDCONFIG_PROFILE": "dev"})
+        assert outcome.report.ok
+        assert outcome.config.tree == {}
+
+    def test_custom_precedence_tuple(self, tmp_path: Path) -> None:
+        """An application can reorder sources: here the file beats the environment."""
+        base = write(tmp_path, "a.yaml", "demo: {name: file}\n")
+        env = {"SHAREDCONFIG_DEMO__NAME": "env"}
+        sources = (EnvSource(environ=env), FileSource((base,)), OverrideSource(()))
+        assert run([], sources=sources).config.demo.name == "file"
+
+    def test_dotenv_feeds_interpolation(self, tmp_path: Path) -> None:
+        """Variables of the .env file resolve ${VAR}; the real environment wins over them."""
+        dotenv = write(tmp_path, ".env", "WHO=dotenv\nWHAT=dotenv\n")
+        base = write(tmp_path, "a.yaml", "demo: {name: '${WHO}-${WHAT}'}\n")
+        config = run([base], env_file=dotenv, environ={"WHAT": "env"}).config
+        assert config.demo.name == "dotenv-env"
+
+    def test_secret_files_feed_interpolation_and_stay_secret(self, tmp_path: Path) -> None:
+        """A secrets-dir file named like a variable resolves ${VAR}; the value is marked secret."""
+        secrets = tmp_path / "s"
+        secrets.mkdir()
+        (secrets / "DEMO_NAME").write_text("hidden-name")
+        (secrets / ".hidden").write_text("ignored")
+        base = write(tmp_path, "a.yaml", "demo: {name: '${DEMO_NAME}'}\n")
+        config = run([base], secrets_dir=str(secrets)).config
+        assert config.demo.name == "hidden-name"
+        assert config.provenance.is_secret(("demo", "name"))
+        assert config.to_dict()["demo"]["name"] == "**********"
+
+    def test_unreadable_secrets_dir_is_an_issue(self, tmp_path: Path) -> None:
+        """A secrets dir that does not exist is CONFIG_021, not a crash."""
+        report = run([], secrets_dir=str(tmp_path / "missing")).report
+        assert [i.code for i in report.errors] == ["CONFIG_021"]
+
+    def test_bad_override_is_an_issue(self) -> None:
+        """A --set without '=' is CONFIG_017."""
+        report = run([], overrides=["demo.name"]).report
+        assert [i.code for i in report.errors] == ["CONFIG_017"]
+
+
+class TestModules:
+    def test_absent_section_is_not_validated_unless_required(self) -> None:
+        """A module with required keys is fine when absent; required, it must be valid."""
+        config = run([]).config
+        assert config is not None
+        report = run([], require=["needy"]).report
+        assert {(i.code, i.path) for i in report.errors} == {
+            ("CONFIG_022", "needy"),
+            ("VALIDATION_005", "needy.endpoint"),
+        }
+
+    def test_absent_module_access_gives_defaults_or_a_clear_error(self) -> None:
+        """config.demo gives defaults; config.needy says it is absent; an unknown name is AttributeError."""
+        from sharedconfig.errors import ConfigError
+
+        config = run([]).config
+        assert config.demo.rate == 0.5
+        with pytest.raises(ConfigError) as info:
+            _ = config.needy
+        assert info.value.code == "CONFIG_022"
+        with pytest.raises(AttributeError):
+            _ = config.nothing
+
+    def test_required_module_not_installed(self) -> None:
+        """Requiring a module nobody installed is CONFIG_018."""
+        assert [i.code for i in run([], require=["ghost"]).report.errors] == ["CONFIG_018"]
+
+    def test_unknown_module_did_you_mean(self, tmp_path: Path) -> None:
+        """A misspelt top-level section is reported with a suggestion."""
+        report = run([write(tmp_path, "a.yaml", "dmeo: {name: x}\n")]).report
+        (issue,) = report.errors
+        assert (issue.code, issue.path, issue.location.line) == ("VALIDATION_001", "dmeo", 1)
+        assert "'demo'" in issue.hint
+
+    def test_schema_errors_carry_code_path_and_line(self, tmp_path: Path) -> None:
+        """Type, range and unknown-key errors all point at the key's line with our codes."""
+        path = write(tmp_path, "a.yaml", "demo:\n  rate: 7\n  items: [1, x]\n  inner:\n    levle: 2\n")
+        errors = {(i.code, i.path, i.location.line) for i in run([path]).report.errors}
+        assert errors == {
+            ("VALIDATION_003", "demo.rate", 2),
+            ("VALIDATION_002", "demo.items.1", 3),
+            ("VALIDATION_001", "demo.inner.levle", 5),
+        }
+
+    def test_section_must_be_a_mapping(self, tmp_path: Path) -> None:
+        """A module section that is a scalar is a type error."""
+        report = run([write(tmp_path, "a.yaml", "demo: 3\n")]).report
+        assert [(i.code, i.path) for i in report.errors] == [("VALIDATION_002", "demo")]
+
+    def test_empty_section_means_defaults(self, tmp_path: Path) -> None:
+        """`demo:` with nothing below validates as the defaults."""
+        assert run([write(tmp_path, "a.yaml", "demo:\n")]).config.demo == Demo()
+
+
+class TestPipeline:
+    def test_custom_validators_run_by_priority_and_all_issues_are_kept(self, tmp_path: Path) -> None:
+        """Every validator runs in priority order; a crashing one becomes VALIDATION_099."""
+        order: list[str] = []
+
+        @validator("late", 50)
+        def late(ctx: ValidationContext) -> None:
+            order.append("late")
+            ctx.report("VALIDATION_021", ("demo", "rate"), "late warning")
+
+        @validator("early", PERFORMANCE)
+        def early(ctx: ValidationContext) -> None:
+            order.append("early")
+            raise RuntimeError("boom")
+
+        report = run([write(tmp_path, "a.yaml", "demo: {rate: 0.1}\n")], validators=[late, early]).report
+        assert order == ["early", "late"]
+        assert [(i.code, i.severity, i.validator) for i in report] == [
+            ("VALIDATION_099", "error", "early"),
+            ("VALIDATION_021", "warning", "late"),
+        ]
+        assert report.issues[1].location.line == 1
+
+    def test_plain_text_secret_in_file_is_a_warning(self, tmp_path: Path) -> None:
+        """A secret field written literally in a file warns, without printing the secret."""
+        path = write(tmp_path, "a.yaml", "demo:\n  inner:\n    token: canary-123\n")
+        outcome = run([path])
+        (issue,) = outcome.report.warnings
+        assert (issue.code, issue.path, issue.location.line) == ("VALIDATION_010", "demo.inner.token", 3)
+        assert "canary-123" not in str(issue)
+        assert outcome.config is not None
+
+    def test_interpolated_secret_does_not_warn(self, tmp_path: Path) -> None:
+        """A secret that comes through ${VAR} is not plain text."""
+        path = write(tmp_path, "a.yaml", "demo:\n  inner:\n    token: ${TOKEN}\n")
+        assert not run([path], environ={"TOKEN": "t"}).report.issues
+
+    def test_rule_config_from_file_and_flags(self, tmp_path: Path) -> None:
+        """validation.ignore / validation.severity and ignore= change what is reported."""
+        text = "demo:\n  inner:\n    token: plain\nvalidation:\n  severity: {VALIDATION_010: error}\n"
+        report = run([write(tmp_path, "a.yaml", text)]).report
+        assert [(i.code, i.severity) for i in report] == [("VALIDATION_010", "error")]
+        assert not report.ok
+        assert run([write(tmp_path, "a.yaml", text)], ignore=["VALIDATION_010"]).report.ok
+        text2 = "demo:\n  inner:\n    token: plain\nvalidation:\n  ignore: [VALIDATION_010]\n"
+        assert not run([write(tmp_path, "b.yaml", text2)]).report.issues
+
+    @pytest.mark.parametrize(
+        "section", ["validation: {bogus: 1}\n", "validation: {severity: {X_001: fatal}}\n"]
+    )
+    def test_bad_rule_config_is_reported(self, tmp_path: Path, section: str) -> None:
+        """A malformed validation section is an error, not ignored."""
+        report = run([write(tmp_path, "a.yaml", section)]).report
+        assert report.errors and report.errors[0].path == "validation"
+
+
+class TestLoadAndHooks:
+    def test_load_raises_with_every_issue(self, tmp_path: Path) -> None:
+        """load() raises CONFIG_002 carrying all issues, located at the first error."""
+        path = write(tmp_path, "a.yaml", "demo:\n  rate: 9\n  bogus: 1\n")
+        with pytest.raises(ConfigValidationError) as info:
+            load([path], modules=MODULES, environ={}, env_file=None)
+        err = info.value
+        assert err.code == "CONFIG_002"
+        assert len(err.issues) == 2
+        assert err.line == 2
+        assert "VALIDATION_003" in str(err)
+
+    def test_snapshot_is_frozen(self, tmp_path: Path) -> None:
+        """Neither the snapshot nor its settings can be changed in place."""
+        config = load(
+            [write(tmp_path, "a.yaml", "demo: {rate: 0.1}\n")], modules=MODULES, environ={}, env_file=None
+        )
+        with pytest.raises(AttributeError):
+            config.demo = None  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            del config.profile
+        with pytest.raises(ValueError, match="frozen"):
+            config.demo.rate = 1.0
+        assert config.get("demo.rate") == 0.1
+        assert config.get("demo.missing", "d") == "d"
+        assert config.modules == ("demo",)
+        assert "demo" in repr(config)
+
+    def test_hooks_receive_results_and_durations(self, tmp_path: Path) -> None:
+        """on_validation and on_load are called once per load with non-negative durations."""
+        calls: list[tuple[str, Any]] = []
+
+        class Hooks:
+            def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+                calls.append(("load", (config is not None, seconds >= 0)))
+
+            def on_validation(self, report: ValidationReport, seconds: float) -> None:
+                calls.append(("validation", (report.ok, seconds >= 0)))
+
+            def on_reload(self, *args: object) -> None:
+                calls.append(("reload", args))
+
+            def on_change(self, *args: object) -> None:
+                calls.append(("change", args))
+
+        run([write(tmp_path, "a.yaml", "demo: {}\n")], hooks=Hooks())
+        assert calls == [("validation", (True, True)), ("load", (True, True))]
+
+
+class TestSeedYaml:
+    def test_validates_with_both_variables(self) -> None:
+        """The seed's production YAML validates once its two variables are set (one Jaeger warning)."""
+        outcome = check([SEED], environ=SEED_ENV, env_file=None, profile="production")
+        assert outcome.report.ok, [str(i) for i in outcome.report]
+        assert [i.code for i in outcome.report.warnings] == ["VALIDATION_030"]
+        mon = outcome.config.monitoring
+        assert mon.flush_interval == timedelta(seconds=30)
+        assert mon.metrics.exporters[1].api_key.get_secret_value() == "dd-key"
+
+    def test_names_both_missing_variables_with_lines(self) -> None:
+        """Without the variables, both are errors at their own lines, and nothing else is."""
+        report = check([SEED], environ={}, env_file=None).report
+        found = {(i.code, i.location.line, i.message.split()[2]) for i in report.errors}
+        assert found == {("CONFIG_015", 18, "DATADOG_API_KEY"), ("CONFIG_015", 78, "SLACK_WEBHOOK_URL")}
+
+    def test_env_overrides_reach_into_exporter_lists(self) -> None:
+        """An env var with an index path overrides one exporter's key."""
+        env = {**SEED_ENV, "SHAREDCONFIG_MONITORING__METRICS__EXPORTERS__0__ENDPOINT": "http://p:9090"}
+        config = load([SEED], environ=env, env_file=None)
+        assert config.monitoring.metrics.exporters[0].endpoint == "http://p:9090"
+        assert config.monitoring.metrics.exporters[1].type == "datadog"

@@ -1,0 +1,155 @@
+"""Tests for layers, merging with provenance, and ${VAR} interpolation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sharedconfig.config.tree import (
+    InterpolationProblem,
+    Layer,
+    Provenance,
+    interpolate,
+    looks_secret,
+    merge,
+    set_path,
+)
+
+
+def layer(source: str, data: dict[str, object], spots: dict[tuple[str | int, ...], object]) -> Layer:
+    out = Layer(source, source)
+    out.data = data  # type: ignore[assignment]
+    out.spots = spots  # type: ignore[assignment]
+    return out
+
+
+class TestMerge:
+    def test_mappings_merge_and_scalars_replace(self) -> None:
+        """Higher layers win key by key; mappings merge deeply."""
+        low = layer("file", {"m": {"a": 1, "b": {"c": 2, "d": 3}}}, {})
+        high = layer("env", {"m": {"b": {"c": 9}}}, {})
+        assert merge([low, high]) == {"m": {"a": 1, "b": {"c": 9, "d": 3}}}
+
+    def test_lists_are_replaced_whole(self) -> None:
+        """A list in a higher layer replaces the lower list."""
+        low = layer("file", {"m": {"x": [1, 2, 3]}}, {})
+        high = layer("file", {"m": {"x": [7]}}, {})
+        assert merge([low, high]) == {"m": {"x": [7]}}
+
+    def test_index_paths_reach_into_lists(self) -> None:
+        """An env-style index path updates one list item and may append the next one."""
+        low = layer("file", {"m": {"x": [{"k": 1, "j": 0}, {"k": 2}]}}, {})
+        high = Layer("env", "environment")
+        set_path(high.data, ("m", "x", 1, "k"), 5)
+        set_path(high.data, ("m", "x", 2, "k"), 6)
+        assert merge([low, high]) == {"m": {"x": [{"k": 1, "j": 0}, {"k": 5}, {"k": 6}]}}
+        assert not high.issues
+
+    def test_index_out_of_range_is_an_issue(self) -> None:
+        """An index beyond the end of the list is reported, not silently dropped."""
+        low = layer("file", {"m": {"x": [1]}}, {})
+        high = Layer("env", "environment")
+        set_path(high.data, ("m", "x", 5), 2)
+        assert merge([low, high]) == {"m": {"x": [1]}}
+        assert [i.code for i in high.issues] == ["CONFIG_024"]
+
+    def test_index_paths_without_a_list_build_one(self) -> None:
+        """Contiguous indexes with nothing below become a list; others become string keys."""
+        high = Layer("env", "environment")
+        set_path(high.data, ("m", "x", 0), "a")
+        set_path(high.data, ("m", "x", 1), "b")
+        set_path(high.data, ("m", "y", 3), "c")
+        assert merge([high]) == {"m": {"x": ["a", "b"], "y": {"3": "c"}}}
+
+    def test_mapping_over_scalar_is_reported(self) -> None:
+        """Setting keys below a scalar replaces it and says so."""
+        low = layer("file", {"m": {"a": 1}}, {})
+        high = Layer("env", "environment")
+        set_path(high.data, ("m", "a", "b"), 2)
+        assert merge([low, high]) == {"m": {"a": {"b": 2}}}
+        assert [i.code for i in high.issues] == ["CONFIG_024"]
+
+    def test_merge_does_not_mutate_layers(self) -> None:
+        """Layers can be merged again (reload) because merging copies."""
+        low = layer("file", {"m": {"a": 1}}, {})
+        high = layer("env", {"m": {"a": 2}}, {})
+        merge([low, high])
+        assert low.data == {"m": {"a": 1}}
+
+
+class TestProvenance:
+    def test_highest_layer_that_set_a_path_wins(self) -> None:
+        """origin() names the highest layer with the exact path; None means default."""
+        low = layer("file", {}, {("m", "a"): (3, 5), ("m",): (2, 1)})
+        low.name = "app.yaml"
+        high = layer("env", {}, {("m", "b"): "APP_M__B"})
+        prov = Provenance([low, high])
+        assert str(prov.origin(("m", "a"))) == "app.yaml:3:5"
+        assert str(prov.origin(("m", "b"))) == "env APP_M__B"
+        assert prov.origin(("m", "c")) is None
+        assert str(prov.locate(("m", "c", "d"))) == "app.yaml:2:1"
+
+    def test_secret_flag_follows_the_winning_layer(self) -> None:
+        """A value is secret when the layer that set it marked it so."""
+        low = layer("secret", {}, {("m", "k"): "/run/secrets/m__k"})
+        low.secret.add(("m", "k"))
+        assert Provenance([low]).is_secret(("m", "k"))
+        high = layer("env", {}, {("m", "k"): "X"})
+        assert not Provenance([low, high]).is_secret(("m", "k"))
+
+
+class TestInterpolation:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("${A}", "1"),
+            ("x-${A}-${B}", "x-1-two"),
+            ("${MISSING:-fallback}", "fallback"),
+            ("${EMPTY:-fallback}", "fallback"),
+            ("${A:-fallback}", "1"),
+            ("$${A}", "${A}"),
+            ("cost: $5", "cost: $5"),
+            ("$A", "$A"),
+            ("${MISSING:-}", ""),
+        ],
+    )
+    def test_forms(self, text: str, expected: str) -> None:
+        """Every documented form gives the documented result."""
+        assert interpolate(text, {"A": "1", "B": "two", "EMPTY": ""})[0] == expected
+
+    def test_used_names_are_returned(self) -> None:
+        """The variables that supplied values are returned (for secret tracking)."""
+        assert interpolate("${A}${B:-x}", {"A": "1"})[1] == {"A"}
+
+    def test_missing_variables_are_all_named(self) -> None:
+        """All missing names come in one problem, with :? messages."""
+        with pytest.raises(InterpolationProblem) as info:
+            interpolate("${X}/${Y:?set Y to the region}", {})
+        assert info.value.code == "CONFIG_015"
+        assert "X, Y" in info.value.message
+        assert "set Y to the region" in info.value.message
+
+    @pytest.mark.parametrize("text", ["${", "${1BAD}", "${A B}", "x${A"])
+    def test_malformed(self, text: str) -> None:
+        """Malformed references are CONFIG_016."""
+        with pytest.raises(InterpolationProblem) as info:
+            interpolate(text, {"A": "1"})
+        assert info.value.code == "CONFIG_016"
+
+    @given(st.text(alphabet=st.characters(blacklist_characters="$"), max_size=40))
+    def test_text_without_dollar_is_unchanged(self, text: str) -> None:
+        """Property: text with no '$' passes through unchanged."""
+        assert interpolate(text, {}) == (text, set())
+
+    @given(st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True), st.text(alphabet="abc/:.-", max_size=20))
+    def test_substitution_property(self, name: str, value: str) -> None:
+        """Property: ${NAME} becomes the value and $${NAME} stays literal."""
+        assert interpolate(f"<${{{name}}}>", {name: value})[0] == f"<{value}>"
+        assert interpolate(f"$${{{name}}}", {})[0] == f"${{{name}}}"
+
+
+def test_looks_secret() -> None:
+    """Secret-looking key names are recognised, ordinary ones are not."""
+    assert all(looks_secret(k) for k in ("password", "API_KEY", "webhook_url", "auth_token", "apikey"))
+    assert not any(looks_secret(k) for k in ("endpoint", "channel", "sample_rate"))

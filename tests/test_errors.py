@@ -1,0 +1,443 @@
+"""Tests for sharedconfig.errors: the code registry, the exception tree and ErrorHandler.
+
+Retries use an injected sleep that records its delays, so nothing here waits.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from sharedconfig.errors import (
+    REGISTRY,
+    Category,
+    ConfigError,
+    ConfigFileError,
+    ConfigValidationError,
+    ErrorHandler,
+    HTTPError,
+    InterpolationError,
+    Location,
+    SecurityError,
+    Severity,
+    SharedConfigError,
+    TriggerError,
+    ValidationError,
+    current_trace,
+    describe,
+)
+
+
+class TestRegistry:
+    """Every registered code is well formed and actionable."""
+
+    @pytest.mark.parametrize("code", sorted(REGISTRY))
+    def test_code_is_well_formed_and_keyed_by_itself(self, code: str) -> None:
+        """Codes look like PREFIX_NNN and the registry key is the code."""
+        assert re.fullmatch(r"[A-Z]+_\d{3}", code)
+        assert REGISTRY[code].code == code
+
+    @pytest.mark.parametrize("code", sorted(REGISTRY))
+    def test_category_matches_prefix(self, code: str) -> None:
+        """Each code's category is the category named by its prefix."""
+        assert REGISTRY[code].category is Category(code.partition("_")[0])
+        assert REGISTRY[code].category.value == code.partition("_")[0]
+
+    @pytest.mark.parametrize("code", sorted(REGISTRY))
+    def test_has_title_and_hint(self, code: str) -> None:
+        """Each code has a title and a hint a person can act on, written as a sentence."""
+        entry = REGISTRY[code]
+        assert entry.title.strip()
+        assert not entry.title.endswith(".")
+        assert entry.hint.strip()
+        assert entry.hint.endswith(".")
+
+    def test_every_category_has_a_code(self) -> None:
+        """No category is left without at least one registered code."""
+        assert {entry.category for entry in REGISTRY.values()} == set(Category)
+
+    def test_duration_code_exists(self) -> None:
+        """VALIDATION_004, used by durations, is registered as an invalid duration."""
+        assert describe("VALIDATION_004").title == "Invalid duration"
+
+    def test_describe_unknown_code_raises_key_error(self) -> None:
+        """describe names the missing code in a KeyError."""
+        with pytest.raises(KeyError, match="NOPE_001"):
+            describe("NOPE_001")
+
+
+class TestLocation:
+    """Location renders as a compiler-style position or as its source."""
+
+    @pytest.mark.parametrize(
+        ("location", "text"),
+        [
+            (Location("file", "app.yaml", 3, 7), "app.yaml:3:7"),
+            (Location("file", "app.yaml", 3), "app.yaml:3:1"),
+            (Location("file", "app.yaml"), "app.yaml"),
+            (Location("secret", "/run/secrets/db", 1, 1), "/run/secrets/db:1:1"),
+            (Location("env", "APP_PORT"), "env APP_PORT"),
+            (Location("default"), "default"),
+        ],
+    )
+    def test_str(self, location: Location, text: str) -> None:
+        """Each source kind renders as documented."""
+        assert str(location) == text
+
+
+class TestSharedConfigError:
+    """SharedConfigError carries everything a person needs and renders it in one line."""
+
+    def test_defaults_come_from_the_registry(self) -> None:
+        """Without arguments the code is CONFIG_001, with its registered hint and retryability."""
+        error = SharedConfigError("could not load")
+        assert error.code == "CONFIG_001"
+        assert error.category is Category.CONFIG
+        assert error.hint == REGISTRY["CONFIG_001"].hint
+        assert error.recoverable is True
+        assert error.severity is Severity.ERROR
+        assert (error.location, error.path, error.details, error.cause) == (None, "", {}, None)
+        assert (error.file, error.line, error.column) == (None, None, None)
+
+    def test_explicit_fields(self) -> None:
+        """Every keyword argument is kept as given."""
+        cause = OSError("disk")
+        error = SharedConfigError(
+            "bad port",
+            code="VALIDATION_003",
+            location=Location("file", "app.yaml", 4, 9),
+            path="http.port",
+            hint="Use 1-65535.",
+            details={"value": 70000},
+            cause=cause,
+            module="http",
+            component="server",
+            operation="load",
+            recoverable=True,
+            severity=Severity.WARNING,
+        )
+        assert (error.code, error.category, error.hint) == (
+            "VALIDATION_003",
+            Category.VALIDATION,
+            "Use 1-65535.",
+        )
+        assert (error.file, error.line, error.column, error.path) == ("app.yaml", 4, 9, "http.port")
+        assert (error.module, error.component, error.operation) == ("http", "server", "load")
+        assert error.recoverable is True
+        assert error.cause is cause
+        assert error.__cause__ is cause
+
+    def test_location_outside_a_file_has_no_file(self) -> None:
+        """An env-var location gives no file, line or column."""
+        error = SharedConfigError("x", location=Location("env", "APP_PORT"))
+        assert (error.file, error.line, error.column) == (None, None, None)
+
+    def test_details_are_copied(self) -> None:
+        """Changing the caller's details afterwards does not change the error."""
+        details = {"a": 1}
+        error = SharedConfigError("x", details=details)
+        details["a"] = 2
+        assert error.details == {"a": 1}
+
+    def test_unregistered_code_has_no_hint_and_is_not_recoverable(self) -> None:
+        """A code missing from the registry gives an empty hint and recoverable False."""
+        error = SharedConfigError("x", code="CONFIG_999")
+        assert (error.hint, error.recoverable) == ("", False)
+
+    def test_explicit_empty_hint_overrides_registry(self) -> None:
+        """hint='' is kept rather than replaced by the registered hint."""
+        assert SharedConfigError("x", hint="").hint == ""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "text"),
+        [
+            ({}, "error CONFIG_001: boom"),
+            ({"path": "a.b"}, "error CONFIG_001 a.b: boom"),
+            (
+                {"location": Location("file", "c.yaml", 2, 5), "path": "a.b", "code": "CONFIG_009"},
+                "c.yaml:2:5: error CONFIG_009 a.b: boom",
+            ),
+            ({"severity": Severity.WARNING, "code": "VALIDATION_030"}, "warning VALIDATION_030: boom"),
+        ],
+    )
+    def test_format_and_str(self, kwargs: dict[str, object], text: str) -> None:
+        """format() is 'where: severity CODE path: message' and str() is the same text."""
+        error = SharedConfigError("boom", **kwargs)  # type: ignore[arg-type]  # kwargs vary per case
+        assert error.format() == text
+        assert str(error) == text
+
+    def test_to_dict(self) -> None:
+        """to_dict holds every documented field in JSON-ready form."""
+        token = current_trace.set(("trace-1", "span-1"))
+        try:
+            error = ConfigFileError(
+                "tab in indentation",
+                code="CONFIG_008",
+                location=Location("file", "app.yaml", 3, 1),
+                path="monitoring",
+                details={"char": "\t"},
+                cause=ValueError("tab"),
+                module="monitoring",
+            )
+        finally:
+            current_trace.reset(token)
+        data = error.to_dict()
+        timestamp = data.pop("timestamp")
+        assert data == {
+            "code": "CONFIG_008",
+            "category": "CONFIG",
+            "message": "tab in indentation",
+            "file": "app.yaml",
+            "line": 3,
+            "column": 1,
+            "path": "monitoring",
+            "hint": REGISTRY["CONFIG_008"].hint,
+            "details": {"char": "\t"},
+            "cause": "ValueError: tab",
+            "module": "monitoring",
+            "component": "",
+            "operation": "",
+            "recoverable": False,
+            "severity": "error",
+            "trace_id": "trace-1",
+            "span_id": "span-1",
+        }
+        assert isinstance(timestamp, str)
+        assert datetime.fromisoformat(timestamp).tzinfo is not None
+
+    def test_timestamp_is_aware_utc_now(self) -> None:
+        """The timestamp is the creation time in UTC."""
+        before = datetime.now(UTC)
+        error = SharedConfigError("x")
+        assert before <= error.timestamp <= datetime.now(UTC)
+
+    def test_no_trace_outside_a_span(self) -> None:
+        """Without an active trace the ids are empty strings."""
+        error = SharedConfigError("x")
+        assert (error.trace_id, error.span_id) == ("", "")
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            SharedConfigError("x", path="a.b", details={"k": 1}),
+            ConfigValidationError("invalid", issues=("a: bad", "b: worse"), path="p"),
+            ValidationError("bad duration", code="VALIDATION_004", cause=ValueError("v")),
+        ],
+    )
+    def test_pickle_round_trip_keeps_text_and_fields(self, error: SharedConfigError) -> None:
+        """An error crossing a process boundary keeps its text, type and fields (not formatted twice)."""
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.to_dict() == error.to_dict()
+
+
+class TestSubclasses:
+    """Each subclass has its category's default code and sits in the documented tree."""
+
+    @pytest.mark.parametrize(
+        ("cls", "code", "parent"),
+        [
+            (ConfigError, "CONFIG_001", SharedConfigError),
+            (ConfigFileError, "CONFIG_007", ConfigError),
+            (InterpolationError, "CONFIG_015", ConfigError),
+            (ConfigValidationError, "CONFIG_002", ConfigError),
+            (ValidationError, "VALIDATION_008", SharedConfigError),
+            (SecurityError, "SECURITY_001", SharedConfigError),
+            (HTTPError, "HTTP_001", SharedConfigError),
+            (TriggerError, "TRIGGER_001", SharedConfigError),
+        ],
+    )
+    def test_default_code_and_parent(self, cls: type[SharedConfigError], code: str, parent: type) -> None:
+        """The default code is registered, used when none is given, and the class has its parent."""
+        error = cls("x")
+        assert error.code == cls.default_code == code
+        assert code in REGISTRY
+        assert issubclass(cls, parent)
+        assert isinstance(error, Exception)
+
+    def test_explicit_code_overrides_default(self) -> None:
+        """A code passed to a subclass wins over its default."""
+        assert ValidationError("x", code="VALIDATION_004").code == "VALIDATION_004"
+
+    def test_config_validation_error_lists_issues(self) -> None:
+        """ConfigValidationError keeps its issues and prints one indented line per issue."""
+        error = ConfigValidationError("2 errors", issues=("a.b: wrong type", "c: unknown key"))
+        assert error.issues == ("a.b: wrong type", "c: unknown key")
+        assert str(error) == "error CONFIG_002: 2 errors\n  a.b: wrong type\n  c: unknown key"
+
+
+class RecordingSleep:
+    """An injected sleep that records the delays it was asked for and never waits."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        """Record the delay."""
+        self.delays.append(seconds)
+
+
+def failing(errors: list[BaseException], result: str = "done") -> tuple[Callable[[], str], list[int]]:
+    """An operation raising ``errors`` in turn, then returning ``result``; and its attempt counter."""
+    attempts: list[int] = []
+
+    def operation() -> str:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) <= len(errors):
+            raise errors[len(attempts) - 1]
+        return result
+
+    return operation, attempts
+
+
+class TestErrorHandler:
+    """ErrorHandler wraps, retries with bounded backoff, and decides what alerts."""
+
+    def test_negative_max_retries_is_refused(self) -> None:
+        """max_retries below zero is a programming error."""
+        with pytest.raises(ValueError, match="max_retries"):
+            ErrorHandler(max_retries=-1)
+
+    def test_handle_returns_shared_config_errors_unchanged(self) -> None:
+        """A SharedConfigError is returned as it is and reported to on_error."""
+        seen: list[SharedConfigError] = []
+        error = ValidationError("x")
+        assert ErrorHandler(on_error=seen.append).handle(error) is error
+        assert seen == [error]
+
+    @pytest.mark.parametrize(
+        ("raw", "code", "recoverable"),
+        [
+            (ConnectionError("refused"), "CONFIG_001", True),
+            (TimeoutError("slow"), "CONFIG_001", True),
+            (FileNotFoundError("missing.yaml"), "CONFIG_001", False),
+            (PermissionError("denied"), "CONFIG_001", False),
+            (ValueError("bad"), "VALIDATION_099", False),
+            (KeyError("k"), "VALIDATION_099", False),
+        ],
+    )
+    def test_handle_wraps_other_exceptions(self, raw: Exception, code: str, recoverable: bool) -> None:
+        """Other exceptions are wrapped with a code by kind, the cause kept, transient ones recoverable."""
+        handler = ErrorHandler()
+        handled = handler.handle(raw, component="loader", operation="read")
+        assert (handled.code, handled.recoverable) == (code, recoverable)
+        assert handled.cause is raw
+        assert handled.__cause__ is raw
+        assert handled.message == f"{type(raw).__name__}: {raw}"
+        assert (handled.component, handled.operation) == ("loader", "read")
+        assert handler.is_retryable(handled) is handler.is_retryable(raw) is recoverable
+
+    @pytest.mark.parametrize(
+        ("error", "retryable"),
+        [
+            (SharedConfigError("x", recoverable=True), True),
+            (SharedConfigError("x", recoverable=False), False),
+            (HTTPError("down"), True),
+            (ValidationError("bad"), False),
+            (TimeoutError(), True),
+            (ConnectionResetError(), True),
+            (ValueError(), False),
+            (FileNotFoundError(), False),
+        ],
+    )
+    def test_is_retryable(self, error: BaseException, retryable: bool) -> None:
+        """Recoverable SharedConfigErrors and transient connection or timeout failures are retryable."""
+        assert ErrorHandler().is_retryable(error) is retryable
+
+    @pytest.mark.parametrize(
+        ("error", "alert"),
+        [
+            (HTTPError("down"), True),
+            (HTTPError("down", severity=Severity.CRITICAL), True),
+            (HTTPError("down", severity=Severity.WARNING), False),
+            (HTTPError("down", severity=Severity.INFO), False),
+            (SecurityError("bad token"), True),
+            (ValidationError("bad"), False),
+            (SharedConfigError("x", code="CONFIG_999"), False),
+            (RuntimeError("unexpected"), True),
+        ],
+    )
+    def test_should_alert(self, error: BaseException, alert: bool) -> None:
+        """Alert when the code asks for it at error severity or worse, and for any unexpected exception."""
+        assert ErrorHandler().should_alert(error) is alert
+
+    def test_delays_are_exponential_and_capped(self) -> None:
+        """Backoff doubles from ``backoff`` and never exceeds ``max_backoff``."""
+        handler = ErrorHandler(max_retries=6, backoff=0.5, max_backoff=5.0)
+        assert list(handler.delays()) == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+        assert list(ErrorHandler(max_retries=0).delays()) == []
+
+    def test_recover_returns_at_once_on_success(self) -> None:
+        """A succeeding operation runs once and nothing sleeps."""
+        sleep = RecordingSleep()
+        operation, attempts = failing([])
+        assert ErrorHandler(sleep=sleep).recover(operation) == "done"
+        assert (attempts, sleep.delays) == ([1], [])
+
+    def test_recover_retries_transient_failures_then_succeeds(self) -> None:
+        """Retryable failures are retried with the backoff delays until the operation succeeds."""
+        sleep = RecordingSleep()
+        seen: list[SharedConfigError] = []
+        operation, attempts = failing([ConnectionError("1"), HTTPError("2")])
+        handler = ErrorHandler(sleep=sleep, on_error=seen.append, backoff=0.1)
+        assert handler.recover(operation, name="fetch") == "done"
+        assert attempts == [1, 2, 3]
+        assert sleep.delays == [0.1, 0.2]
+        assert [e.code for e in seen] == ["CONFIG_001", "HTTP_001"]
+        assert seen[0].operation == "fetch"
+
+    def test_recover_is_bounded_and_raises_the_last_error(self) -> None:
+        """After max_retries retries the last error is raised, not the first."""
+        sleep = RecordingSleep()
+        errors: list[BaseException] = [HTTPError(f"attempt {i}") for i in range(1, 10)]
+        operation, attempts = failing(errors)
+        with pytest.raises(HTTPError) as caught:
+            ErrorHandler(sleep=sleep, max_retries=3, backoff=0.1).recover(operation)
+        assert caught.value is errors[3]
+        assert attempts == [1, 2, 3, 4]
+        assert sleep.delays == [0.1, 0.2, 0.4]
+
+    def test_recover_wraps_the_last_raw_error(self) -> None:
+        """A raw retryable exception that keeps failing is raised wrapped, chained to the original."""
+        sleep = RecordingSleep()
+        errors: list[BaseException] = [TimeoutError(f"t{i}") for i in range(1, 4)]
+        operation, attempts = failing(errors)
+        with pytest.raises(SharedConfigError) as caught:
+            ErrorHandler(sleep=sleep, max_retries=2).recover(operation)
+        assert caught.value.cause is errors[2]
+        assert caught.value.__cause__ is errors[2]
+        assert caught.value.message == "TimeoutError: t3"
+        assert len(attempts) == 3
+
+    @pytest.mark.parametrize(
+        "error", [ValidationError("bad"), ValueError("bad"), FileNotFoundError("missing.yaml")]
+    )
+    def test_recover_does_not_retry_non_retryable_errors(self, error: Exception) -> None:
+        """A non-retryable failure is raised after one attempt, with no sleep."""
+        sleep = RecordingSleep()
+        operation, attempts = failing([error])
+        with pytest.raises(SharedConfigError) as caught:
+            ErrorHandler(sleep=sleep).recover(operation)
+        assert caught.value is error or caught.value.cause is error
+        assert (attempts, sleep.delays) == ([1], [])
+
+    def test_recover_with_no_retries(self) -> None:
+        """max_retries=0 tries once even for retryable errors."""
+        sleep = RecordingSleep()
+        operation, attempts = failing([HTTPError("down")])
+        with pytest.raises(HTTPError):
+            ErrorHandler(sleep=sleep, max_retries=0).recover(operation)
+        assert (attempts, sleep.delays) == ([1], [])
+
+    def test_recover_lets_base_exceptions_through(self) -> None:
+        """KeyboardInterrupt is neither wrapped nor retried."""
+        sleep = RecordingSleep()
+        operation, attempts = failing([KeyboardInterrupt()])
+        with pytest.raises(KeyboardInterrupt):
+            ErrorHandler(sleep=sleep).recover(operation)
+        assert (attempts, sleep.delays) == ([1], [])
