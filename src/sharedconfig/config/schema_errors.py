@@ -49,6 +49,12 @@ def _code(kind: str) -> str:
     return "VALIDATION_002"
 
 
+def _has(node: Any, part: int | str) -> bool:
+    if isinstance(node, Mapping):
+        return part in node
+    return isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathParts, tuple[str, ...]]:
     """Map a pydantic ``loc`` onto the data: (path in the data, the tags skipped on the way)."""
     path: list[str | int] = []
@@ -56,7 +62,7 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathParts, tuple[
     node = data
     last = len(loc) - 1
     for i, part in enumerate(loc):
-        if (isinstance(node, Mapping) and part in node) or (isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)):
+        if _has(node, part):
             path.append(part)
             node = node[part]
         elif i < last and isinstance(part, str) and not isinstance(node, list | tuple):
