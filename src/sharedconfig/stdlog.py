@@ -8,34 +8,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Final
 
 from sharedconfig.errors import current_trace
+from sharedconfig.redaction import REDACTED, looks_secret
 
 __all__ = ["REDACTED", "NullLogger", "StdlibLogger", "is_secret_key"]
 
-REDACTED: Final = "**********"
-"""What a secret field's value is replaced with, in the message and in ``extra``."""
-
-_SECRET_WORDS: Final = (
-    "password",
-    "token",
-    "secret",
-    "api_key",
-    "apikey",
-    "authorization",
-    "webhook_url",
-    "credential",
-    "private_key",
-)
-
-
-@lru_cache(maxsize=1024)
-def is_secret_key(key: str) -> bool:
-    """True when a field name looks like it holds a secret (``db_password``, ``X-Api-Key``, ``authToken``)."""
-    normalised = key.lower().replace("-", "_")
-    return any(word in normalised for word in _SECRET_WORDS)
+is_secret_key = looks_secret  # the logger's name for the shared rule
 
 
 def _render(value: object) -> str:

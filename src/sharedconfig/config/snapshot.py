@@ -34,15 +34,15 @@ def leaves(value: Any, path: PathParts = ()) -> Iterator[tuple[PathParts, Any]]:
 
 def _mask(value: Any, path: PathParts, provenance: Provenance) -> Any:
     if isinstance(value, Mapping):
-        return {
-            k: REDACTED
-            if looks_secret(str(k)) and v not in (None, "", REDACTED) and not isinstance(v, Mapping | list)
-            else _mask(v, (*path, k), provenance)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
+        return {k: _mask(v, (*path, k), provenance) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [_mask(v, (*path, i), provenance) for i, v in enumerate(value)]
-    if isinstance(value, SecretStr) or (value is not None and provenance.is_secret(path)):
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if value is None or value == "" or value == REDACTED:
+        return value
+    key = path[-1] if path else ""
+    if provenance.is_secret(path) or (isinstance(value, str) and looks_secret(str(key))):
         return REDACTED
     return value
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sharedconfig.config.validation import Issue, PathParts, format_path
 from sharedconfig.errors import Location
+from sharedconfig.redaction import REDACTED, looks_secret
 
 __all__ = [
     "REDACTED",
@@ -26,30 +27,8 @@ __all__ = [
     "set_path",
 ]
 
-REDACTED = "**********"
-
 # where a value sits in its source: (line, column) in a file, or the name of the variable / secret file
 Spot = tuple[int, int] | str
-
-_SECRET_WORDS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "webhook_url",
-    "credential",
-    "private_key",
-    "access_key",
-)
-
-
-def looks_secret(key: str) -> bool:
-    """True for key names that usually hold secrets (used where no schema says so)."""
-    k = key.lower()
-    return any(w in k for w in _SECRET_WORDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sharedconfig.config.tree import InterpolationProblem as _Interp
-from sharedconfig.config.tree import Layer, ReadContext, interpolate
+from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate
 from sharedconfig.config.validation import Issue, PathParts
 from sharedconfig.errors import ConfigFileError, Location
 
@@ -172,17 +172,8 @@ class _YamlReader:
             ) from None
 
     def interpolate(self, text: str, node: ScalarNode, where: PathParts) -> str:
-        try:
-            out, used = interpolate(text, self.ctx.variables)
-        except _Interp as exc:
-            mark = node.start_mark
-            self.layer.problem(exc.code, where, exc.message, spot=(mark.line + 1, mark.column + 1))
-            return text
-        if used:
-            self.layer.interpolated.add(where)
-            if not used.isdisjoint(self.ctx.secret_variables):
-                self.layer.secret.add(where)
-        return out
+        mark = node.start_mark
+        return _substitute(text, where, self.layer, self.ctx, (mark.line + 1, mark.column + 1))
 
     def mapping(self, node: MappingNode, where: PathParts) -> dict[str, Any]:
         if node.tag != _MAP:
@@ -237,6 +228,20 @@ class _YamlReader:
                 )
             for key, value in merged.items():
                 out.setdefault(key, value)
+
+
+def _substitute(text: str, where: PathParts, layer: Layer, ctx: ReadContext, spot: Spot | None) -> str:
+    """Interpolate one string value; record a problem, or mark the value interpolated (and secret)."""
+    try:
+        out, used = interpolate(text, ctx.variables)
+    except _Interp as exc:
+        layer.problem(exc.code, where, exc.message, spot=spot)
+        return text
+    if used:
+        layer.interpolated.add(where)
+        if not used.isdisjoint(ctx.secret_variables):
+            layer.secret.add(where)
+    return out
 
 
 def _dotted(where: PathParts) -> str:
@@ -299,16 +304,7 @@ def _interpolate_tree(value: Any, where: PathParts, layer: Layer, ctx: ReadConte
     if isinstance(value, list):
         return [_interpolate_tree(v, (*where, i), layer, ctx) for i, v in enumerate(value)]
     if isinstance(value, str) and "$" in value:
-        try:
-            out, used = interpolate(value, ctx.variables)
-        except _Interp as exc:
-            layer.problem(exc.code, where, exc.message)
-            return value
-        if used:
-            layer.interpolated.add(where)
-            if not used.isdisjoint(ctx.secret_variables):
-                layer.secret.add(where)
-        return out
+        return _substitute(value, where, layer, ctx, None)
     return value
 
 
