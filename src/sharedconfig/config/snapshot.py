@@ -39,7 +39,7 @@ def _mask(value: Any, path: PathParts, provenance: Provenance) -> Any:
         return [_mask(v, (*path, i), provenance) for i, v in enumerate(value)]
     if isinstance(value, SecretStr):
         return REDACTED
-    if value is None or value == "" or value == REDACTED:
+    if value is None or value in ("", REDACTED):
         return value
     key = path[-1] if path else ""
     if provenance.is_secret(path) or (isinstance(value, str) and looks_secret(str(key))):
