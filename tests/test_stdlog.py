@@ -117,10 +117,12 @@ class TestStdlibLogger:
         assert "canary" not in caplog_debug.text
         assert "canary" not in repr(fields_of(caplog_debug.records[0]))
 
-    @pytest.mark.parametrize("key", ["user", "host", "keyboard", "tokenizer_name"])
+    @pytest.mark.parametrize(
+        "key", ["user", "host", "keyboard", "token_header", "password_file", "tokenizer"]
+    )
     def test_is_secret_key(self, key: str) -> None:
-        """Ordinary names are not secret, but any name containing a secret word is (even tokenizer_name)."""
-        assert is_secret_key(key) is (key == "tokenizer_name")
+        """Ordinary names and names of a secret's place are not secret; any other with a secret word is."""
+        assert is_secret_key(key) is (key == "tokenizer")
 
     def test_disabled_level_does_no_work(self, caplog: pytest.LogCaptureFixture) -> None:
         """Below the logger's level nothing is emitted and field values are never rendered."""

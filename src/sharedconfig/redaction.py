@@ -26,7 +26,13 @@ SECRET_WORDS: Final = (
 )
 
 
+# keys that say where a secret is or how it is sent, not the secret itself (token_header, password_file)
+_NOT_SECRET_SUFFIXES: Final = ("_header", "_file", "_path", "_dir", "_env", "_var", "_name")
+
+
 def looks_secret(key: str) -> bool:
     """True when a key name usually holds a secret (``db_password``, ``X-Api-Key``, ``authToken``)."""
     normalised = key.lower().replace("-", "_")
+    if normalised.endswith(_NOT_SECRET_SUFFIXES):
+        return False
     return any(word in normalised for word in SECRET_WORDS)

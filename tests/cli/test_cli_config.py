@@ -290,3 +290,14 @@ def test_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "CONFIG_009" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_diff_exits_2_when_a_file_fails_to_load(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """diff follows diff(1): trouble loading a file is exit 2, not 'different'."""
+    good = tmp_path / "a.yaml"
+    good.write_text("monitoring: {}\n")
+    code, _, err = cli(capsys, "diff", str(good), str(tmp_path / "missing.yaml"))
+    assert code == 2
+    assert "CONFIG_003" in err

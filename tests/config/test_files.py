@@ -291,3 +291,17 @@ def test_positions_agree_with_safe_dump_layout(
                 sub_loc = layer.location((key, sub))
                 assert sub_loc is not None and sub_loc.line is not None
                 assert lines[sub_loc.line - 1].lstrip().startswith(f"{sub}:") or value[sub] == ""
+
+
+class TestGlobsAndOverlays:
+    def test_glob_skips_profile_overlays_of_its_matches(self, tmp_path: Path) -> None:
+        """`*.yaml` reads app.yaml but not app.prod.yaml: overlays are read only under their profile."""
+        for name in ("app.yaml", "app.prod.yaml", "db.yaml"):
+            write(tmp_path, name, "m: 1\n")
+        assert expand([str(tmp_path / "*.yaml")]) == [str(tmp_path / "app.yaml"), str(tmp_path / "db.yaml")]
+
+    def test_glob_matching_nothing_warns(self, tmp_path: Path) -> None:
+        """A glob with no match is a CONFIG_003 warning, not silence and not an error."""
+        layers = FileSource((str(tmp_path / "*.yaml"),)).read(ReadContext())
+        (issue,) = [i for layer in layers for i in layer.issues]
+        assert (issue.code, issue.severity) == ("CONFIG_003", "warning")

@@ -337,3 +337,47 @@ class TestSeedYaml:
         config = load([SEED], environ=env, env_file=None)
         assert config.monitoring.metrics.exporters[0].endpoint == "http://p:9090"
         assert config.monitoring.metrics.exporters[1].type == "datadog"
+
+
+class TestFixes:
+    def test_reading_errors_cannot_be_ignored(self, tmp_path: Path) -> None:
+        """Ignoring CONFIG_015 or downgrading it does not let an unset variable through."""
+        path = write(
+            tmp_path,
+            "a.yaml",
+            "demo: {name: '${UNSET_VAR}'}\nvalidation: {severity: {CONFIG_015: warning}}\n",
+        )
+        report = run([path], ignore=["CONFIG_015"]).report
+        assert [(i.code, i.severity) for i in report] == [("CONFIG_015", "error")]
+
+    def test_dotted_secret_files_are_left_alone(self, tmp_path: Path) -> None:
+        """A mounted tls.crt is neither a key path nor a variable."""
+        secrets = tmp_path / "s"
+        secrets.mkdir()
+        (secrets / "tls.crt").write_text("-----BEGIN CERTIFICATE-----")
+        outcome = run([], secrets_dir=str(secrets))
+        assert outcome.report.ok
+        assert outcome.config.tree == {}
+
+    def test_override_scalars_are_coerced_by_the_schema(self) -> None:
+        """--set name=123 is the string '123' for a string field and 3 for an int field."""
+        config = run([], overrides=["demo.name=123", "demo.inner.level=3", "demo.items=[1, 2]"]).config
+        assert config.demo.name == "123"
+        assert config.demo.inner.level == 3
+        assert config.demo.items == (1, 2)
+
+    def test_secret_values_are_not_quoted_in_errors(self, tmp_path: Path) -> None:
+        """A bad duration from the secrets directory is reported without its value."""
+        secrets = tmp_path / "s"
+        secrets.mkdir()
+        (secrets / "monitoring__flush_interval").write_text("canary-secret-duration")
+        report = check([], secrets_dir=str(secrets), environ={}, env_file=None).report
+        (issue,) = report.errors
+        assert issue.code == "VALIDATION_004"
+        assert "canary" not in str(issue)
+
+    def test_issue_without_position_has_no_file_location(self, tmp_path: Path) -> None:
+        """--require of an unknown module is not located at the first file's 1:1."""
+        path = write(tmp_path, "a.yaml", "demo: {}\n")
+        (issue,) = run([path], require=["ghost"]).report.errors
+        assert issue.location is None

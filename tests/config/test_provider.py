@@ -111,3 +111,42 @@ class TestFileConfigProvider:
         assert first.demo.rate == 0.1
         unsubscribe()
         unsubscribe()
+
+
+class TestWatchHooks:
+    def test_reload_reports_duration_changes_and_survives_a_broken_subscriber(self, tmp_path: Path) -> None:
+        """on_reload gets a real duration, on_change the changed paths; other subscribers still run."""
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 0.1}\n")
+        events: list[tuple[str, object]] = []
+
+        class Hooks:
+            def on_load(self, config: Config | None, report: object, seconds: float) -> None:
+                events.append(("load", config is not None))
+
+            def on_validation(self, report: object, seconds: float) -> None:
+                events.append(("validation", seconds >= 0))
+
+            def on_reload(self, old: Config, new: Config | None, report: object, seconds: float) -> None:
+                events.append(("reload", seconds > 0))
+
+            def on_change(self, old: Config, new: Config, changed: object) -> None:
+                events.append(("change", changed))
+
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=Hooks(), poll_interval=3600)
+        prov.load()
+        seen: list[float] = []
+
+        def broken(config: Config) -> None:
+            raise RuntimeError("subscriber bug")
+
+        prov.watch(broken)
+        unsubscribe = prov.watch(lambda c: seen.append(c.demo.rate))
+        events.clear()
+        path.write_text("demo: {rate: 0.3}\n")
+        os.utime(path, ns=(1, 10**18))
+        with pytest.raises(RuntimeError, match="subscriber bug"):
+            prov.poll()
+        assert seen == [0.3]
+        assert events == [("validation", True), ("load", True), ("reload", True), ("change", ["demo.rate"])]
+        unsubscribe()

@@ -153,3 +153,23 @@ def test_looks_secret() -> None:
     """Secret-looking key names are recognised, ordinary ones are not."""
     assert all(looks_secret(k) for k in ("password", "API_KEY", "webhook_url", "auth_token", "apikey"))
     assert not any(looks_secret(k) for k in ("endpoint", "channel", "sample_rate"))
+
+
+def test_nested_default_is_refused() -> None:
+    """${A:-${B}} is not supported and says so instead of keeping the text."""
+    with pytest.raises(InterpolationProblem) as info:
+        interpolate("${A:-${B}}", {})
+    assert info.value.code == "CONFIG_016"
+
+
+def test_locate_never_falls_back_to_the_root() -> None:
+    """A path with no located ancestor has no location (not the first file's 1:1)."""
+    low = layer("file", {}, {(): (1, 1), ("m",): (2, 1)})
+    assert Provenance([low]).locate(("x", "y")) is None
+    assert Provenance([low]).locate(("m", "y")) is not None
+
+
+def test_names_of_a_secrets_place_are_not_secret() -> None:
+    """token_header or password_file name where a secret goes; their values are shown."""
+    assert not looks_secret("token_header")
+    assert not looks_secret("password_file")

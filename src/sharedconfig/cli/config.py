@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from sharedconfig.config.loader import Outcome, check
-from sharedconfig.config.snapshot import leaves
+from sharedconfig.config.snapshot import MISSING
 from sharedconfig.config.tree import REDACTED
-from sharedconfig.config.validation import Issue, format_path
+from sharedconfig.config.validation import Issue
 
 __all__ = ["diff", "schema", "show", "validate"]
 
@@ -131,12 +130,12 @@ def _dump(data: Any, fmt: DataFormat) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def _loaded(outcome: Outcome) -> Any:
+def _loaded(outcome: Outcome, failure: int = 1) -> Any:
     if outcome.config is None:
         for issue in outcome.report.errors:
             print_issue(issue, sys.stderr)
         print(_summary(outcome), file=sys.stderr)
-        raise typer.Exit(1)
+        raise typer.Exit(failure)
     return outcome.config
 
 
@@ -181,33 +180,6 @@ def schema(
     print(json.dumps(config_schema(module), indent=2))
 
 
-def _changes(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    secret_old: Mapping[str, Any],
-    secret_new: Mapping[str, Any],
-) -> list[str]:
-    a = {format_path(p): v for p, v in leaves(old)}
-    b = {format_path(p): v for p, v in leaves(new)}
-    shown_a = {format_path(p): v for p, v in leaves(secret_old)}
-    shown_b = {format_path(p): v for p, v in leaves(secret_new)}
-    lines: list[str] = []
-    for path in sorted(a.keys() | b.keys()):
-        if path not in b:
-            lines.append(f"- {path}: {json.dumps(shown_a[path], default=str)}")
-        elif path not in a:
-            lines.append(f"+ {path}: {json.dumps(shown_b[path], default=str)}")
-        elif a[path] != b[path]:
-            if REDACTED in (shown_a[path], shown_b[path]):
-                lines.append(f"~ {path}: (secret changed)")
-            else:
-                lines.append(
-                    f"~ {path}: {json.dumps(shown_a[path], default=str)} -> "
-                    f"{json.dumps(shown_b[path], default=str)}"
-                )
-    return lines
-
-
 def diff(
     a: Annotated[Path, typer.Argument(help="The old configuration file.")],
     b: Annotated[Path, typer.Argument(help="The new configuration file.")],
@@ -215,12 +187,26 @@ def diff(
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     env_file: EnvFile = ".env",
 ) -> None:
-    """Show the keys whose effective values differ between two files (secrets redacted); exit 1 if any."""
-    old = _loaded(_check([a], profile, env_prefix, None, None, None, None, env_file))
-    new = _loaded(_check([b], profile, env_prefix, None, None, None, None, env_file))
-    lines = _changes(old.to_dict(redact=False), new.to_dict(redact=False), old.to_dict(), new.to_dict())
-    for line in lines:
-        print(line)
-    if not lines:
+    """Show the keys whose effective values differ (secrets redacted).
+
+    Exit codes follow diff(1): 0 no differences, 1 differences, 2 a file failed to load.
+    """
+    old = _loaded(_check([a], profile, env_prefix, None, None, None, None, env_file), failure=2)
+    new = _loaded(_check([b], profile, env_prefix, None, None, None, None, env_file), failure=2)
+    rows = old.diff(new)
+    for path, before, after in rows:
+        if after is MISSING:
+            print(f"- {path}: {_json(before)}")
+        elif before is MISSING:
+            print(f"+ {path}: {_json(after)}")
+        elif REDACTED in (before, after):
+            print(f"~ {path}: (secret changed)")
+        else:
+            print(f"~ {path}: {_json(before)} -> {_json(after)}")
+    if not rows:
         print("no differences")
-    raise typer.Exit(1 if lines else 0)
+    raise typer.Exit(1 if rows else 0)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)

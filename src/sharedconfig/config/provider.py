@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -18,7 +19,7 @@ from sharedconfig.config.loader import LoadOptions, check_options
 from sharedconfig.config.modules import ConfigModule
 from sharedconfig.config.snapshot import Config
 from sharedconfig.config.sources.files import expand, profile_overlay
-from sharedconfig.config.validation import Issue, ValidationReport, Validator
+from sharedconfig.config.validation import Validator
 from sharedconfig.errors import ConfigError, ConfigValidationError
 
 __all__ = ["FileConfigProvider"]
@@ -49,6 +50,7 @@ class FileConfigProvider:
         self._subscribers: list[Callable[[Config], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.last_error: Exception | None = None  # the last exception a subscriber raised in the watcher
 
     @property
     def current(self) -> Config | None:
@@ -125,24 +127,43 @@ class FileConfigProvider:
         return unsubscribe
 
     def poll(self) -> Config | None:
-        """Reload when a watched file changed; returns the new config, or None (unchanged or invalid)."""
+        """Reload when a watched file changed; returns the new config, or None (unchanged or invalid).
+
+        Hooks hear ``on_validation``/``on_load`` as for any load, then ``on_reload`` (with the time it
+        took) and, when values changed, ``on_change``. Every subscriber is called even if one raises;
+        the first exception is raised again afterwards.
+        """
         stamps = self._mtimes()
         with self._lock:
             old = self._current
             if stamps == self._stamps and old is not None:
                 return None
             self._stamps = stamps
-        outcome = check_options(self.options, modules=self._modules, validators=self._validators)
+        started = time.perf_counter()
+        outcome = check_options(
+            self.options, modules=self._modules, validators=self._validators, hooks=self._hooks
+        )
+        new = outcome.config
         if old is not None:
-            self._hooks.on_reload(old, outcome.config, outcome.report, 0.0)
-        if outcome.config is None:
+            self._hooks.on_reload(old, new, outcome.report, time.perf_counter() - started)
+        if new is None:
             return None
         with self._lock:
-            self._current = outcome.config
+            self._current = new
             subscribers = list(self._subscribers)
+        if old is not None:
+            changed = [path for path, _, _ in old.diff(new)]
+            if changed:
+                self._hooks.on_change(old, new, changed)
+        failures: list[Exception] = []
         for subscriber in subscribers:
-            subscriber(outcome.config)
-        return outcome.config
+            try:
+                subscriber(new)
+            except Exception as exc:  # one broken subscriber must not starve the others
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        return new
 
     def _mtimes(self) -> dict[str, float]:
         names = expand(self.options.files)
@@ -160,10 +181,5 @@ class FileConfigProvider:
         while not self._stop.wait(self.poll_interval):
             try:
                 self.poll()
-            except Exception as exc:  # the watcher must survive a subscriber's failure
-                if self._current is not None:
-                    self._hooks.on_reload(self._current, None, _failed_report(exc), 0.0)
-
-
-def _failed_report(exc: Exception) -> ValidationReport:
-    return ValidationReport((Issue("CONFIG_001", "", f"reload failed: {type(exc).__name__}: {exc}"),))
+            except Exception as exc:  # the watcher must outlive a subscriber's failure; keep the last one
+                self.last_error = exc

@@ -66,7 +66,7 @@ def config_schema(module: str | None = None) -> dict[str, Any]:
         single = registry[module].schema.model_json_schema(
             mode="validation", schema_generator=SettingsJsonSchema
         )
-        return {"$schema": DIALECT, "title": f"sharedconfig {module}", **_allow_interpolation(single)}
+        return {"$schema": DIALECT, **_allow_interpolation(single), "title": f"sharedconfig {module}"}
     names = sorted(registry)
     keyed, defs = models_json_schema(
         [(registry[n].schema, "validation") for n in names], ref_template="#/$defs/{model}"

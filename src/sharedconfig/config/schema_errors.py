@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sharedconfig.config.tree import looks_secret
 from sharedconfig.config.types import ERROR_CODES
 from sharedconfig.config.validation import PathParts, ValidationContext, did_you_mean
+from sharedconfig.errors import REGISTRY
 
 __all__ = ["report_schema_errors"]
 
@@ -44,7 +45,7 @@ def _code(kind: str) -> str:
         return "VALIDATION_003"
     if kind in _CHOICE:
         return "VALIDATION_006"
-    if kind in ("value_error", "assertion_error"):
+    if kind in ("value_error", "assertion_error", "string_pattern_mismatch"):
         return "VALIDATION_008"
     return "VALIDATION_002"
 
@@ -62,6 +63,8 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathParts, tuple[
     node = data
     last = len(loc) - 1
     for i, part in enumerate(loc):
+        if part == "[key]":  # pydantic's step into a mapping's key: the key itself is already in the path
+            continue
         if _has(node, part):
             path.append(part)
             node = node[part]
@@ -168,9 +171,11 @@ def report_schema_errors(
         elif kind == "union_tag_not_found":
             full = (*full, "type")
             message = "required key 'type' is missing"
-        elif code in ("VALIDATION_002", "VALIDATION_003", "VALIDATION_006"):
+        secret = any(looks_secret(str(p)) for p in full) or ctx.provenance.is_secret(full)
+        if secret and code in ("VALIDATION_004", "VALIDATION_007", "VALIDATION_008"):
+            message = f"{REGISTRY[code].title.lower()} (the value is secret and not shown)"
+        elif code in ("VALIDATION_002", "VALIDATION_003", "VALIDATION_006") and not secret:
             shown = _shown(err.get("input"))
-            secret = any(looks_secret(str(p)) for p in full) or ctx.provenance.is_secret(full)
-            if shown is not None and not secret:
+            if shown is not None:
                 message = f"{message} (got {shown})"
         ctx.report(code, full, message, hint=hint)

@@ -15,7 +15,10 @@ from sharedconfig.config.validation import PathParts, ValidationReport, format_p
 from sharedconfig.durations import format_duration
 from sharedconfig.errors import ConfigError, Location
 
-__all__ = ["Config", "leaves", "redacted_tree"]
+__all__ = ["MISSING", "Config", "leaves", "redacted_tree"]
+
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
+"""Stands for the absent side of a ``Config.diff`` row."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -172,6 +175,22 @@ class Config:
         """Every effective leaf as (dotted path, redacted value, origin); origin None is a default."""
         data = self.to_dict()
         return [(format_path(path), value, self.provenance.origin(path)) for path, value in leaves(data)]
+
+    def diff(self, other: Config) -> list[tuple[str, Any, Any]]:
+        """Leaves that differ from ``other``: (dotted path, this value, other value), both redacted.
+
+        A missing side is ``MISSING``; a changed secret shows as REDACTED on both sides.
+        """
+        mine, theirs = self.to_dict(redact=False), other.to_dict(redact=False)
+        a = {format_path(p): v for p, v in leaves(mine)}
+        b = {format_path(p): v for p, v in leaves(theirs)}
+        shown_a = {format_path(p): v for p, v in leaves(self.to_dict())}
+        shown_b = {format_path(p): v for p, v in leaves(other.to_dict())}
+        return [
+            (path, shown_a.get(path, MISSING), shown_b.get(path, MISSING))
+            for path in sorted(a.keys() | b.keys())
+            if a.get(path, MISSING) != b.get(path, MISSING)
+        ]
 
     def __repr__(self) -> str:
         return f"Config(modules={list(self._modules)}, profile={self.profile!r})"

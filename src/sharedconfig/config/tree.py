@@ -92,7 +92,7 @@ class Provenance:
 
     def locate(self, path: PathParts) -> Location | None:
         """The origin of ``path`` or of its nearest ancestor that a source set (for error messages)."""
-        for end in range(len(path), -1, -1):
+        for end in range(len(path), 0, -1):
             found = self.origin(path[:end])
             if found is not None:
                 return found
@@ -217,6 +217,10 @@ def interpolate(text: str, variables: Mapping[str, str]) -> tuple[str, set[str]]
         if spec is None:
             raise InterpolationProblem("CONFIG_016", f"'${{{inner}}}' is not a valid reference")
         name, op, arg = spec.groups()
+        if arg and "${" in arg:
+            raise InterpolationProblem(
+                "CONFIG_016", f"'${{{inner}}}': a default cannot hold another ${{...}}"
+            )
         value = variables.get(name)
         if op == ":-":
             if value:

@@ -146,9 +146,16 @@ class RuleConfig:
         return RuleConfig(self.ignore | other.ignore, {**self.severity, **other.severity})
 
     def apply(self, issues: Iterable[Issue]) -> tuple[Issue, ...]:
-        """Drop ignored codes and apply severity changes."""
+        """Drop ignored codes and apply severity changes, to VALIDATION_* checks only.
+
+        Reading errors (CONFIG_*) are never ignored: a missing file or an unset variable would otherwise
+        load as if nothing were wrong, as a linter never ignores a syntax error.
+        """
         out: list[Issue] = []
         for issue in issues:
+            if not issue.code.startswith("VALIDATION_"):
+                out.append(issue)
+                continue
             if issue.code in self.ignore:
                 continue
             new = self.severity.get(issue.code)

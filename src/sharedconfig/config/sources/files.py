@@ -345,15 +345,26 @@ def _toml_position(message: str) -> tuple[int | None, int | None]:
 
 
 def expand(patterns: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """File names for the given paths and globs, in order; a glob's matches are sorted."""
+    """File names for the given paths and globs, in order; a glob's matches are sorted.
+
+    A glob never matches profile overlays of its own matches (``app.prod.yaml`` beside ``app.yaml``):
+    those are read only under their profile.
+    """
     out: list[str] = []
     for pattern in patterns:
         name = os.fspath(pattern)
         if globlib.has_magic(name):
-            out.extend(sorted(globlib.glob(name)))
+            matches = sorted(globlib.glob(name))
+            out.extend(m for m in matches if not _is_overlay(m, matches))
         else:
             out.append(name)
     return out
+
+
+def _is_overlay(name: str, names: Sequence[str]) -> bool:
+    p = Path(name)
+    base, dot, _profile = p.stem.rpartition(".")
+    return bool(dot) and str(p.with_name(f"{base}{p.suffix}")) in names
 
 
 def profile_overlay(path: str, profile: str) -> str:
@@ -388,7 +399,21 @@ class FileSource:
 
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer per file; a file that cannot be read gives a layer holding only its issue."""
-        return _read_all(expand(self.files), ctx, optional=False)
+        layers = _read_all(expand(self.files), ctx, optional=False)
+        for pattern in self.files:
+            if globlib.has_magic(pattern) and not globlib.glob(pattern):
+                empty = Layer("file", pattern)
+                empty.issues.append(
+                    Issue(
+                        "CONFIG_003",
+                        "",
+                        f"no file matches {pattern!r}",
+                        severity="warning",
+                        location=Location("file", pattern),
+                    )
+                )
+                layers.append(empty)
+        return layers
 
 
 @dataclass(frozen=True, slots=True)

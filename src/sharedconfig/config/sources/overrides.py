@@ -18,15 +18,26 @@ _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_override(text: str) -> tuple[PathParts, Any]:
-    """``a.b.0.c=value`` -> (("a", "b", 0, "c"), value); the value is read as a YAML scalar or list."""
+    """``a.b.0.c=value`` -> (("a", "b", 0, "c"), value).
+
+    Scalars stay text and are coerced by the schema, as environment values are (so ``bucket=123`` is the
+    string "123" for a string field and 123 for an int field); ``[...]`` and ``{...}`` are read as YAML
+    flow collections; ``null`` is None.
+    """
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or any(not p for p in key.split(".")):
         raise ConfigError(f"override {text!r} is not KEY.PATH=VALUE", code="CONFIG_017")
-    try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {key}: cannot read value: {exc}", code="CONFIG_017", path=key) from None
+    value: Any = raw
+    if raw.strip()[:1] in ("[", "{"):  # lists and mappings are written as YAML flow (or JSON)
+        try:
+            value = yaml.load(raw, Loader=_Loader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"override {key}: cannot read value: {exc}", code="CONFIG_017", path=key
+            ) from None
+    elif raw.strip() in ("null", "~"):
+        value = None
     path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
     return path, value
 

@@ -1,7 +1,7 @@
 """A secrets directory (Kubernetes / Docker style): one file per key, the file's content is the value.
 
-``monitoring__metrics__exporters__1__api_key`` (or with dots) sets that key; a file whose name has no
-separator, like ``DATADOG_API_KEY``, is a variable for ``${DATADOG_API_KEY}`` interpolation instead.
+``monitoring__metrics__exporters__1__api_key`` sets that key; a file named like a variable, such as
+``DATADOG_API_KEY``, feeds ``${DATADOG_API_KEY}`` interpolation instead; other files are left alone.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ def secret_path(filename: str, prefix: str) -> PathParts | None:
     name = filename
     if name.upper().startswith(prefix.upper()):
         name = name[len(prefix) :]
-    sep = "__" if "__" in name else "." if "." in name else None
-    if sep is None:
+    if "__" not in name:
         return None
-    parts = name.lower().split(sep)
+    parts = name.lower().split("__")
     if any(not p for p in parts):
         return None
     return tuple(int(p) if p.isdigit() else p for p in parts)
