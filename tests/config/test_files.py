@@ -73,17 +73,19 @@ class TestYamlPositions:
 
 class TestBadYaml:
     def test_syntax_error(self, tmp_path: Path) -> None:
-        """A syntax error names CONFIG_007 and the line."""
-        err = fails(write(tmp_path, "a.yaml", "m:\n  a: [1, 2\n  b: 3\n"))
+        """A syntax error names CONFIG_007, the line and the key path it sits under."""
+        err = fails(write(tmp_path, "a.yaml", "m:\n  a: 1\n  b:\n    c: [1, 2\n  d: 3\n"))
         assert err.code == "CONFIG_007"
-        assert err.line is not None and err.line >= 2
+        assert err.line == 5
+        assert err.path == "m.d"
         assert err.file == str(tmp_path / "a.yaml")
 
     def test_tab_indentation(self, tmp_path: Path) -> None:
         """A tab used for indentation gets its own code and the line of the tab."""
-        err = fails(write(tmp_path, "a.yaml", "m:\n\ta: 1\n"))
+        err = fails(write(tmp_path, "a.yaml", "m:\n  n:\n\ta: 1\n"))
         assert err.code == "CONFIG_008"
-        assert err.line == 2
+        assert err.line == 3
+        assert err.path == "m.n.a"
         assert "spaces" in err.hint
 
     def test_duplicate_keys_report_both_lines(self, tmp_path: Path) -> None:

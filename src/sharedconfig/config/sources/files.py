@@ -248,15 +248,37 @@ def _dotted(where: PathParts) -> str:
     return ".".join(str(p) for p in where)
 
 
+_KEY_LINE = re.compile(r"^( *)(?:- +)?([^\s#:'\"\[\]{},&*!|>%@`-][^:#]*?|'[^']*'|\"[^\"]*\") *:(?: |$)")
+
+
+def _path_at(text: str, line: int) -> str:
+    """The key path that encloses ``line`` (1-based), read from block indentation.
+
+    A syntax error has no parsed tree to ask, but the indentation of the lines above it says which keys
+    it sits under; flow collections and list indexes are not tracked (the path stops at their key).
+    """
+    stack: list[tuple[int, str]] = []
+    for raw in text.splitlines()[: max(line, 1)]:
+        m = _KEY_LINE.match(raw.expandtabs(4))  # a tab meant some indentation: read it as an editor would
+        if m is None:
+            continue
+        indent = len(m.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m.group(2).strip("'\"")))
+    return ".".join(key for _, key in stack)
+
+
 def _yaml_error(exc: yaml.YAMLError, path: str, text: str) -> ConfigFileError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    key = _path_at(text, line) if line is not None else ""
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        return _fail("CONFIG_008", "tab character used for indentation", path, line, column)
+        return _fail("CONFIG_008", "tab character used for indentation", path, line, column, key)
     message = f"{context}, {problem}" if context else problem
-    return _fail("CONFIG_007", f"YAML syntax error: {message}", path, line, column)
+    return _fail("CONFIG_007", f"YAML syntax error: {message}", path, line, column, key)
 
 
 def _read_yaml(text: str, layer: Layer, ctx: ReadContext) -> dict[str, Any]:
