@@ -66,7 +66,7 @@ class PrometheusExporter(Settings):
     type: Literal["prometheus"] = Field("prometheus", description="Exporter kind.")
     endpoint: HttpEndpoint = Field(description="Prometheus base URL, e.g. http://prometheus:9090.")
     push_interval: PositiveDuration | None = Field(
-        None, description="How often to push; defaults to metrics.collection_interval."
+        None, description="Remote-write push interval; unset means Prometheus scrapes /metrics (no push)."
     )
 
 
@@ -104,6 +104,42 @@ class MetricsSettings(Settings):
         1000, description="Samples per export request; at most monitoring.buffer_size."
     )
     exporters: tuple[MetricsExporter, ...] = Field((), description="Where metrics are pushed.")
+    namespace: str = Field(
+        "", pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$", description="Prefix added to every metric name (ns_name)."
+    )
+    cardinality_limit: PositiveInt = Field(
+        1000,
+        description='Series per metric; label sets beyond it fold into one overflow="true" series.',
+    )
+    histogram_buckets: tuple[float, ...] = Field(
+        (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        min_length=1,
+        description="Default histogram bucket upper bounds (seconds for durations).",
+    )
+
+
+class LoggingSettings(Settings):
+    """Structured logging: level and output format."""
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="Minimum level."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json lines, a pretty console, or auto (console on a terminal, else json)."
+    )
+    capture_stdlib: bool = Field(
+        True, description="Route the stdlib logging module through the same pipeline."
+    )
+
+
+class ServerSettings(Settings):
+    """The local HTTP server (`sharedconfig serve`): /metrics, /health, the API."""
+
+    host: NonEmptyStr = Field("127.0.0.1", description="Address to bind; non-loopback needs api_token.")
+    port: Port = Field(9464, description="TCP port.")
+    api_token: Secret | None = Field(
+        None, description="Bearer token for /api/*; write it as ${SHAREDCONFIG_API_TOKEN}."
+    )
 
 
 # -- events ------------------------------------------------------------------------------------------------
@@ -395,6 +431,8 @@ class MonitoringSettings(Settings):
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="Distributed tracing.")
     alerts: AlertsSettings = Field(default_factory=AlertsSettings, description="Alerting.")
     resources: ResourcesSettings = Field(default_factory=ResourcesSettings, description="Resource limits.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Structured logging.")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="The local HTTP server.")
 
 
 # -- checks ------------------------------------------------------------------------------------------------

@@ -1,0 +1,476 @@
+"""``HealthMonitor``: runs registered checks concurrently on their intervals and reports cached results.
+
+The runtime drives ``run_due()``; ``/health`` reads ``report(scope)``, which never runs a check, so a slow
+dependency never slows the endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Final, Literal, get_args
+
+from sharedconfig.clock import SYSTEM_CLOCK, Clock
+from sharedconfig.interfaces import DependencyStatus, HealthState, HealthStatus, Logger, MetricsRecorder
+from sharedconfig.monitoring.health.checks import (
+    PROCESS_CHECK,
+    CheckOutcome,
+    CheckResult,
+    HealthCheck,
+    describe_exception,
+    is_async_callable,
+    to_result,
+)
+from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
+from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
+
+__all__ = ["STATE_VALUES", "CheckReport", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
+
+Scope = Literal["all", "live", "ready"]
+"""``all``: every check; ``live``: the ``process`` check only; ``ready``: critical checks only."""
+
+STATE_VALUES: Final[Mapping[HealthState, float]] = {
+    HealthState.HEALTHY: 1.0,
+    HealthState.DEGRADED: 0.5,
+    HealthState.UNHEALTHY: 0.0,
+    HealthState.UNKNOWN: -1.0,
+}
+"""The ``health_check_status{check}`` gauge value of each state."""
+
+_SCOPES: Final = frozenset(get_args(Scope))
+
+
+def _jsonable(value: object) -> object:
+    """``value`` as JSON-ready data: containers recursively, times as ISO text, anything else as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Enum):
+        return _jsonable(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The cached outcome of one check, as ``/health`` shows it; ``checked_at`` is None before a run."""
+
+    name: str
+    state: HealthState
+    message: str = ""
+    details: Mapping[str, object] = field(default_factory=dict)
+    critical: bool = False
+    duration_seconds: float = 0.0
+    checked_at: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        """Copy ``details`` and ``tags`` so later changes to the caller's dicts do not show here."""
+        object.__setattr__(self, "details", dict(self.details))
+        object.__setattr__(self, "tags", dict(self.tags))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (the check's name is the key it is listed under)."""
+        return {
+            "state": self.state.value,
+            "message": self.message,
+            "critical": self.critical,
+            "duration_seconds": self.duration_seconds,
+            "checked_at": self.checked_at.isoformat() if self.checked_at else None,
+            "description": self.description,
+            "tags": dict(self.tags),
+            "details": _jsonable(self.details),
+        }
+
+
+def aggregate(checks: Iterable[CheckReport]) -> HealthState:
+    """The overall state of ``checks``; the rules, first match wins.
+
+    1. no checks: healthy (nothing is wrong);
+    2. every check unknown (nothing has run yet): unknown;
+    3. any critical check unhealthy: unhealthy;
+    4. any non-critical check unhealthy, any check degraded, or any critical check unknown: degraded;
+    5. otherwise healthy (a non-critical unknown check does not count).
+    """
+    checks = list(checks)
+    if not checks:
+        return HealthState.HEALTHY
+    if all(c.state is HealthState.UNKNOWN for c in checks):
+        return HealthState.UNKNOWN
+    if any(c.critical and c.state is HealthState.UNHEALTHY for c in checks):
+        return HealthState.UNHEALTHY
+    if any(
+        c.state in (HealthState.UNHEALTHY, HealthState.DEGRADED)
+        or (c.critical and c.state is HealthState.UNKNOWN)
+        for c in checks
+    ):
+        return HealthState.DEGRADED
+    return HealthState.HEALTHY
+
+
+def _http_status(scope: Scope, status: HealthState, checks: Iterable[CheckReport]) -> int:
+    if status is HealthState.UNHEALTHY:
+        return 503
+    if scope == "ready" and any(c.critical and c.state is HealthState.UNKNOWN for c in checks):
+        return 503
+    return 200
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The aggregate of the cached results in one scope: what ``/health``, ``/live`` and ``/ready`` serve.
+
+    ``http_status`` is 503 when the status is unhealthy and, for ``ready``, when a critical check has no
+    result yet (unknown); 200 otherwise (healthy, degraded, or unknown outside ``ready``).
+    """
+
+    scope: Scope
+    status: HealthState
+    http_status: int
+    checks: Mapping[str, CheckReport]
+    checked_at: datetime
+
+    def __post_init__(self) -> None:
+        """Copy ``checks`` so the report cannot change after it is made."""
+        object.__setattr__(self, "checks", dict(self.checks))
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: status, scope, time, and each check by name."""
+        return {
+            "status": self.status.value,
+            "scope": self.scope,
+            "checked_at": self.checked_at.isoformat(),
+            "checks": {name: check.to_dict() for name, check in self.checks.items()},
+        }
+
+
+class _Entry:
+    """A registered check with its effective settings, schedule and last result (guarded by the lock)."""
+
+    __slots__ = (
+        "check",
+        "critical",
+        "description",
+        "enabled",
+        "in_thread",
+        "interval",
+        "next_due",
+        "result",
+        "tags",
+        "task",
+        "timeout",
+    )
+
+    def __init__(
+        self, check: HealthCheck, settings: HealthSettings, override: HealthCheckSettings | None
+    ) -> None:
+        given = override.model_fields_set if override is not None else frozenset()
+
+        def pick(name: str, own: object) -> object:
+            value = getattr(override, name) if name in given else None
+            return own if value is None else value
+
+        interval = pick("interval", check.interval_seconds)
+        timeout = pick("timeout", check.timeout_seconds)
+        self.check = check
+        self.interval = _as_seconds(interval) or settings.check_interval.total_seconds()
+        self.timeout = _as_seconds(timeout) or settings.timeout.total_seconds()
+        self.critical = bool(pick("critical", check.critical))
+        self.enabled = bool(pick("enabled", check.enabled))
+        self.description = str(pick("description", check.description))
+        self.tags = {**check.tags, **(override.tags if override is not None else {})}
+        self.next_due = float("-inf")
+        self.result: CheckReport | None = None
+        self.task: asyncio.Task[CheckResult] | None = None
+        self.in_thread = False
+
+    @property
+    def name(self) -> str:
+        """The check's name."""
+        return self.check.name
+
+    @property
+    def busy(self) -> bool:
+        """True while an earlier run (one that timed out, say) is still executing."""
+        return self.in_thread or (self.task is not None and not self.task.done())
+
+    def placeholder(self, message: str) -> CheckReport:
+        """An unknown-state report standing in for a result this check has not produced yet."""
+        return CheckReport(
+            self.name,
+            HealthState.UNKNOWN,
+            message,
+            critical=self.critical,
+            tags=self.tags,
+            description=self.description,
+        )
+
+
+def _as_seconds(value: object) -> float | None:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+class HealthMonitor:
+    """Runs health checks concurrently, each under its own timeout and on its own interval; caches results.
+
+    Implements ``HealthChecker`` from the cache. Per-check settings in ``settings.checks`` are matched by
+    name and override the registered check's fields they set; a name there that nobody registered is
+    reported unknown with message ``"not registered"`` (components such as ``security_manager`` register
+    later). Disabled checks are neither run nor reported; with ``settings.enabled`` false, no check is.
+
+    Every run records ``health_check_status{check}`` (see ``STATE_VALUES``) and
+    ``health_check_duration_seconds{check}``; a change of state is logged (warning when the new state is
+    degraded or unhealthy, info otherwise) and counted in ``health_check_transitions_total{check,from,to}``.
+    The first result of a check is a transition from ``unknown``. Thread-safe: run on one event loop,
+    read from any thread.
+    """
+
+    def __init__(
+        self,
+        settings: HealthSettings,
+        *,
+        metrics: MetricsRecorder,
+        logger: Logger,
+        clock: Clock = SYSTEM_CLOCK,
+        name: str = "service",
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self._metrics = metrics
+        self._logger = logger
+        self._clock = clock
+        self._overrides = {s.name: s for s in settings.checks}
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def register(self, check: HealthCheck) -> None:
+        """Add ``check``, due at once; raises ``ValueError`` when its name is taken."""
+        entry = _Entry(check, self.settings, self._overrides.get(check.name))
+        with self._lock:
+            if check.name in self._entries:
+                raise ValueError(f"a health check named {check.name!r} is already registered")
+            self._entries[check.name] = entry
+
+    def unregister(self, name: str) -> None:
+        """Remove the check called ``name`` and its cached result (nothing happens if there is none)."""
+        with self._lock:
+            self._entries.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        """True when a check called ``name`` is registered."""
+        with self._lock:
+            return name in self._entries
+
+    # -- running ------------------------------------------------------------------------------------------
+
+    async def run_due(self) -> float:
+        """Run every check that is due, concurrently; return the seconds until the next one is due."""
+        now = self._clock.now()
+        with self._lock:
+            due = [e for e in self._active() if e.next_due <= now]
+            for entry in due:  # reserved before awaiting, so an overlapping call cannot run them twice
+                entry.next_due = now + entry.interval
+        await self._run(due)
+        return self._delay()
+
+    async def run_all(self) -> None:
+        """Run every enabled check now, concurrently, and restart their intervals from now."""
+        now = self._clock.now()
+        with self._lock:
+            entries = self._active()
+            for entry in entries:
+                entry.next_due = now + entry.interval
+        await self._run(entries)
+
+    def _active(self) -> list[_Entry]:
+        if not self.settings.enabled:
+            return []
+        return [e for e in self._entries.values() if e.enabled]
+
+    def _delay(self) -> float:
+        with self._lock:
+            dues = [e.next_due for e in self._active()]
+        if not dues:
+            return self.settings.check_interval.total_seconds()
+        return max(0.0, min(dues) - self._clock.now())
+
+    async def _run(self, entries: Sequence[_Entry]) -> None:
+        await asyncio.gather(*(self._run_one(e) for e in entries))
+
+    async def _run_one(self, entry: _Entry) -> None:
+        if entry.busy:  # a timed-out run is still going: never pile a second one on top of it
+            self._logger.debug(
+                "health check still running after a timeout; not started again", check=entry.name
+            )
+            return
+        started = self._clock.now()
+        checked_at = self._clock.wall()
+        task = asyncio.create_task(self._invoke(entry), name=f"health-check-{entry.name}")
+        entry.task = task
+        try:
+            await asyncio.wait((task,), timeout=entry.timeout)
+        finally:
+            if not task.done():
+                task.cancel()  # not awaited: a check that ignores cancellation must not hold the others up
+        if not task.done():
+            result = CheckResult(HealthState.UNHEALTHY, f"timed out after {entry.timeout:g}s")
+            duration = entry.timeout
+        elif task.cancelled():
+            result = CheckResult(HealthState.UNHEALTHY, "cancelled")
+            duration = max(0.0, self._clock.now() - started)
+        else:
+            result = task.result()
+            duration = max(0.0, self._clock.now() - started)
+        self._record(entry, result, duration, checked_at)
+
+    async def _invoke(self, entry: _Entry) -> CheckResult:
+        fn = entry.check.check
+        try:
+            outcome: CheckOutcome | Awaitable[CheckOutcome]
+            if is_async_callable(fn):
+                outcome = fn()
+            else:
+
+                def call() -> CheckOutcome | Awaitable[CheckOutcome]:
+                    entry.in_thread = True
+                    try:
+                        return fn()
+                    finally:
+                        entry.in_thread = False
+
+                outcome = await asyncio.to_thread(call)
+            if inspect.isawaitable(outcome):  # async functions, and sync ones returning a coroutine
+                outcome = await outcome
+            return to_result(outcome)
+        except Exception as exc:  # a failing check is a result, not an error of the monitor
+            return CheckResult(HealthState.UNHEALTHY, describe_exception(exc))
+
+    def _record(self, entry: _Entry, result: CheckResult, duration: float, checked_at: datetime) -> None:
+        report = CheckReport(
+            entry.name,
+            result.state,
+            result.message,
+            result.details,
+            critical=entry.critical,
+            duration_seconds=duration,
+            checked_at=checked_at,
+            tags=entry.tags,
+            description=entry.description,
+        )
+        with self._lock:
+            if self._entries.get(entry.name) is not entry:
+                return  # unregistered while it ran
+            previous = entry.result
+            entry.result = report
+        labels = {"check": entry.name}
+        self._metrics.record_gauge(HEALTH_CHECK_STATUS, STATE_VALUES[result.state], labels)
+        self._metrics.record_duration(HEALTH_CHECK_DURATION, duration, labels)
+        old = previous.state if previous is not None else HealthState.UNKNOWN
+        if old is result.state:
+            return
+        self._metrics.record_counter(
+            HEALTH_CHECK_TRANSITIONS, 1.0, {"check": entry.name, "from": old.value, "to": result.state.value}
+        )
+        log = (
+            self._logger.warning
+            if result.state in (HealthState.DEGRADED, HealthState.UNHEALTHY)
+            else self._logger.info
+        )
+        log(
+            "health check changed state",
+            check=entry.name,
+            old=old.value,
+            new=result.state.value,
+            reason=result.message,
+            critical=entry.critical,
+        )
+
+    # -- reporting ----------------------------------------------------------------------------------------
+
+    def report(self, scope: Scope = "all") -> HealthReport:
+        """The cached results in ``scope``, aggregated by ``aggregate``; never runs a check."""
+        if scope not in _SCOPES:
+            raise ValueError(f"unknown health scope {scope!r}; use one of {sorted(_SCOPES)}")
+        with self._lock:
+            found = [e.result or e.placeholder("not run yet") for e in self._active()]
+            registered = set(self._entries)
+        if self.settings.enabled:
+            found.extend(
+                CheckReport(
+                    s.name,
+                    HealthState.UNKNOWN,
+                    "not registered",
+                    critical=s.critical,
+                    tags=s.tags,
+                    description=s.description,
+                )
+                for s in self._overrides.values()
+                if s.enabled and s.name not in registered
+            )
+        if scope == "live":
+            found = [c for c in found if c.name == PROCESS_CHECK]
+        elif scope == "ready":
+            found = [c for c in found if c.critical]
+        found.sort(key=lambda c: c.name)
+        status = aggregate(found)
+        return HealthReport(
+            scope,
+            status,
+            _http_status(scope, status, found),
+            {c.name: c for c in found},
+            self._clock.wall(),
+        )
+
+    def health_check(self) -> HealthStatus:
+        """The aggregate of every check from the cache (``HealthChecker``); the scheduler keeps it fresh."""
+        report = self.report("all")
+        checks = list(report.checks.values())
+        times = [c.checked_at for c in checks if c.checked_at is not None]
+        problems = [
+            f"{state.value}: {', '.join(c.name for c in checks if c.state is state)}"
+            for state in (HealthState.UNHEALTHY, HealthState.DEGRADED, HealthState.UNKNOWN)
+            if any(c.state is state for c in checks)
+        ]
+        return HealthStatus(
+            self.name,
+            report.status,
+            "; ".join(problems),
+            {"checks": {c.name: c.state.value for c in checks}},
+            checked_at=max(times) if times else report.checked_at,
+            duration_seconds=max((c.duration_seconds for c in checks), default=0.0),
+        )
+
+    def dependencies(self) -> Sequence[DependencyStatus]:
+        """Each check's cached status, sorted by name (``HealthChecker``)."""
+        report = self.report("all")
+        return [
+            DependencyStatus(
+                c.name,
+                c.state,
+                c.message,
+                c.details,
+                checked_at=c.checked_at or report.checked_at,
+                duration_seconds=c.duration_seconds,
+            )
+            for c in report.checks.values()
+        ]
+
+    def status(self) -> str:
+        """The overall state's value, e.g. ``"healthy"`` (``HealthChecker``)."""
+        return self.report("all").status.value

@@ -1,0 +1,99 @@
+"""``ConfigHooks`` implemented with the seed's config metrics, logs and the ``config_loader`` health check.
+
+Records ``config_load_duration_seconds``, ``config_loads_total{result}``, ``config_reloads_total{result}``
+and ``config_validation_errors_total{code}``; logs name issue codes and key paths, never values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from sharedconfig.interfaces import Logger, MetricsRecorder
+from sharedconfig.monitoring.names import (
+    CONFIG_LOAD_DURATION,
+    CONFIG_LOADS,
+    CONFIG_RELOADS,
+    CONFIG_VALIDATION_ERRORS,
+)
+
+if TYPE_CHECKING:
+    from sharedconfig.config.snapshot import Config
+    from sharedconfig.config.validation import ValidationReport
+    from sharedconfig.monitoring.health.checks import ConfigHealth
+
+__all__ = ["MonitoringConfigHooks"]
+
+SUCCESS: Final = "success"
+FAILURE: Final = "failure"
+_MAX_PATHS: Final = 20
+
+
+def _where(report: ValidationReport) -> dict[str, object]:
+    """The codes and key paths of the report's errors, for a log record (never the values)."""
+    errors = report.errors
+    return {
+        "errors": len(errors),
+        "codes": sorted({i.code for i in errors}),
+        "paths": sorted({i.path for i in errors if i.path})[:_MAX_PATHS],
+    }
+
+
+class MonitoringConfigHooks:
+    """Observes the config loader and watcher: metrics, logs, and (optionally) a ``ConfigHealth``.
+
+    ``result`` labels are ``success`` or ``failure`` for loads and reloads alike (a failed reload is one
+    that was rejected: the last good configuration stays in force). Validation errors are counted per
+    issue code; warnings are not counted. Passes every call on to ``health`` when one is given.
+    """
+
+    def __init__(self, metrics: MetricsRecorder, logger: Logger, health: ConfigHealth | None = None) -> None:
+        self._metrics = metrics
+        self._logger = logger
+        self._health = health
+
+    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Time and count the load; log its outcome."""
+        self._metrics.record_duration(CONFIG_LOAD_DURATION, seconds)
+        self._metrics.record_counter(
+            CONFIG_LOADS, 1.0, {"result": SUCCESS if config is not None else FAILURE}
+        )
+        if config is not None:
+            self._logger.info(
+                "configuration loaded",
+                modules=list(config.modules),
+                warnings=len(report.warnings),
+                seconds=seconds,
+            )
+        else:
+            self._logger.error("configuration failed to load", seconds=seconds, **_where(report))
+        if self._health is not None:
+            self._health.on_load(config, report, seconds)
+
+    def on_validation(self, report: ValidationReport, seconds: float) -> None:
+        """Count the report's errors per issue code."""
+        for code, count in sorted(Counter(i.code for i in report.errors).items()):
+            self._metrics.record_counter(CONFIG_VALIDATION_ERRORS, float(count), {"code": code})
+        if self._health is not None:
+            self._health.on_validation(report, seconds)
+
+    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Count the reload; log it (a warning with codes and paths when it was rejected)."""
+        self._metrics.record_counter(CONFIG_RELOADS, 1.0, {"result": SUCCESS if new is not None else FAILURE})
+        if new is not None:
+            self._logger.info("configuration reloaded", seconds=seconds)
+        else:
+            self._logger.warning(
+                "configuration reload rejected; the last good configuration stays in force",
+                seconds=seconds,
+                **_where(report),
+            )
+        if self._health is not None:
+            self._health.on_reload(old, new, report, seconds)
+
+    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
+        """Log which key paths changed (not their values)."""
+        self._logger.info("configuration changed", paths=list(changed), count=len(changed))
+        if self._health is not None:
+            self._health.on_change(old, new, changed)

@@ -1,0 +1,1 @@
+"""Metrics: a fast in-process registry, Prometheus/OpenMetrics exposition, and push exporters."""

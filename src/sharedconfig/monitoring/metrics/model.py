@@ -1,0 +1,48 @@
+"""What a metrics registry hands to exposition and exporters: families of samples, plain data.
+
+``Registry.collect()`` returns ``MetricFamily`` objects; the Prometheus text renderer, remote write and
+the DataDog exporter all read these and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Labels", "MetricFamily", "MetricType", "Sample"]
+
+Labels = tuple[tuple[str, str], ...]
+"""Label pairs sorted by name, e.g. ``(("method", "GET"), ("status", "200"))``."""
+
+
+class MetricType(StrEnum):
+    """The kinds of metric the registry keeps (Prometheus TYPE names)."""
+
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one series: ``name`` is the full sample name (``x_total``, ``x_bucket``, ``x_sum``)."""
+
+    name: str
+    labels: Labels
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    """A metric and all its series.
+
+    ``name`` is the family name without the ``_total`` suffix for counters (as OpenMetrics names it);
+    counter samples are ``name + "_total"``; histogram samples are ``_bucket`` (with an ``le`` label, the
+    last one ``+Inf``), ``_sum`` and ``_count``.
+    """
+
+    name: str
+    type: MetricType
+    help: str
+    samples: tuple[Sample, ...]
+    unit: str = ""

@@ -1,0 +1,61 @@
+"""The seed's built-in metric names (SystemMetrics) in one place, spelled as Prometheus expects.
+
+Components and hooks use these constants, never string literals, so a rename happens here only.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CONFIG_LOADS",
+    "CONFIG_LOAD_DURATION",
+    "CONFIG_RELOADS",
+    "CONFIG_VALIDATION_ERRORS",
+    "HEALTH_CHECK_DURATION",
+    "HEALTH_CHECK_STATUS",
+    "HEALTH_CHECK_TRANSITIONS",
+    "HTTP_CLIENT_REQUESTS",
+    "HTTP_CLIENT_REQUEST_DURATION",
+    "HTTP_SERVER_IN_FLIGHT",
+    "HTTP_SERVER_REQUESTS",
+    "HTTP_SERVER_REQUEST_DURATION",
+    "METRICS_CARDINALITY_OVERFLOW",
+    "METRICS_DROPPED",
+    "METRICS_EXPORT_FAILURES",
+    "PROCESS_OPEN_FDS",
+    "PROCESS_RESIDENT_MEMORY",
+    "SECURITY_AUTH_ATTEMPTS",
+    "TRIGGER_EXECUTIONS",
+]
+
+# configuration (seed 3.1)
+CONFIG_LOAD_DURATION: Final = "config_load_duration_seconds"
+CONFIG_LOADS: Final = "config_loads_total"
+CONFIG_RELOADS: Final = "config_reloads_total"
+CONFIG_VALIDATION_ERRORS: Final = "config_validation_errors_total"
+
+# health (seed 2.3)
+HEALTH_CHECK_STATUS: Final = "health_check_status"
+HEALTH_CHECK_DURATION: Final = "health_check_duration_seconds"
+HEALTH_CHECK_TRANSITIONS: Final = "health_check_transitions_total"
+
+# HTTP client (seed 3.3) and server middleware
+HTTP_CLIENT_REQUESTS: Final = "http_requests_total"
+HTTP_CLIENT_REQUEST_DURATION: Final = "http_request_duration_seconds"
+HTTP_SERVER_REQUESTS: Final = "http_server_requests_total"
+HTTP_SERVER_REQUEST_DURATION: Final = "http_server_request_duration_seconds"
+HTTP_SERVER_IN_FLIGHT: Final = "http_server_requests_in_flight"
+
+# security (seed 3.2) and triggers
+SECURITY_AUTH_ATTEMPTS: Final = "security_auth_attempts_total"
+TRIGGER_EXECUTIONS: Final = "trigger_executions_total"
+
+# the metrics system itself
+METRICS_CARDINALITY_OVERFLOW: Final = "metrics_cardinality_overflow_total"
+METRICS_EXPORT_FAILURES: Final = "metrics_export_failures_total"
+METRICS_DROPPED: Final = "metrics_dropped_total"
+
+# process
+PROCESS_RESIDENT_MEMORY: Final = "process_resident_memory_bytes"
+PROCESS_OPEN_FDS: Final = "process_open_fds"

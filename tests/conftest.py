@@ -1,0 +1,139 @@
+"""Shared fixtures: real servers (Prometheus) started on free loopback ports in temporary directories.
+
+A test that needs a server skips with a reason when the binary is absent, except when ``CI=true``,
+where it fails: CI must never pass by skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+def require_binary(name: str) -> str:
+    """The path of ``name``, or skip the test (fail under CI=true) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (scripts/install-services installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class PrometheusServer:
+    """A running Prometheus: its URL and a query helper."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    targets: list[str] = field(default_factory=list)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Run an instant query; the ``result`` list of the response."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
+        response.raise_for_status()
+        data: list[dict[str, Any]] = response.json()["data"]["result"]
+        return data
+
+    def wait_for(self, expr: str, timeout: float = 30) -> list[dict[str, Any]]:
+        """Query until ``expr`` returns something (scrapes and writes take seconds to show)."""
+        found: list[dict[str, Any]] = []
+
+        def ready() -> bool:
+            found[:] = self.query(expr)
+            return bool(found)
+
+        wait_until(ready, timeout, f"Prometheus to answer {expr!r}")
+        return found
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
+    """Start Prometheus: ``prometheus(scrape=["127.0.0.1:9464"], remote_write=True)``."""
+    binary = require_binary("prometheus")
+    started: list[PrometheusServer] = []
+
+    def start(scrape: Sequence[str] = (), *, remote_write: bool = False) -> PrometheusServer:
+        port = free_port()
+        config = tmp_path / f"prometheus-{port}.yml"
+        jobs = ""
+        if scrape:
+            targets = ", ".join(f'"{t}"' for t in scrape)
+            jobs = (
+                f"scrape_configs:\n  - job_name: sharedconfig\n    scrape_interval: 1s\n"
+                f"    static_configs:\n      - targets: [{targets}]\n"
+            )
+        config.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{jobs}")
+        args = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / f'data-{port}'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        if remote_write:
+            args.append("--web.enable-remote-write-receiver")
+        log = tmp_path / f"prometheus-{port}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        server = PrometheusServer(f"http://127.0.0.1:{port}", process, log, list(scrape))
+        started.append(server)
+        wait_until(
+            lambda: httpx.get(f"{server.url}/-/ready", timeout=1).status_code == 200,
+            30,
+            f"Prometheus to be ready (log: {log})",
+        )
+        return server
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(5)
+
+
+@pytest.fixture
+def promtool() -> Callable[[bytes], subprocess.CompletedProcess[bytes]]:
+    """Run ``promtool check metrics`` on exposition text; the completed process."""
+    binary = require_binary("promtool")
+
+    def check(text: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [binary, "check", "metrics"], input=text, capture_output=True, timeout=30, check=False
+        )
+
+    return check

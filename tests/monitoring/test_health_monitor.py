@@ -1,0 +1,558 @@
+"""Tests for HealthMonitor: concurrency, timeouts, scheduling, settings overrides, transitions, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from sharedconfig.interfaces import HealthChecker, HealthState
+from sharedconfig.monitoring.health import (
+    STATE_VALUES,
+    CheckResult,
+    HealthCheck,
+    HealthMonitor,
+)
+from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
+from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
+from sharedconfig.testing import FakeClock, HealthCheckerContract, InMemoryMetricsRecorder, RecordingLogger
+
+
+@dataclass
+class Rig:
+    """A monitor wired to in-memory fakes."""
+
+    monitor: HealthMonitor
+    metrics: InMemoryMetricsRecorder
+    logger: RecordingLogger
+    clock: FakeClock
+
+
+def rig(
+    *checks: HealthCheck,
+    interval: float = 30,
+    timeout: float = 10,
+    overrides: tuple[HealthCheckSettings, ...] = (),
+    enabled: bool = True,
+) -> Rig:
+    settings = HealthSettings(
+        enabled=enabled,
+        check_interval=timedelta(seconds=interval),
+        timeout=timedelta(seconds=timeout),
+        checks=overrides,
+    )
+    metrics, logger, clock = InMemoryMetricsRecorder(), RecordingLogger(), FakeClock(start=100.0)
+    monitor = HealthMonitor(settings, metrics=metrics, logger=logger, clock=clock)
+    for check in checks:
+        monitor.register(check)
+    return Rig(monitor, metrics, logger, clock)
+
+
+@dataclass
+class Switch:
+    """A check function whose state the test sets, counting its calls."""
+
+    state: HealthState = HealthState.HEALTHY
+    message: str = ""
+    calls: int = 0
+
+    def __call__(self) -> CheckResult:
+        self.calls += 1
+        return CheckResult(self.state, self.message)
+
+
+class TestHealthMonitorContract(HealthCheckerContract):
+    """HealthMonitor passes the reusable HealthChecker contract."""
+
+    def make(self) -> HealthChecker:
+        r = rig(
+            HealthCheck("db", Switch(), critical=True),
+            HealthCheck("cache", Switch(HealthState.DEGRADED)),
+            overrides=(HealthCheckSettings(name="security_manager"),),
+        )
+        asyncio.run(r.monitor.run_all())
+        return r.monitor
+
+
+class TestConcurrency:
+    def test_async_checks_run_concurrently(self) -> None:
+        """Two async checks that each wait for the other to start only finish when run together."""
+        a_started, b_started = asyncio.Event(), asyncio.Event()
+
+        async def a() -> bool:
+            a_started.set()
+            await b_started.wait()
+            return True
+
+        async def b() -> bool:
+            b_started.set()
+            await a_started.wait()
+            return True
+
+        r = rig(HealthCheck("a", a, timeout=5), HealthCheck("b", b, timeout=5))
+        asyncio.run(r.monitor.run_all())
+        states = {name: c.state for name, c in r.monitor.report().checks.items()}
+        assert states == {"a": HealthState.HEALTHY, "b": HealthState.HEALTHY}
+
+    def test_sync_checks_run_concurrently_in_threads(self) -> None:
+        """Two blocking checks that each wait for the other to start only finish when run in threads."""
+        a_started, b_started = threading.Event(), threading.Event()
+
+        def a() -> bool:
+            a_started.set()
+            return b_started.wait(5)
+
+        def b() -> bool:
+            b_started.set()
+            return a_started.wait(5)
+
+        r = rig(HealthCheck("a", a), HealthCheck("b", b))
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().status is HealthState.HEALTHY
+
+    def test_report_reads_the_cache_while_a_check_is_running(self) -> None:
+        """report() answers from the cache while a slow check is still in progress."""
+        release = asyncio.Event()
+        seen: list[HealthState] = []
+
+        async def slow() -> bool:
+            await release.wait()
+            return True
+
+        r = rig(HealthCheck("slow", slow, timeout=5))
+
+        async def scenario() -> None:
+            run = asyncio.create_task(r.monitor.run_all())
+            await asyncio.sleep(0)  # let the check start
+            seen.append(r.monitor.report().checks["slow"].state)
+            release.set()
+            await run
+            seen.append(r.monitor.report().checks["slow"].state)
+
+        asyncio.run(scenario())
+        assert seen == [HealthState.UNKNOWN, HealthState.HEALTHY]
+
+
+class TestTimeouts:
+    def test_an_async_check_that_never_returns_times_out(self) -> None:
+        """An async check awaiting forever is unhealthy "timed out after 0.01s" and its neighbours finish."""
+
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        r = rig(HealthCheck("stuck", forever, timeout=0.01), HealthCheck("ok", Switch()))
+        asyncio.run(r.monitor.run_all())
+        checks = r.monitor.report().checks
+        assert checks["stuck"].state is HealthState.UNHEALTHY
+        assert checks["stuck"].message == "timed out after 0.01s"
+        assert checks["ok"].state is HealthState.HEALTHY
+
+    def test_a_check_ignoring_cancellation_is_not_started_again_until_it_ends(self) -> None:
+        """A timed-out check that swallows its cancellation is skipped on later runs until it finishes."""
+        release = asyncio.Event()
+        calls: list[int] = []
+
+        async def stubborn() -> bool:
+            calls.append(1)
+            while not release.is_set():
+                try:
+                    await release.wait()
+                except asyncio.CancelledError:
+                    continue  # deliberately misbehaving
+            return True
+
+        r = rig(HealthCheck("stubborn", stubborn, timeout=0.01, interval=10))
+
+        async def scenario() -> list[HealthState]:
+            states = []
+            await r.monitor.run_due()
+            states.append(r.monitor.report().checks["stubborn"].state)
+            r.clock.advance(10)
+            await r.monitor.run_due()  # still running: not started again, result kept
+            states.append(r.monitor.report().checks["stubborn"].state)
+            release.set()
+            for _ in range(5):
+                await asyncio.sleep(0)  # let the abandoned task finish
+            r.clock.advance(10)
+            await r.monitor.run_due()
+            states.append(r.monitor.report().checks["stubborn"].state)
+            return states
+
+        states = asyncio.run(scenario())
+        assert states == [HealthState.UNHEALTHY, HealthState.UNHEALTHY, HealthState.HEALTHY]
+        assert len(calls) == 2
+
+    def test_a_hung_sync_check_keeps_its_thread_but_times_out_and_is_not_restarted(self) -> None:
+        """A blocking check past its timeout is recorded as timed out and not run again while it blocks."""
+        release, finished = threading.Event(), threading.Event()
+        calls: list[int] = []
+
+        def hung() -> bool:
+            calls.append(1)
+            try:
+                return release.wait(30)
+            finally:
+                finished.set()
+
+        r = rig(HealthCheck("hung", hung, timeout=0.01, interval=10))
+
+        async def scenario() -> list[str]:
+            messages = []
+            await r.monitor.run_due()
+            messages.append(r.monitor.report().checks["hung"].message)
+            r.clock.advance(10)
+            await r.monitor.run_due()
+            messages.append(r.monitor.report().checks["hung"].message)
+            release.set()
+            await asyncio.to_thread(finished.wait, 5)
+            for _ in range(1000):  # the worker thread is a step behind the check's own return
+                r.clock.advance(10)
+                await r.monitor.run_due()
+                if len(calls) == 2:
+                    break
+                await asyncio.to_thread(lambda: None)
+            messages.append(r.monitor.report().checks["hung"].state.value)
+            return messages
+
+        assert asyncio.run(scenario()) == ["timed out after 0.01s", "timed out after 0.01s", "healthy"]
+        assert len(calls) == 2
+
+    def test_settings_timeout_applies_when_the_check_gives_none(self) -> None:
+        """Without its own timeout a check gets health.timeout from the settings."""
+
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        r = rig(HealthCheck("stuck", forever), interval=1, timeout=0.02)
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().checks["stuck"].message == "timed out after 0.02s"
+
+
+class TestOutcomes:
+    @pytest.mark.parametrize(
+        ("outcome", "state"),
+        [
+            (None, HealthState.HEALTHY),
+            (True, HealthState.HEALTHY),
+            (False, HealthState.UNHEALTHY),
+            (HealthState.DEGRADED, HealthState.DEGRADED),
+            (CheckResult(HealthState.UNKNOWN, "no data"), HealthState.UNKNOWN),
+            ("ok", HealthState.UNHEALTHY),
+        ],
+    )
+    def test_every_return_type_maps_to_a_state(self, outcome: object, state: HealthState) -> None:
+        """None/True are healthy, False unhealthy, states and results kept, other types unhealthy."""
+        for fn in (lambda: outcome, self._async(outcome)):
+            r = rig(HealthCheck("c", fn))  # type: ignore[arg-type]  # wrong return types on purpose
+            asyncio.run(r.monitor.run_all())
+            assert r.monitor.report().checks["c"].state is state
+
+    @staticmethod
+    def _async(outcome: object) -> Callable[[], object]:
+        async def fn() -> object:
+            return outcome
+
+        return fn
+
+    def test_raising_is_unhealthy_with_type_and_message_only(self) -> None:
+        """An exception becomes "Type: message"; the check's arguments are never shown."""
+
+        def connect(password: str = "canary-pw-91") -> None:
+            raise ConnectionError("refused by db:5432")
+
+        r = rig(HealthCheck("db", connect))
+        asyncio.run(r.monitor.run_all())
+        check = r.monitor.report().checks["db"]
+        assert (check.state, check.message) == (HealthState.UNHEALTHY, "ConnectionError: refused by db:5432")
+        assert "canary-pw-91" not in json.dumps(r.monitor.report().to_dict())
+
+    def test_a_sync_function_returning_a_coroutine_is_awaited(self) -> None:
+        """A lambda wrapping an async call works like an async check."""
+
+        async def ping() -> HealthState:
+            return HealthState.DEGRADED
+
+        def start_ping() -> Coroutine[None, None, HealthState]:
+            return ping()
+
+        r = rig(HealthCheck("c", start_ping))
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().checks["c"].state is HealthState.DEGRADED
+
+    def test_duration_comes_from_the_injected_clock(self) -> None:
+        """duration_seconds is measured with the monitor's clock."""
+        r = rig()
+
+        def slow() -> bool:
+            r.clock.advance(0.25)
+            return True
+
+        r.monitor.register(HealthCheck("slow", slow))
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().checks["slow"].duration_seconds == pytest.approx(0.25)
+        assert r.metrics.get_metrics(HEALTH_CHECK_DURATION)[0].value == pytest.approx(0.25)
+
+
+class TestScheduling:
+    def test_run_due_runs_each_check_on_its_interval_and_returns_the_next_delay(self) -> None:
+        """Checks run when due by the clock; run_due returns the seconds until the next is due."""
+        fast, slow = Switch(), Switch()
+        r = rig(HealthCheck("fast", fast, interval=10), HealthCheck("slow", slow, interval=30))
+        m, clock = r.monitor, r.clock
+
+        assert asyncio.run(m.run_due()) == 10  # both ran at t=0
+        assert (fast.calls, slow.calls) == (1, 1)
+        clock.advance(4)
+        assert asyncio.run(m.run_due()) == pytest.approx(6)  # nothing due yet
+        assert (fast.calls, slow.calls) == (1, 1)
+        clock.advance(6)
+        assert asyncio.run(m.run_due()) == 10  # t=10: fast again; slow due at 30
+        assert (fast.calls, slow.calls) == (2, 1)
+        clock.advance(20)
+        assert asyncio.run(m.run_due()) == 10  # t=30: both
+        assert (fast.calls, slow.calls) == (3, 2)
+
+    def test_intervals_default_to_check_interval(self) -> None:
+        """A check without an interval runs every health.check_interval."""
+        r = rig(HealthCheck("c", Switch()), interval=45)
+        assert asyncio.run(r.monitor.run_due()) == 45
+
+    def test_no_checks_means_waiting_the_default_interval(self) -> None:
+        """With nothing registered run_due returns check_interval so new checks are picked up."""
+        assert asyncio.run(rig(interval=30).monitor.run_due()) == 30
+
+    def test_a_newly_registered_check_is_due_at_once(self) -> None:
+        """Registering makes the check due immediately, so run_due then returns 0 or runs it."""
+        r = rig(HealthCheck("a", Switch(), interval=60))
+        asyncio.run(r.monitor.run_due())
+        late = Switch()
+        r.monitor.register(HealthCheck("late", late, interval=60))
+        assert asyncio.run(r.monitor.run_due()) == 60
+        assert late.calls == 1
+
+    def test_run_all_runs_everything_now_and_restarts_intervals(self) -> None:
+        """run_all runs checks that are not due and reschedules them from now."""
+        a = Switch()
+        r = rig(HealthCheck("a", a, interval=10))
+        asyncio.run(r.monitor.run_due())
+        r.clock.advance(5)
+        asyncio.run(r.monitor.run_all())
+        assert a.calls == 2
+        assert asyncio.run(r.monitor.run_due()) == 10
+
+    def test_disabled_checks_and_disabled_health_run_nothing(self) -> None:
+        """enabled=False on a check, or on the whole health section, means it never runs or shows."""
+        off = Switch()
+        r = rig(HealthCheck("off", off, enabled=False), HealthCheck("on", Switch()))
+        asyncio.run(r.monitor.run_all())
+        assert off.calls == 0
+        assert set(r.monitor.report().checks) == {"on"}
+        whole = Switch()
+        r = rig(HealthCheck("c", whole), enabled=False, interval=30)
+        assert asyncio.run(r.monitor.run_due()) == 30
+        assert whole.calls == 0
+        report = r.monitor.report("ready")
+        assert (report.status, report.http_status, dict(report.checks)) == (HealthState.HEALTHY, 200, {})
+
+
+class TestRegistration:
+    def test_duplicate_names_are_rejected(self) -> None:
+        """Registering a second check under a taken name raises ValueError."""
+        r = rig(HealthCheck("a", Switch()))
+        with pytest.raises(ValueError, match="already registered"):
+            r.monitor.register(HealthCheck("a", Switch()))
+
+    def test_unregister_forgets_the_check_and_tolerates_unknown_names(self) -> None:
+        """unregister removes the check and its result; an unknown name is ignored."""
+        r = rig(HealthCheck("a", Switch()))
+        asyncio.run(r.monitor.run_all())
+        assert "a" in r.monitor
+        r.monitor.unregister("a")
+        r.monitor.unregister("never")
+        assert "a" not in r.monitor
+        assert r.monitor.report().checks == {}
+
+    def test_a_result_arriving_after_unregister_is_dropped(self) -> None:
+        """A check unregistered while it runs leaves no result behind."""
+        r = rig()
+
+        async def leaving() -> bool:
+            r.monitor.unregister("leaving")
+            return True
+
+        r.monitor.register(HealthCheck("leaving", leaving))
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().checks == {}
+        assert r.metrics.get_metrics(HEALTH_CHECK_STATUS) == []
+
+    def test_a_check_named_only_in_settings_is_unknown_not_registered(self) -> None:
+        """security_manager listed in settings but never registered shows unknown "not registered"."""
+        r = rig(
+            HealthCheck("db", Switch()),
+            overrides=(
+                HealthCheckSettings(name="security_manager", critical=True, tags={"team": "sec"}),
+                HealthCheckSettings(name="retired", enabled=False),
+            ),
+        )
+        asyncio.run(r.monitor.run_all())
+        checks = r.monitor.report().checks
+        assert set(checks) == {"db", "security_manager"}
+        seam = checks["security_manager"]
+        assert (seam.state, seam.message, seam.critical, dict(seam.tags)) == (
+            HealthState.UNKNOWN,
+            "not registered",
+            True,
+            {"team": "sec"},
+        )
+        r.monitor.register(HealthCheck("security_manager", Switch()))
+        asyncio.run(r.monitor.run_due())
+        assert r.monitor.report().checks["security_manager"].state is HealthState.HEALTHY
+        assert r.monitor.report().checks["security_manager"].critical
+
+    def test_settings_override_only_the_fields_they_set(self) -> None:
+        """Settings set interval, timeout, critical, enabled, description; unset fields keep the check's."""
+        a = Switch()
+        r = rig(
+            HealthCheck("a", a, interval=10, critical=True, tags={"x": "1"}, description="own"),
+            HealthCheck("b", Switch(), interval=10, critical=True),
+            HealthCheck("c", Switch(), enabled=False),
+            overrides=(
+                HealthCheckSettings(name="a", interval=timedelta(seconds=60), tags={"y": "2"}),
+                HealthCheckSettings(name="b", critical=False, description="from settings"),
+                HealthCheckSettings(name="c", enabled=True),
+            ),
+        )
+        assert asyncio.run(r.monitor.run_due()) == 10  # b keeps its own 10s; a now runs every 60s
+        checks = r.monitor.report().checks
+        assert (checks["a"].critical, dict(checks["a"].tags), checks["a"].description) == (
+            True,
+            {"x": "1", "y": "2"},
+            "own",
+        )
+        assert (checks["b"].critical, checks["b"].description) == (False, "from settings")
+        assert checks["c"].state is HealthState.HEALTHY
+        r.clock.advance(10)
+        asyncio.run(r.monitor.run_due())
+        assert a.calls == 1
+        r.clock.advance(50)
+        asyncio.run(r.monitor.run_due())
+        assert a.calls == 2
+
+    def test_settings_timeout_overrides_the_checks_own(self) -> None:
+        """A timeout in settings replaces the one the check was registered with."""
+
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        r = rig(
+            HealthCheck("stuck", forever, timeout=5),
+            overrides=(HealthCheckSettings(name="stuck", timeout=timedelta(milliseconds=20)),),
+        )
+        asyncio.run(r.monitor.run_all())
+        assert r.monitor.report().checks["stuck"].message == "timed out after 0.02s"
+
+
+class TestTransitionsAndMetrics:
+    def test_transitions_are_logged_and_counted(self) -> None:
+        """Each change of state logs old and new state and counts check/from/to; repeats do not."""
+        switch = Switch()
+        r = rig(HealthCheck("db", switch, interval=1))
+        m = r.monitor
+        asyncio.run(m.run_all())
+        switch.state, switch.message = HealthState.UNHEALTHY, "down"
+        asyncio.run(m.run_all())
+        asyncio.run(m.run_all())
+        switch.state = HealthState.HEALTHY
+        asyncio.run(m.run_all())
+        moves = [(x.labels["from"], x.labels["to"]) for x in r.metrics.get_metrics(HEALTH_CHECK_TRANSITIONS)]
+        assert moves == [("unknown", "healthy"), ("healthy", "unhealthy"), ("unhealthy", "healthy")]
+        assert {x.labels["check"] for x in r.metrics.get_metrics(HEALTH_CHECK_TRANSITIONS)} == {"db"}
+        logged = [(x.level, x.fields["old"], x.fields["new"]) for x in r.logger.records if "old" in x.fields]
+        assert logged == [
+            ("info", "unknown", "healthy"),
+            ("warning", "healthy", "unhealthy"),
+            ("info", "unhealthy", "healthy"),
+        ]
+        down = next(x for x in r.logger.records if x.level == "warning")
+        assert (down.fields["check"], down.fields["reason"]) == ("db", "down")
+
+    def test_every_run_records_the_status_gauge_and_duration(self) -> None:
+        """health_check_status is 1/0.5/0/-1 per state and a duration is observed on every run."""
+        switch = Switch()
+        r = rig(HealthCheck("db", switch))
+        for state in (HealthState.HEALTHY, HealthState.DEGRADED, HealthState.UNHEALTHY, HealthState.UNKNOWN):
+            switch.state = state
+            asyncio.run(r.monitor.run_all())
+        gauge = r.metrics.get_metrics(HEALTH_CHECK_STATUS)
+        assert [g.value for g in gauge] == [1.0, 0.5, 0.0, -1.0]
+        assert [g.value for g in gauge] == [STATE_VALUES[s] for s in HealthState]
+        assert all(g.labels == {"check": "db"} for g in gauge)
+        durations = r.metrics.get_metrics(HEALTH_CHECK_DURATION)
+        assert len(durations) == 4 and all(d.labels == {"check": "db"} for d in durations)
+
+
+class TestReports:
+    def test_report_to_dict_is_json_ready(self) -> None:
+        """to_dict has status, scope, time and per-check fields, and survives json.dumps."""
+        r = rig()
+
+        def detailed() -> CheckResult:
+            return CheckResult(
+                HealthState.DEGRADED,
+                "slow",
+                {"latency": timedelta(milliseconds=250), "hosts": ("a", "b"), "state": HealthState.HEALTHY},
+            )
+
+        r.monitor.register(HealthCheck("db", detailed, critical=True, tags={"tier": "data"}))
+        asyncio.run(r.monitor.run_all())
+        data = json.loads(json.dumps(r.monitor.report().to_dict()))
+        assert data["status"] == "degraded" and data["scope"] == "all"
+        assert data["checked_at"] == "2026-01-01T00:00:00+00:00"
+        assert data["checks"]["db"] == {
+            "state": "degraded",
+            "message": "slow",
+            "critical": True,
+            "duration_seconds": 0.0,
+            "checked_at": "2026-01-01T00:00:00+00:00",
+            "description": "",
+            "tags": {"tier": "data"},
+            "details": {"latency": 0.25, "hosts": ["a", "b"], "state": "healthy"},
+        }
+
+    def test_reports_are_frozen(self) -> None:
+        """A report and its check entries cannot be changed."""
+        report = rig(HealthCheck("a", Switch())).monitor.report()
+        with pytest.raises(AttributeError):
+            report.status = HealthState.UNHEALTHY  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            report.checks["a"].state = HealthState.UNHEALTHY  # type: ignore[misc]
+
+    def test_an_unknown_scope_is_rejected(self) -> None:
+        """report() accepts only all, live and ready."""
+        with pytest.raises(ValueError, match="unknown health scope"):
+            rig().monitor.report("deep")  # type: ignore[arg-type]
+
+    def test_health_checker_views_summarise_the_cache(self) -> None:
+        """health_check names the failing checks; dependencies lists every check; status is the value."""
+        r = rig(
+            HealthCheck("db", Switch(HealthState.UNHEALTHY, "down"), critical=True),
+            HealthCheck("cache", Switch(HealthState.DEGRADED)),
+            HealthCheck("queue", Switch()),
+        )
+        r.clock.advance(1)
+        asyncio.run(r.monitor.run_all())
+        status = r.monitor.health_check()
+        assert (status.state, status.message) == (HealthState.UNHEALTHY, "unhealthy: db; degraded: cache")
+        assert status.details == {"checks": {"cache": "degraded", "db": "unhealthy", "queue": "healthy"}}
+        assert status.checked_at == r.clock.wall()
+        assert [(d.name, d.state, d.message) for d in r.monitor.dependencies()] == [
+            ("cache", HealthState.DEGRADED, ""),
+            ("db", HealthState.UNHEALTHY, "down"),
+            ("queue", HealthState.HEALTHY, ""),
+        ]
+        assert r.monitor.status() == "unhealthy"
