@@ -27,6 +27,7 @@ from sharedconfig.monitoring.metrics.exporters import (
     Collector,
     Delivery,
     LazyClient,
+    PushingExporter,
     RetryPolicy,
     Sleep,
     check_response,
@@ -164,7 +165,7 @@ class _ApiKeyAuth(httpx.Auth):
         return "_ApiKeyAuth(api_key=SecretStr('**********'))"
 
 
-class DatadogExporter:
+class DatadogExporter(PushingExporter):
     """Pushes every collection to DataDog's metrics API v2 (``POST {endpoint}/api/v2/series``).
 
     Payload: ``{"series": [{"metric", "type": 1 (count) | 3 (gauge), "points": [{"timestamp": unix
@@ -266,20 +267,6 @@ class DatadogExporter:
             headers["Content-Encoding"] = "gzip"
         return headers
 
-    async def tick(self) -> float | None:
-        """Push one collection (with retries); seconds until the next tick."""
-        async with self.delivery.lock:
-            await self._push(single=False)
-        return self.delivery.next_delay(self._interval)
-
-    async def flush(self) -> None:
-        """Push once more with a single attempt, then close the client this exporter opened."""
-        try:
-            async with self.delivery.lock:
-                await self._push(single=True)
-        finally:
-            await self.aclose()
-
     async def aclose(self) -> None:
         """Close the client this exporter opened, without pushing (a given client is left open)."""
         await self._client.aclose()
@@ -365,7 +352,7 @@ def datagrams(
     return packed
 
 
-class DogStatsDExporter:
+class DogStatsDExporter(PushingExporter):
     """Sends every collection to a DogStatsD agent over UDP (``name:value|c|#k:v``; ``|g`` for gauges).
 
     The same mapping and count deltas as ``DatadogExporter``; lines are batched into datagrams of at
@@ -418,20 +405,6 @@ class DogStatsDExporter:
         """Collect now: one DogStatsD line per series (deltas applied, nothing committed)."""
         points = to_points(self._collector.collect(), self.tags)
         return [(statsd_line(p, self._deltas.delta(p)), p) for p in points]
-
-    async def tick(self) -> float | None:
-        """Send one collection (with retries); seconds until the next tick."""
-        async with self.delivery.lock:
-            await self._push(single=False)
-        return self.delivery.next_delay(self._interval)
-
-    async def flush(self) -> None:
-        """Send once more with a single attempt, then close the socket."""
-        try:
-            async with self.delivery.lock:
-                await self._push(single=True)
-        finally:
-            await self.aclose()
 
     async def aclose(self) -> None:
         """Close the socket without sending; the next tick opens a new one."""

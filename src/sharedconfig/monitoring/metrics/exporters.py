@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import email.utils
 import random
@@ -362,6 +363,38 @@ class Delivery:
             if value:
                 text = text.replace(value, REDACTED)
         return text
+
+
+class PushingExporter(abc.ABC):
+    """The schedule every push exporter shares: ``tick`` pushes with retries, ``flush`` once more at stop.
+
+    A subclass sets ``delivery`` and ``_interval`` and implements ``_push(single=...)`` and ``aclose()``.
+    """
+
+    delivery: Delivery
+    _interval: float
+
+    @abc.abstractmethod
+    async def _push(self, *, single: bool) -> None:
+        """Collect and deliver once; ``single`` means one attempt, no retries."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the connection; the next push opens a new one."""
+
+    async def tick(self) -> float | None:
+        """Push one collection (with retries); seconds until the next tick."""
+        async with self.delivery.lock:
+            await self._push(single=False)
+        return self.delivery.next_delay(self._interval)
+
+    async def flush(self) -> None:
+        """Push once more with a single attempt, then close the connection."""
+        try:
+            async with self.delivery.lock:
+                await self._push(single=True)
+        finally:
+            await self.aclose()
 
 
 class LazyClient:

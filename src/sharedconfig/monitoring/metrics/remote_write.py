@@ -23,6 +23,7 @@ from sharedconfig.monitoring.metrics.exporters import (
     Collector,
     Delivery,
     LazyClient,
+    PushingExporter,
     RetryPolicy,
     Sleep,
     check_response,
@@ -125,7 +126,7 @@ def _batches(items: Sequence[TimeSeries], size: int) -> Iterator[Sequence[TimeSe
         yield items[start : start + size]
 
 
-class RemoteWriteExporter:
+class RemoteWriteExporter(PushingExporter):
     """Pushes every collection to ``<endpoint>/api/v1/write`` by Prometheus remote write 1.0.
 
     Each tick collects once, stamps every sample with the wall-clock time, and sends requests of at most
@@ -186,20 +187,6 @@ class RemoteWriteExporter:
             bytes(cramjam.snappy.compress_raw(encode_write_request(batch)))
             for batch in _batches(series, self._batch_size)
         ]
-
-    async def tick(self) -> float | None:
-        """Push one collection (with retries); seconds until the next tick."""
-        async with self.delivery.lock:
-            await self._push(single=False)
-        return self.delivery.next_delay(self._interval)
-
-    async def flush(self) -> None:
-        """Push once more with a single attempt, then close the client this exporter opened."""
-        try:
-            async with self.delivery.lock:
-                await self._push(single=True)
-        finally:
-            await self.aclose()
 
     async def aclose(self) -> None:
         """Close the client this exporter opened, without pushing (a given client is left open)."""
