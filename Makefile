@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_ENV := DATADOG_API_KEY=demo-datadog-api-key SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install services demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("sharedconfig needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -17,22 +16,28 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	@echo "== sharedconfig validate (the seed's production config, demo values for its two variables)"
-	$(DEMO_ENV) $(BIN)/sharedconfig validate --profile production deploy/config/monitoring-production.yaml
-	@echo "== sharedconfig show --explain"
-	$(DEMO_ENV) $(BIN)/sharedconfig show --explain --profile production deploy/config/monitoring-production.yaml
+	@echo "== sharedconfig serve deploy/config/demo.yaml (embedded defaults, nothing else to run; Ctrl+C stops)"
+	$(BIN)/sharedconfig serve deploy/config/demo.yaml
+
+services:
+	scripts/install-services
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
-test: lint
-	$(BIN)/pytest --cov --cov-report=term -q
+# coverage starts before pytest so that the pytest11 plugin's imports are measured too
+test: lint services
+	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage report
 
 bench: install
 	$(BIN)/python bench/config_load.py
 	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/metrics_hot_path.py
+	$(BIN)/python bench/exposition.py
+	bench/health_load.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

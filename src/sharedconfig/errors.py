@@ -263,6 +263,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
     # -- other components ------------------------------------------------------------------------------
     ErrorCode("SECURITY_001", "Authentication failed", "Check the credentials or token.", alert=True),
     ErrorCode(
+        "SECURITY_002",
+        "Unsafe listen address",
+        "Set an API token (SHAREDCONFIG_API_TOKEN or monitoring.server.api_token) or bind to 127.0.0.1.",
+    ),
+    ErrorCode(
         "HTTP_001",
         "HTTP connection failed",
         "Check that the service is reachable; the request is retried with backoff.",

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from sharedconfig.cli import config as config_cmds
+from sharedconfig.cli import serve as serve_cmd
 from sharedconfig.errors import ConfigValidationError, SharedConfigError
 
 __all__ = ["app", "main"]
@@ -27,6 +28,7 @@ app.command("validate")(config_cmds.validate)
 app.command("show")(config_cmds.show)
 app.command("schema")(config_cmds.schema)
 app.command("diff")(config_cmds.diff)
+app.command("serve")(serve_cmd.serve)
 
 
 def report_error(exc: SharedConfigError) -> None:

@@ -1,0 +1,176 @@
+"""``sharedconfig serve``: load configuration, start monitoring and serve /metrics, /health and the API.
+
+Runs uvicorn until SIGINT or SIGTERM, then shuts down gracefully and stops monitoring (exit 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from importlib.util import find_spec
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from sharedconfig.cli.config import EnvFile, EnvPrefix, Files, Overrides, Profile, SecretsDir, print_issue
+
+if TYPE_CHECKING:
+    from sharedconfig.config.hooks import ConfigHooks
+    from sharedconfig.config.snapshot import Config
+    from sharedconfig.config.validation import ValidationReport
+
+__all__ = ["serve"]
+
+SERVER_EXTRA_HINT = "sharedconfig serve needs FastAPI and uvicorn: pip install 'sharedconfig[server]'"
+
+
+class RecordedHooks:
+    """Config hooks that keep the loader's calls and replay them later.
+
+    ``Monitoring`` is built from the configuration being loaded, so its hooks cannot exist during that
+    load; replaying gives them the real load and validation results and durations.
+    """
+
+    def __init__(self) -> None:
+        self._calls: list[Callable[[ConfigHooks], None]] = []
+
+    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Keep a finished load."""
+        self._calls.append(lambda hooks: hooks.on_load(config, report, seconds))
+
+    def on_validation(self, report: ValidationReport, seconds: float) -> None:
+        """Keep a finished validation."""
+        self._calls.append(lambda hooks: hooks.on_validation(report, seconds))
+
+    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
+        """Keep a finished reload."""
+        self._calls.append(lambda hooks: hooks.on_reload(old, new, report, seconds))
+
+    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
+        """Keep a snapshot change."""
+        self._calls.append(lambda hooks: hooks.on_change(old, new, changed))
+
+    def replay(self, hooks: ConfigHooks) -> None:
+        """Call ``hooks`` with everything kept, in order, and forget it."""
+        calls, self._calls = self._calls, []
+        for call in calls:
+            call(hooks)
+
+
+def _require_server_extra() -> None:
+    missing = [name for name in ("fastapi", "uvicorn") if find_spec(name) is None]
+    if missing:
+        print(f"error: {SERVER_EXTRA_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _print_urls(url: str, listening: str, has_token: bool) -> None:
+    auth = "Authorization: Bearer <token>" if has_token else "401 until SHAREDCONFIG_API_TOKEN is set"
+    lines = [
+        f"sharedconfig serve: listening on {listening}",
+        f"  metrics   {url}/metrics",
+        f"  health    {url}/health  ({url}/health/live, {url}/health/ready)",
+        f"  config    {url}/api/v1/config  ({auth})",
+        f"  openapi   {url}/openapi.json",
+        "Press Ctrl+C to stop.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """While active, SIGINT and SIGTERM set the yielded event instead of ending the process."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(
+    files: Files = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to bind; default monitoring.server.host (127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="TCP port; default monitoring.server.port (9464)."),
+    ] = None,
+    profile: Profile = None,
+    env_prefix: EnvPrefix = "SHAREDCONFIG_",
+    overrides: Overrides = None,
+    secrets_dir: SecretsDir = None,
+    env_file: EnvFile = ".env",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = False,
+) -> None:
+    """Serve /metrics, /health and /api/v1/config for a configuration until SIGINT or SIGTERM.
+
+    Binding to an address other than loopback needs an API token (SHAREDCONFIG_API_TOKEN).
+    """
+    _require_server_extra()
+    from sharedconfig.config.loader import load
+    from sharedconfig.monitoring.hub import Monitoring
+    from sharedconfig.monitoring.settings import MonitoringSettings
+    from sharedconfig.server.app import create_app
+    from sharedconfig.server.auth import check_bind, configured_token
+    from sharedconfig.server.background import BackgroundServer
+
+    recorded = RecordedHooks()
+    config = load(
+        [str(f) for f in files or ()],
+        profile=profile,
+        env_prefix=env_prefix,
+        overrides=overrides or (),
+        secrets_dir=secrets_dir,
+        env_file=env_file or None,
+        hooks=recorded,
+    )
+    for issue in config.report.warnings:
+        print_issue(issue, sys.stderr)
+    server_settings = config.module("monitoring", MonitoringSettings).server
+    host = host if host is not None else server_settings.host
+    port = port if port is not None else server_settings.port
+    token = configured_token(server_settings.api_token)
+    check_bind(host, token)
+
+    monitoring = Monitoring.from_config(config)
+    recorded.replay(monitoring.config_hooks)
+    app = create_app(monitoring, config, api_token=token)
+    try:
+        server = BackgroundServer(app, host, port, access_log=access_log)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print("    hint: choose another --port, or stop the process that uses it", file=sys.stderr)
+        raise typer.Exit(1) from None
+    # handlers first: a signal during startup must stop us gracefully too
+    with _stop_signals() as stop:
+        monitoring.start()
+        try:
+            try:
+                server.start()
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                raise typer.Exit(1) from None
+            _print_urls(server.url, f"{host}:{server.port}", token is not None)
+            while server.running and not stop.wait(0.2):
+                pass
+        finally:
+            server.stop()
+            monitoring.stop()
+        signalled = stop.is_set()
+    if not signalled:
+        print("error: the server stopped unexpectedly; see the log above", file=sys.stderr)
+        raise typer.Exit(1)

@@ -1,0 +1,357 @@
+"""Server-side request metrics for ASGI (FastAPI, Starlette) and WSGI (Flask, Django) applications.
+
+Labels use the route template, never the raw path (``unmatched`` if none matched); tracers use ``span_hook``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from sharedconfig.monitoring.names import (
+    HTTP_SERVER_IN_FLIGHT,
+    HTTP_SERVER_REQUEST_DURATION,
+    HTTP_SERVER_REQUESTS,
+)
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from sharedconfig.monitoring.hub import Monitoring
+
+__all__ = [
+    "ROUTE_ENVIRON_KEY",
+    "UNMATCHED",
+    "ASGIMetricsMiddleware",
+    "DjangoRouteMiddleware",
+    "ServerRequest",
+    "ServerSpan",
+    "ServerSpanHook",
+    "WSGIMetricsMiddleware",
+    "asgi_route",
+    "wsgi_route",
+]
+
+UNMATCHED: Final = "unmatched"
+"""The route label of requests that matched no route (404s), instead of their raw path."""
+
+ROUTE_ENVIRON_KEY: Final = "sharedconfig.route"
+"""WSGI environ key an application may set to the route template of the request (Django does, below)."""
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+_OTHER_METHOD: Final = "_OTHER"  # as OpenTelemetry's http.request.method: arbitrary methods stay bounded
+_STATUS_CLASSES: Final = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRequest:
+    """What a span hook knows when a request starts; ``path`` is for span attributes, never labels."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    scheme: str = "http"
+
+
+class ServerSpan(Protocol):
+    """A span opened by a ``ServerSpanHook``, finished once when the response is complete."""
+
+    def finish(self, route: str, status_code: int | None, error: BaseException | None) -> None:
+        """End the span: ``route`` template, response status (None if none was sent), the app's exception."""
+        ...
+
+
+ServerSpanHook = Callable[[ServerRequest], ServerSpan]
+"""Opens the server span of a request (tracing implements it; None means no tracing, at no cost).
+
+It is called in the request's own context before the app runs, so a span it makes current there is the
+parent of everything the app does.
+"""
+
+
+def _method(raw: str) -> str:
+    return raw if raw in _METHODS else _OTHER_METHOD
+
+
+def _status_class(status: int | None, error: BaseException | None) -> str:
+    if error is not None or status is None:
+        return "5xx"
+    return _STATUS_CLASSES.get(status // 100, "5xx")
+
+
+class _Instruments:
+    """The three declared instruments, shared by both middlewares."""
+
+    __slots__ = ("duration", "in_flight", "requests")
+
+    def __init__(self, monitoring: Monitoring) -> None:
+        metrics = monitoring.metrics
+        self.requests = metrics.counter(
+            HTTP_SERVER_REQUESTS,
+            "HTTP requests served, by method, route template and status class.",
+            ("method", "route", "status_class"),
+        )
+        self.duration = metrics.histogram(
+            HTTP_SERVER_REQUEST_DURATION,
+            "Time to serve an HTTP request, from the request to the end of the response body.",
+            ("method", "route"),
+        )
+        self.in_flight = metrics.gauge(HTTP_SERVER_IN_FLIGHT, "HTTP requests being served now.", ())
+
+    def record(self, method: str, route: str, status_class: str, seconds: float) -> None:
+        self.requests.labels(method, route, status_class).inc()
+        self.duration.labels(method, route).observe(seconds)
+
+
+def _monitoring(monitoring: Monitoring | None) -> Monitoring:
+    if monitoring is not None:
+        return monitoring
+    from sharedconfig.monitoring.hub import get
+
+    return get()
+
+
+# -- ASGI --------------------------------------------------------------------------------------------------
+
+
+def asgi_route(scope: Scope, root_path: str = "") -> str:
+    """The route template of a routed Starlette/FastAPI request, or ``UNMATCHED``.
+
+    Starlette's router leaves the matched route in ``scope["route"]``; its ``path_format`` drops converter
+    types (``{id:int}`` shows as ``{id}``). Requests routed through ``Mount``s get the mount prefixes
+    added (``root_path`` is the one the middleware saw, so labels are relative to where it is installed).
+    FastAPI's own router leaves ``scope["route"]`` to its routes: its ``APIRoute``s set it, but plain
+    Starlette routes and mounted non-router apps added to a FastAPI app do not, and are labelled
+    ``unmatched`` (bounded, never the raw path).
+    """
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED
+    current = scope.get("root_path", "")
+    prefix = current[len(root_path) :] if isinstance(current, str) and current.startswith(root_path) else ""
+    own = getattr(route, "path", "")
+    if hasattr(route, "routes") and isinstance(own, str) and own and prefix.endswith(own):
+        # a Mount that was the final match: its own prefix is already in root_path and in path_format
+        prefix = prefix[: -len(own)]
+    return prefix + template
+
+
+def _asgi_headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+class ASGIMetricsMiddleware:
+    """ASGI middleware recording ``http_server_requests_total``, the duration histogram and in-flight.
+
+    ``app.add_middleware(ASGIMetricsMiddleware, monitoring=m)`` for FastAPI/Starlette, or wrap any ASGI
+    app. Without ``monitoring`` it records into ``sharedconfig.monitoring.get()`` as configured when the
+    middleware is built. An exception from the app is counted as 5xx and re-raised.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        monitoring: Monitoring | None = None,
+        *,
+        span_hook: ServerSpanHook | None = None,
+    ) -> None:
+        self.app = app
+        self.span_hook = span_hook
+        self._instruments = _Instruments(_monitoring(monitoring))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one connection; only ``http`` requests are measured."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        instruments = self._instruments
+        method = _method(scope["method"])
+        root_path = scope.get("root_path", "")
+        status: int | None = None
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        span = None
+        if self.span_hook is not None:
+            request = ServerRequest(
+                scope["method"], scope.get("path", ""), _asgi_headers(scope), scope.get("scheme", "http")
+            )
+            span = self.span_hook(request)
+        error: BaseException | None = None
+        instruments.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            instruments.in_flight.dec()
+            route = asgi_route(scope, root_path)
+            instruments.record(method, route, _status_class(status, error), seconds)
+            if span is not None:
+                span.finish(route, status, error)
+
+
+# -- WSGI --------------------------------------------------------------------------------------------------
+
+
+def wsgi_route(environ: WSGIEnvironment) -> str | None:
+    """The route template of a WSGI request after the app ran, or None when no route matched.
+
+    ``environ["sharedconfig.route"]`` when the app set it (see ``DjangoRouteMiddleware``); else Flask's
+    ``request.url_rule.rule``, found through the Werkzeug request Flask keeps in the environ.
+    """
+    explicit = environ.get(ROUTE_ENVIRON_KEY)
+    if isinstance(explicit, str):
+        return explicit
+    rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+    template = getattr(rule, "rule", None)
+    return template if isinstance(template, str) else None
+
+
+def _wsgi_headers(environ: WSGIEnvironment) -> dict[str, str]:
+    headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
+
+
+class _Exchange:
+    """One WSGI request in progress: its status and the single place it is recorded."""
+
+    __slots__ = ("environ", "error", "method", "middleware", "recorded", "span", "started", "status")
+
+    def __init__(self, middleware: WSGIMetricsMiddleware, environ: WSGIEnvironment) -> None:
+        self.middleware = middleware
+        self.environ = environ
+        self.method = _method(str(environ.get("REQUEST_METHOD", "")))
+        self.status: int | None = None
+        self.error: BaseException | None = None
+        self.recorded = False
+        self.span: ServerSpan | None = None
+        self.started = time.perf_counter()
+
+    def finish(self) -> None:
+        if self.recorded:
+            return
+        self.recorded = True
+        seconds = time.perf_counter() - self.started
+        instruments = self.middleware._instruments
+        instruments.in_flight.dec()
+        route = self.middleware.route(self.environ) or UNMATCHED
+        instruments.record(self.method, route, _status_class(self.status, self.error), seconds)
+        if self.span is not None:
+            self.span.finish(route, self.status, self.error)
+
+
+class _Body:
+    """The app's response iterable, recording the request when the server closes it (PEP 3333)."""
+
+    __slots__ = ("_body", "_exchange")
+
+    def __init__(self, body: Iterable[bytes], exchange: _Exchange) -> None:
+        self._body = body
+        self._exchange = exchange
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body
+        except Exception as exc:
+            self._exchange.error = exc
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._exchange.finish()
+
+
+class WSGIMetricsMiddleware:
+    """WSGI middleware recording the same metrics as ``ASGIMetricsMiddleware``.
+
+    Flask: ``app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, monitoring)``. Django: wrap the WSGI
+    application and add ``DjangoRouteMiddleware`` to ``MIDDLEWARE`` so routes are labelled. The request is
+    recorded when the server closes the response, so the duration includes sending the body.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        monitoring: Monitoring | None = None,
+        *,
+        span_hook: ServerSpanHook | None = None,
+        route: Callable[[WSGIEnvironment], str | None] = wsgi_route,
+    ) -> None:
+        self.app = app
+        self.span_hook = span_hook
+        self.route = route
+        self._instruments = _Instruments(_monitoring(monitoring))
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request."""
+        exchange = _Exchange(self, environ)
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            exchange.status = int(status[:3])
+            return start_response(status, headers, exc_info)
+
+        if self.span_hook is not None:
+            request = ServerRequest(
+                str(environ.get("REQUEST_METHOD", "")),
+                str(environ.get("PATH_INFO", "")),
+                _wsgi_headers(environ),
+                str(environ.get("wsgi.url_scheme", "http")),
+            )
+            exchange.span = self.span_hook(request)
+        self._instruments.in_flight.inc()
+        exchange.started = time.perf_counter()
+        try:
+            body = self.app(environ, capture)
+        except Exception as exc:
+            exchange.error = exc
+            exchange.finish()
+            raise
+        return _Body(body, exchange)
+
+
+class DjangoRouteMiddleware:
+    """Django middleware telling ``WSGIMetricsMiddleware`` the matched URL pattern (``/items/<int:id>/``).
+
+    Add ``"sharedconfig.monitoring.middleware.DjangoRouteMiddleware"`` to ``MIDDLEWARE``; Django itself is
+    not imported here.
+    """
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        """Pass the request on."""
+        return self.get_response(request)
+
+    def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
+        """Store the resolved route pattern in the WSGI environ (Django's ``request.META``)."""
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None)
+        if isinstance(route, str):
+            request.META[ROUTE_ENVIRON_KEY] = route if route.startswith("/") else f"/{route}"

@@ -1,0 +1,187 @@
+"""Run the server on a background thread, for WSGI services (Flask, Django) that have no event loop.
+
+``serve_in_background`` returns once the port listens; ``stop()`` shuts uvicorn down and joins the thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from sharedconfig.monitoring.hub import Monitoring
+
+__all__ = ["ASGIApp", "BackgroundServer", "serve_in_background"]
+
+ASGIApp = Callable[
+    [
+        MutableMapping[str, Any],
+        Callable[[], Awaitable[MutableMapping[str, Any]]],
+        Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+"""An ASGI 3 application."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (not yet listening); errors such as 'address in use' surface here, at once."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _url_host(host: str) -> str:
+    """The host to put in a URL: wildcard addresses become loopback, IPv6 gets brackets."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class BackgroundServer:
+    """A uvicorn server on a daemon thread: ``url``, ``running``, ``stop()``; a context manager.
+
+    Create it with ``serve_in_background``. The thread is joined by ``stop()`` (or leaving the ``with``
+    block); it is a daemon only so that a forgotten server cannot keep the interpreter alive.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        access_log: bool = False,
+        graceful_timeout: float = 5.0,
+    ) -> None:
+        import uvicorn
+
+        self.host = host
+        self._socket = _bind(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # keep the application's logging (sharedconfig routes stdlib logs through it)
+            access_log=access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=int(graceful_timeout) or 1,
+            server_header=False,
+        )
+        self._server: uvicorn.Server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sharedconfig-server-{self.port}", daemon=True
+        )
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to reach the server, e.g. ``http://127.0.0.1:9464``."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the server thread is alive."""
+        return self._thread.is_alive()
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread uvicorn runs on."""
+        return self._thread
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # uvicorn exits with SystemExit when startup fails
+            self._error = exc
+        finally:
+            self._socket.close()
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        """Start the thread and wait until the server accepts connections."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            self._thread.join(0.01)
+        if not self._server.started:
+            self.stop(timeout=1.0)
+            if self._error is not None or not self._thread.is_alive():
+                why = f"{type(self._error).__name__}: {self._error}" if self._error else "see the log"
+                raise RuntimeError(f"the server on {self.url} failed to start ({why})")
+            raise RuntimeError(f"the server on {self.url} did not start within {timeout}s")
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops (or ``timeout`` passes); True when it has stopped."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down gracefully (open requests finish), then join the thread (idempotent)."""
+        self._server.should_exit = True
+        if self._thread.ident is None:  # never started
+            self._socket.close()
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._socket.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"BackgroundServer({self.url}, {'running' if self.running else 'stopped'})"
+
+
+def serve_in_background(
+    app_or_monitoring: ASGIApp | Monitoring,
+    host: str = "127.0.0.1",
+    port: int = 9464,
+    *,
+    access_log: bool = False,
+    timeout: float = 10.0,
+) -> BackgroundServer:
+    """Serve an ASGI app, or ``create_app(monitoring)``, on a background thread; return once it listens.
+
+    ``port=0`` picks a free port (read it from ``.port`` or ``.url``). The caller still owns the
+    ``Monitoring``: start it before and stop it after. Example for a Flask service::
+
+        monitoring = sharedconfig.monitoring.configure(Monitoring.from_config(config))
+        server = serve_in_background(monitoring, port=9464)
+        app.run()  # Flask
+        server.stop()
+    """
+    from sharedconfig.monitoring.hub import Monitoring
+
+    if isinstance(app_or_monitoring, Monitoring):
+        from sharedconfig.server.app import create_app
+
+        app: ASGIApp = create_app(app_or_monitoring)
+    else:
+        app = app_or_monitoring
+    return BackgroundServer(app, host, port, access_log=access_log).start(timeout)

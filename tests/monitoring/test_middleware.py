@@ -1,0 +1,390 @@
+"""Tests of the ASGI and WSGI request-metrics middleware: route-template labels, 5xx on errors, in-flight."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from sharedconfig.monitoring.hub import Monitoring, configure, reset
+from sharedconfig.monitoring.middleware import (
+    ROUTE_ENVIRON_KEY,
+    UNMATCHED,
+    ASGIMetricsMiddleware,
+    DjangoRouteMiddleware,
+    ServerRequest,
+    WSGIMetricsMiddleware,
+)
+from sharedconfig.monitoring.settings import MonitoringSettings
+
+REQUESTS = "http_server_requests_total"
+DURATION_COUNT = "http_server_request_duration_seconds_count"
+IN_FLIGHT = "http_server_requests_in_flight"
+ITEM_RULE = "/items/<int:item_id>"
+
+
+class Client:
+    """A synchronous test client over ``httpx.ASGITransport`` (app exceptions propagate to the test)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request to the app and return the whole response."""
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET ``url``."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST to ``url``."""
+        return self.request("POST", url, **kwargs)
+
+
+def sample(monitoring: Monitoring, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name`` with exactly ``labels``, or None."""
+    for family in monitoring.metrics.collect():
+        for s in family.samples:
+            if s.name == name and dict(s.labels) == labels:
+                return s.value
+    return None
+
+
+def series(monitoring: Monitoring, name: str) -> list[dict[str, str]]:
+    """The label sets of every sample called ``name``."""
+    return [dict(s.labels) for f in monitoring.metrics.collect() for s in f.samples if s.name == name]
+
+
+@pytest.fixture
+def monitoring() -> Iterator[Monitoring]:
+    """A fresh Monitoring, logging into a buffer."""
+    m = Monitoring(MonitoringSettings(), stream=io.StringIO())
+    yield m
+    m.stop()
+
+
+@dataclass
+class RecordingSpan:
+    """A span that remembers how it was finished."""
+
+    request: ServerRequest
+    finished: list[tuple[str, int | None, BaseException | None]] = field(default_factory=list)
+
+    def finish(self, route: str, status_code: int | None, error: BaseException | None) -> None:
+        """Remember the outcome."""
+        self.finished.append((route, status_code, error))
+
+
+@dataclass
+class RecordingHook:
+    """A span hook keeping every span it opened."""
+
+    spans: list[RecordingSpan] = field(default_factory=list)
+
+    def __call__(self, request: ServerRequest) -> RecordingSpan:
+        """Open a recording span."""
+        span = RecordingSpan(request)
+        self.spans.append(span)
+        return span
+
+
+def fastapi_app(monitoring: Monitoring, hook: RecordingHook | None = None) -> FastAPI:
+    """A small FastAPI app with the middleware: a templated route, a failing one, an in-flight probe."""
+    app = FastAPI()
+    app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring, span_hook=hook)
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    @app.get("/in-flight")
+    async def in_flight() -> dict[str, float | None]:
+        return {"value": sample(monitoring, IN_FLIGHT)}
+
+    return app
+
+
+class TestASGI:
+    def test_route_template_not_raw_path(self, monitoring: Monitoring) -> None:
+        """Two item ids make one series labelled /items/{item_id}, counted twice."""
+        with Client(fastapi_app(monitoring)) as client:
+            assert client.get("/items/1").status_code == 200
+            assert client.get("/items/2").status_code == 200
+        routes = {labels["route"] for labels in series(monitoring, REQUESTS)}
+        assert routes == {"/items/{item_id}"}
+        assert sample(monitoring, REQUESTS, method="GET", route="/items/{item_id}", status_class="2xx") == 2
+        assert sample(monitoring, DURATION_COUNT, method="GET", route="/items/{item_id}") == 2
+
+    def test_not_found_is_unmatched(self, monitoring: Monitoring) -> None:
+        """A path no route matches is labelled 'unmatched', never with the raw path."""
+        with Client(fastapi_app(monitoring)) as client:
+            assert client.get("/no/such/path/123").status_code == 404
+        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="4xx") == 1
+        assert all("123" not in labels["route"] for labels in series(monitoring, REQUESTS))
+
+    def test_client_errors_on_a_route_keep_its_template(self, monitoring: Monitoring) -> None:
+        """A 422 from a matched route is 4xx under that route's template."""
+        with Client(fastapi_app(monitoring)) as client:
+            assert client.get("/items/not-a-number").status_code == 422
+        assert sample(monitoring, REQUESTS, method="GET", route="/items/{item_id}", status_class="4xx") == 1
+
+    def test_exception_counts_as_5xx_and_is_reraised(self, monitoring: Monitoring) -> None:
+        """An exception from the app is re-raised and counted as 5xx; in-flight returns to 0."""
+        with Client(fastapi_app(monitoring)) as client, pytest.raises(RuntimeError, match="boom"):
+            client.get("/boom")
+        assert sample(monitoring, REQUESTS, method="GET", route="/boom", status_class="5xx") == 1
+        assert sample(monitoring, IN_FLIGHT) == 0
+
+    def test_in_flight_counts_the_current_request(self, monitoring: Monitoring) -> None:
+        """Inside a handler the gauge shows 1; after the response it is back to 0."""
+        with Client(fastapi_app(monitoring)) as client:
+            assert client.get("/in-flight").json() == {"value": 1.0}
+        assert sample(monitoring, IN_FLIGHT) == 0
+
+    def test_unknown_methods_fold_into_other(self, monitoring: Monitoring) -> None:
+        """A made-up method is labelled _OTHER so clients cannot grow the label set."""
+        with Client(fastapi_app(monitoring)) as client:
+            assert client.request("BREW", "/items/1").status_code == 405
+        other = sample(monitoring, REQUESTS, method="_OTHER", route="/items/{item_id}", status_class="4xx")
+        assert other == 1
+
+    def test_starlette_converters_and_mounts(self, monitoring: Monitoring) -> None:
+        """Converter types are dropped and mount prefixes kept: /api/users/{user_id}, /static/{path}."""
+
+        async def user(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(str(request.path_params["user_id"]))
+
+        async def files(scope: Any, receive: Any, send: Any) -> None:
+            await PlainTextResponse("file")(scope, receive, send)
+
+        app = Starlette(
+            routes=[
+                Mount("/api", routes=[Route("/users/{user_id:int}", user)]),
+                Mount("/static", app=files),
+            ]
+        )
+        wrapped = ASGIMetricsMiddleware(app, monitoring)
+        with Client(wrapped) as client:
+            assert client.get("/api/users/7").text == "7"
+            assert client.get("/static/css/site.css").text == "file"
+        routes = {labels["route"] for labels in series(monitoring, REQUESTS)}
+        assert routes == {"/api/users/{user_id}", "/static/{path}"}
+
+    def test_raw_asgi_exception_before_response(self, monitoring: Monitoring) -> None:
+        """Wrapping a bare ASGI app: an exception before any response is 5xx and propagates."""
+
+        async def broken(scope: Any, receive: Any, send: Any) -> None:
+            raise ValueError("no response")
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            raise AssertionError("nothing should be sent")
+
+        middleware = ASGIMetricsMiddleware(broken, monitoring)
+        scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+        with pytest.raises(ValueError, match="no response"):
+            asyncio.run(middleware(scope, receive, send))
+        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx") == 1
+
+    def test_defaults_to_the_configured_monitoring(self, monitoring: Monitoring) -> None:
+        """Without a monitoring argument the middleware records into sharedconfig.monitoring.get()."""
+        configure(monitoring, start=False)
+        try:
+            app = FastAPI()
+            app.add_middleware(ASGIMetricsMiddleware)
+
+            @app.get("/ping")
+            async def ping() -> str:
+                return "pong"
+
+            with Client(app) as client:
+                client.get("/ping")
+        finally:
+            reset()
+        assert sample(monitoring, REQUESTS, method="GET", route="/ping", status_class="2xx") == 1
+
+    def test_non_http_scopes_pass_through(self, monitoring: Monitoring) -> None:
+        """A lifespan scope reaches the app untouched and is not measured."""
+        seen: list[str] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["type"])
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "lifespan.startup"}
+
+        async def send(message: Any) -> None:
+            pass
+
+        asyncio.run(ASGIMetricsMiddleware(app, monitoring)({"type": "lifespan"}, receive, send))
+        assert seen == ["lifespan"]
+        assert series(monitoring, REQUESTS) == []
+
+    def test_span_hook_sees_request_and_outcome(self, monitoring: Monitoring) -> None:
+        """The span hook gets the raw path and headers, then the route template, status and error."""
+        hook = RecordingHook()
+        with Client(fastapi_app(monitoring, hook)) as client:
+            client.get("/items/5", headers={"traceparent": "00-abc-def-01"})
+            with pytest.raises(RuntimeError):
+                client.get("/boom")
+        ok, failed = hook.spans
+        assert ok.request.method == "GET" and ok.request.path == "/items/5"
+        assert ok.request.headers["traceparent"] == "00-abc-def-01"
+        assert ok.finished == [("/items/{item_id}", 200, None)]
+        route, _, error = failed.finished[0]
+        assert route == "/boom" and isinstance(error, RuntimeError)
+
+
+def environ_for(method: str = "GET", path: str = "/") -> dict[str, Any]:
+    """A complete WSGI environ for one request."""
+    environ: dict[str, Any] = {"REQUEST_METHOD": method, "PATH_INFO": path}
+    setup_testing_defaults(environ)
+    return environ
+
+
+def wsgi_call(app: Any, environ: dict[str, Any]) -> tuple[str, bytes]:
+    """Run one request like a WSGI server: call, iterate, close; the status line and body."""
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    body = app(environ, start_response)
+    try:
+        data = b"".join(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return statuses[-1], data
+
+
+def flask_like_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """A WSGI app routing /items/<id> the way Flask leaves it behind: a Werkzeug request with url_rule."""
+    path = environ["PATH_INFO"]
+    if path.startswith("/items/"):
+        environ["werkzeug.request"] = SimpleNamespace(url_rule=SimpleNamespace(rule="/items/<int:item_id>"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"item"]
+    if path == "/boom":
+        raise RuntimeError("boom")
+    if path == "/broken-body":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return broken_body()
+    environ["werkzeug.request"] = SimpleNamespace(url_rule=None)
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not found"]
+
+
+def broken_body() -> Iterator[bytes]:
+    """A response body that fails half way."""
+    yield b"partial"
+    raise OSError("disk gone")
+
+
+class TestWSGI:
+    def test_route_template_from_werkzeug_request(self, monitoring: Monitoring) -> None:
+        """Two item ids make one series labelled with the Flask rule."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        assert wsgi_call(app, environ_for(path="/items/1"))[0] == "200 OK"
+        assert wsgi_call(app, environ_for(path="/items/2"))[0] == "200 OK"
+        assert series(monitoring, REQUESTS) == [
+            {"method": "GET", "route": "/items/<int:item_id>", "status_class": "2xx"}
+        ]
+        assert sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx") == 2
+        assert sample(monitoring, DURATION_COUNT, method="GET", route="/items/<int:item_id>") == 2
+
+    def test_not_found_is_unmatched(self, monitoring: Monitoring) -> None:
+        """A 404 without a rule is labelled 'unmatched'."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        assert wsgi_call(app, environ_for(path="/what/ever"))[0] == "404 Not Found"
+        assert series(monitoring, REQUESTS) == [{"method": "GET", "route": UNMATCHED, "status_class": "4xx"}]
+
+    def test_exception_in_app_is_5xx_and_reraised(self, monitoring: Monitoring) -> None:
+        """An exception from the app call is counted as 5xx and propagates; in-flight returns to 0."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        with pytest.raises(RuntimeError, match="boom"):
+            wsgi_call(app, environ_for(path="/boom"))
+        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx") == 1
+        assert sample(monitoring, IN_FLIGHT) == 0
+
+    def test_exception_while_streaming_is_5xx(self, monitoring: Monitoring) -> None:
+        """A body that fails after a 200 status still counts as 5xx, once."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        with pytest.raises(OSError, match="disk gone"):
+            wsgi_call(app, environ_for(path="/broken-body"))
+        assert series(monitoring, REQUESTS) == [{"method": "GET", "route": UNMATCHED, "status_class": "5xx"}]
+
+    def test_recorded_when_the_body_is_closed(self, monitoring: Monitoring) -> None:
+        """In flight until the server closes the body (so duration covers sending it), then recorded."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        body = app(environ_for(path="/items/3"), lambda status, headers, exc_info=None: None)
+        assert sample(monitoring, IN_FLIGHT) == 1
+        assert series(monitoring, REQUESTS) == []
+        assert b"".join(body) == b"item"
+        body.close()  # type: ignore[attr-defined]
+        body.close()  # type: ignore[attr-defined]
+        assert sample(monitoring, IN_FLIGHT) == 0
+        assert sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx") == 1
+
+    def test_django_route_middleware(self, monitoring: Monitoring) -> None:
+        """DjangoRouteMiddleware puts the resolved pattern in the environ for the WSGI middleware."""
+        environ = environ_for(method="POST", path="/orders/12/")
+        request = SimpleNamespace(resolver_match=SimpleNamespace(route="orders/<int:pk>/"), META=environ)
+
+        def django_like(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            route_middleware = DjangoRouteMiddleware(lambda r: None)
+            route_middleware.process_view(request, None, (), {})
+            start_response("201 Created", [])
+            return [b""]
+
+        wsgi_call(WSGIMetricsMiddleware(django_like, monitoring), environ)
+        assert environ[ROUTE_ENVIRON_KEY] == "/orders/<int:pk>/"
+        assert series(monitoring, REQUESTS) == [
+            {"method": "POST", "route": "/orders/<int:pk>/", "status_class": "2xx"}
+        ]
+
+    def test_span_hook(self, monitoring: Monitoring) -> None:
+        """The WSGI span hook gets method, raw path and headers, then route and status."""
+        hook = RecordingHook()
+        environ = environ_for(path="/items/9")
+        environ["HTTP_TRACEPARENT"] = "00-abc-def-01"
+        environ["CONTENT_TYPE"] = "text/plain"
+        wsgi_call(WSGIMetricsMiddleware(flask_like_app, monitoring, span_hook=hook), environ)
+        (span,) = hook.spans
+        assert span.request.path == "/items/9"
+        assert span.request.headers["traceparent"] == "00-abc-def-01"
+        assert span.request.headers["content-type"] == "text/plain"
+        assert span.finished == [("/items/<int:item_id>", 200, None)]
