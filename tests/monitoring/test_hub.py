@@ -8,6 +8,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from sharedconfig.config import load
 from sharedconfig.monitoring import Monitoring, configure, get, reset
 from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
@@ -112,3 +114,49 @@ def test_the_pytest_fixture_gives_a_fresh_process_wide_instance(monitoring: Moni
     assert not monitoring.started
     monitoring.metrics.record_counter("fixture_total", 1, None)
     assert any(f.name == "fixture" for f in monitoring.metrics.collect())
+
+
+class TestFixes:
+    def test_disabled_monitoring_reports_no_checks(self) -> None:
+        """enabled: false registers no checks, so readiness is not held at 503 by unknown checks."""
+        report = Monitoring(MonitoringSettings(enabled=False), stream=io.StringIO()).health.report("ready")
+        assert report.checks == {}
+        assert report.http_status == 200
+
+    def test_without_a_config_the_config_check_does_not_block_readiness(self) -> None:
+        """Monitoring(settings) without a Config keeps config_loader non-critical."""
+        mon = Monitoring(quiet(), stream=io.StringIO())
+        asyncio.run(mon.health.run_all())
+        assert mon.health.report("ready").http_status == 200
+        assert not mon.health.report().checks["config_loader"].critical
+
+    def test_with_a_config_the_config_check_is_critical(self) -> None:
+        """from_config makes config_loader critical and healthy."""
+        config = load([SEED], environ=SEED_ENV, env_file=None)
+        mon = Monitoring.from_config(config, stream=io.StringIO())
+        asyncio.run(mon.health.run_all())
+        check = mon.health.report().checks["config_loader"]
+        assert check.critical
+        assert check.state.value == "healthy"
+
+    def test_process_gauges_and_builtin_help(self) -> None:
+        """The process sampler records memory and fds; built-in metrics carry real HELP text."""
+        from sharedconfig.monitoring.metrics.exposition import render
+
+        mon = Monitoring(quiet(), stream=io.StringIO())
+        asyncio.run(mon._sample_process())
+        asyncio.run(mon.health.run_all())
+        text = render(mon.metrics.collect()).decode()
+        assert "process_resident_memory_bytes " in text
+        assert "# HELP health_check_status Health check state" in text
+
+    def test_stop_is_registered_for_interpreter_exit(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """start() registers stop() with atexit and stop() unregisters it."""
+        registered: list[object] = []
+        monkeypatch.setattr("atexit.register", registered.append)
+        monkeypatch.setattr("atexit.unregister", registered.remove)
+        mon = Monitoring(quiet(), stream=io.StringIO())
+        mon.start()
+        assert registered == [mon.stop]
+        mon.stop()
+        assert registered == []

@@ -388,3 +388,24 @@ class TestWSGI:
         assert span.request.headers["traceparent"] == "00-abc-def-01"
         assert span.request.headers["content-type"] == "text/plain"
         assert span.finished == [("/items/<int:item_id>", 200, None)]
+
+
+class TestRealFlask:
+    def test_flask_routes_are_labelled_by_rule(self, monitoring: Monitoring) -> None:
+        """With a real Flask app (which clears its request from the environ afterwards), the rule is used."""
+        flask = pytest.importorskip("flask")
+        app = flask.Flask("t")
+
+        @app.get("/items/<int:item_id>")
+        def item(item_id: int) -> str:
+            return f"item {item_id}"
+
+        app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, monitoring)  # type: ignore[method-assign]
+        client = app.test_client()
+        for path, status in (("/items/1", 200), ("/items/2", 200), ("/nowhere", 404)):
+            with client.get(path) as response:  # closing the body is what a WSGI server does; it records
+                assert response.status_code == status
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route="/items/<int:item_id>", status_class="2xx") == 2
+        )
+        assert sample(monitoring, REQUESTS, method="GET", route="unmatched", status_class="4xx") == 1

@@ -247,6 +247,17 @@ class TestConfigAPI:
         assert from_env.status_code == 200
         assert from_config.status_code == 401
 
+    def test_token_passed_in_code_wins_over_the_environment(
+        self, monitoring: Monitoring, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """create_app(api_token=...) is used even when $SHAREDCONFIG_API_TOKEN is set."""
+        monkeypatch.setenv(TOKEN_ENV, "from-env-token")
+        with Client(create_app(monitoring, api_token="in-code")) as client:
+            in_code = client.get("/api/v1/config", headers={"Authorization": "Bearer in-code"})
+            from_env = client.get("/api/v1/config", headers={"Authorization": "Bearer from-env-token"})
+        assert in_code.status_code == 404  # authorised; this monitoring has no config
+        assert from_env.status_code == 401
+
     def test_no_token_configured_explains_how_to_set_one(self, client: Client) -> None:
         """Without any token the API is 401 and the body says how to configure one."""
         response = client.get("/api/v1/config", headers={"Authorization": "Bearer guess"})

@@ -102,3 +102,17 @@ class TestServeInBackground:
         with socket.socket() as again:
             again.bind(("127.0.0.1", port))
         assert "stopped" in repr(server)
+
+
+def test_open_bind_without_a_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve_in_background(monitoring, host="0.0.0.0") without a token raises SECURITY_002."""
+    import io
+
+    from sharedconfig.errors import SecurityError
+    from sharedconfig.monitoring import Monitoring
+    from sharedconfig.server.background import serve_in_background
+
+    monkeypatch.delenv("SHAREDCONFIG_API_TOKEN", raising=False)
+    with pytest.raises(SecurityError) as info:
+        serve_in_background(Monitoring(stream=io.StringIO()), host="0.0.0.0", port=0)
+    assert info.value.code == "SECURITY_002"

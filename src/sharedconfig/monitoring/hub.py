@@ -7,9 +7,12 @@ returns it, or a no-op until then, so library code can record freely.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
+
+import psutil
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, HealthMonitor, process_check
@@ -17,6 +20,7 @@ from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib, make_logger
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+from sharedconfig.monitoring.names import HELP, PROCESS_OPEN_FDS, PROCESS_RESIDENT_MEMORY
 from sharedconfig.monitoring.runtime import Runtime
 from sharedconfig.monitoring.settings import MonitoringSettings
 
@@ -56,6 +60,8 @@ class Monitoring:
             buckets=s.metrics.histogram_buckets,
             enabled=s.enabled and s.metrics.enabled,
         )
+        for name, text in HELP.items():
+            self.metrics.describe(name, text)
         self.config_health = ConfigHealth()
         self.config_hooks = MonitoringConfigHooks(
             self.metrics, self.logger.bind(component="config"), self.config_health
@@ -63,25 +69,27 @@ class Monitoring:
         self.health = HealthMonitor(
             s.health, metrics=self.metrics, logger=self.logger.bind(component="health"), clock=clock
         )
-        limits = s.resources.limits
-        # critical: /health/live must fail when the process itself runs out of memory or descriptors
-        process = process_check(max_memory_bytes=limits.max_memory_usage)
-        self.health.register(
-            HealthCheck(
-                "process",
-                process,
-                critical=True,
-                description="memory and file-descriptor headroom of this process",
+        if self.enabled:  # disabled monitoring runs no checks: /health reports nothing rather than unknown
+            # critical: /health/live must fail when the process runs out of memory or descriptors
+            process = process_check(max_memory_bytes=s.resources.limits.max_memory_usage)
+            self.health.register(
+                HealthCheck(
+                    "process",
+                    process,
+                    critical=True,
+                    description="memory and file-descriptor headroom of this process",
+                )
             )
-        )
-        self.health.register(
-            HealthCheck(
-                "config_loader",
-                self.config_health.check,
-                critical=True,
-                description="the last configuration load or reload succeeded",
+            # critical only for a service whose configuration comes through sharedconfig; otherwise it
+            # stays unknown (until loads report through config_hooks) without holding readiness back
+            self.health.register(
+                HealthCheck(
+                    "config_loader",
+                    self.config_health.check,
+                    critical=config is not None,
+                    description="the last configuration load or reload succeeded",
+                )
             )
-        )
         if config is not None:
             self.config_health.on_load(config, config.report, 0.0)
         self.exporters: list[Exporter] = (
@@ -126,10 +134,14 @@ class Monitoring:
         for exporter in self.exporters:
             self.runtime.every(f"export-{exporter.name}", exporter.interval, exporter.tick)
             self.runtime.on_stop(exporter.flush)
+        if self.settings.metrics.enabled:
+            interval = self.settings.metrics.collection_interval.total_seconds()
+            self.runtime.every("process-metrics", interval, self._sample_process)
         if self.settings.logging.capture_stdlib:
             self._uncapture = capture_stdlib(self.logger, self.settings.logging.level)
         self.runtime.start()
         self._started = True
+        atexit.register(self.stop)  # drained at interpreter exit too: exporters make their last push
         self.logger.info("monitoring started", exporters=[e.name for e in self.exporters])
         return self
 
@@ -137,6 +149,7 @@ class Monitoring:
         """Flush exporters (one last push each), stop the runtime and join its thread (idempotent)."""
         if not self._started:
             return
+        atexit.unregister(self.stop)
         self.runtime.stop(timeout)
         self._started = False
         self.logger.info("monitoring stopped")
@@ -151,6 +164,13 @@ class Monitoring:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    async def _sample_process(self) -> None:
+        """Resident memory and open descriptors of this process, as gauges."""
+        process = psutil.Process()
+        self.metrics.record_gauge(PROCESS_RESIDENT_MEMORY, float(process.memory_info().rss))
+        if hasattr(process, "num_fds"):
+            self.metrics.record_gauge(PROCESS_OPEN_FDS, float(process.num_fds()))
 
     def _background_error(self, job: str, error: BaseException) -> None:
         self.logger.error("background job failed", job=job, error=f"{type(error).__name__}: {error}")

@@ -237,13 +237,14 @@ def _wsgi_headers(environ: WSGIEnvironment) -> dict[str, str]:
 class _Exchange:
     """One WSGI request in progress: its status and the single place it is recorded."""
 
-    __slots__ = ("environ", "error", "method", "middleware", "recorded", "span", "started", "status")
+    __slots__ = ("environ", "error", "method", "middleware", "recorded", "route", "span", "started", "status")
 
     def __init__(self, middleware: WSGIMetricsMiddleware, environ: WSGIEnvironment) -> None:
         self.middleware = middleware
         self.environ = environ
         self.method = _method(str(environ.get("REQUEST_METHOD", "")))
         self.status: int | None = None
+        self.route: str | None = None
         self.error: BaseException | None = None
         self.recorded = False
         self.span: ServerSpan | None = None
@@ -256,7 +257,7 @@ class _Exchange:
         seconds = time.perf_counter() - self.started
         instruments = self.middleware._instruments
         instruments.in_flight.dec()
-        route = self.middleware.route(self.environ) or UNMATCHED
+        route = self.route or self.middleware.route(self.environ) or UNMATCHED
         instruments.record(self.method, route, _status_class(self.status, self.error), seconds)
         if self.span is not None:
             self.span.finish(route, self.status, self.error)
@@ -314,6 +315,8 @@ class WSGIMetricsMiddleware:
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             exchange.status = int(status[:3])
+            # read the route now: Flask drops its request from the environ once the response is returned
+            exchange.route = self.route(environ)
             return start_response(status, headers, exc_info)
 
         if self.span_hook is not None:

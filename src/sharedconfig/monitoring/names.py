@@ -15,6 +15,7 @@ __all__ = [
     "HEALTH_CHECK_DURATION",
     "HEALTH_CHECK_STATUS",
     "HEALTH_CHECK_TRANSITIONS",
+    "HELP",
     "HTTP_CLIENT_REQUESTS",
     "HTTP_CLIENT_REQUEST_DURATION",
     "HTTP_SERVER_IN_FLIGHT",
@@ -59,3 +60,26 @@ METRICS_DROPPED: Final = "metrics_dropped_total"
 # process
 PROCESS_RESIDENT_MEMORY: Final = "process_resident_memory_bytes"
 PROCESS_OPEN_FDS: Final = "process_open_fds"
+
+# HELP text of the built-in metrics, set on every registry a Monitoring builds
+HELP: Final = {
+    CONFIG_LOAD_DURATION: "Time to read, merge and validate configuration.",
+    CONFIG_LOADS: "Configuration loads by result.",
+    CONFIG_RELOADS: "Configuration reloads by result.",
+    CONFIG_VALIDATION_ERRORS: "Configuration validation errors by issue code.",
+    HEALTH_CHECK_STATUS: "Health check state: 1 healthy, 0.5 degraded, 0 unhealthy, -1 unknown.",
+    HEALTH_CHECK_DURATION: "Time a health check took.",
+    HEALTH_CHECK_TRANSITIONS: "Health check state changes.",
+    HTTP_CLIENT_REQUESTS: "HTTP client requests by status.",
+    HTTP_CLIENT_REQUEST_DURATION: "HTTP client request time.",
+    HTTP_SERVER_REQUESTS: "HTTP requests served, by method, route template and status class.",
+    HTTP_SERVER_REQUEST_DURATION: "Time to serve an HTTP request, by method and route template.",
+    HTTP_SERVER_IN_FLIGHT: "HTTP requests being served now.",
+    SECURITY_AUTH_ATTEMPTS: "Authentication attempts by method and result.",
+    TRIGGER_EXECUTIONS: "Trigger executions by result.",
+    METRICS_CARDINALITY_OVERFLOW: "Observations folded into a metric's overflow series (label limit hit).",
+    METRICS_EXPORT_FAILURES: "Metric pushes that failed, by exporter.",
+    METRICS_DROPPED: "Observations dropped as invalid, by reason.",
+    PROCESS_RESIDENT_MEMORY: "Resident memory of this process.",
+    PROCESS_OPEN_FDS: "Open file descriptors of this process.",
+}

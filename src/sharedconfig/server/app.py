@@ -129,7 +129,10 @@ def create_app(
     without one ``/api/*`` answers 401 explaining how to set it. Request metrics of the app itself are
     recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``.
     """
-    token = configured_token(api_token if api_token is not None else monitoring.settings.server.api_token)
+    if api_token is not None:
+        token = configured_token(api_token, explicit=True)
+    else:
+        token = configured_token(monitoring.settings.server.api_token)
     app = _App(
         title=title,
         version=sharedconfig.__version__,

@@ -50,9 +50,15 @@ class AuthRefusal:
 
 
 def configured_token(
-    setting: SecretStr | str | None, environ: Mapping[str, str] | None = None
+    setting: SecretStr | str | None, environ: Mapping[str, str] | None = None, *, explicit: bool = False
 ) -> SecretStr | None:
-    """The API token: ``$SHAREDCONFIG_API_TOKEN`` when set and non-empty, else the setting, else None."""
+    """The API token: ``$SHAREDCONFIG_API_TOKEN`` when set and non-empty, else the setting, else None.
+
+    ``explicit`` means ``setting`` was passed in code (``create_app(api_token=...)``) and wins over the
+    environment.
+    """
+    if explicit and setting:
+        return setting if isinstance(setting, SecretStr) else SecretStr(setting)
     env = os.environ if environ is None else environ
     from_env = env.get(TOKEN_ENV, "")
     if from_env:

@@ -168,8 +168,9 @@ def serve_in_background(
 ) -> BackgroundServer:
     """Serve an ASGI app, or ``create_app(monitoring)``, on a background thread; return once it listens.
 
-    ``port=0`` picks a free port (read it from ``.port`` or ``.url``). The caller still owns the
-    ``Monitoring``: start it before and stop it after. Example for a Flask service::
+    ``port=0`` picks a free port (read it from ``.port`` or ``.url``). Given a ``Monitoring``, a host
+    other hosts can reach needs an API token (SECURITY_002), as for ``sharedconfig serve``. The caller
+    still owns the ``Monitoring``: start it before and stop it after. Example for a Flask service::
 
         monitoring = sharedconfig.monitoring.configure(Monitoring.from_config(config))
         server = serve_in_background(monitoring, port=9464)
@@ -180,7 +181,10 @@ def serve_in_background(
 
     if isinstance(app_or_monitoring, Monitoring):
         from sharedconfig.server.app import create_app
+        from sharedconfig.server.auth import check_bind, configured_token
 
+        # the same rule as `sharedconfig serve`: no open bind without a token protecting /api/*
+        check_bind(host, configured_token(app_or_monitoring.settings.server.api_token))
         app: ASGIApp = create_app(app_or_monitoring)
     else:
         app = app_or_monitoring

@@ -301,3 +301,13 @@ class TestExporter:
         """A non-positive interval or batch size is refused at construction."""
         with pytest.raises(ValueError, match="must be"):
             RemoteWriteExporter("http://p:9090", StaticCollector(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_endpoint_credentials_are_never_shown() -> None:
+    """user:password@ in the endpoint is kept out of repr and scrubbed from messages."""
+    from sharedconfig.monitoring.metrics.remote_write import RemoteWriteExporter
+
+    exporter = RemoteWriteExporter("http://svc:canary-pass@prom:9090", StaticCollector([]), interval=15)
+    assert "canary-pass" not in repr(exporter)
+    assert exporter.shown_url == "http://prom:9090/api/v1/write"
+    assert "canary-pass" not in exporter.delivery.scrub("POST http://svc:canary-pass@prom:9090/api/v1/write")

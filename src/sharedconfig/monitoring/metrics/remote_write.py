@@ -11,9 +11,11 @@ import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import cramjam
 import httpx
+from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
@@ -159,6 +161,10 @@ class RemoteWriteExporter(PushingExporter):
         self._name = name
         self._interval = float(interval)
         self.url = endpoint.rstrip("/") + "/api/v1/write"
+        parts = urlsplit(self.url)
+        # user:password@ in the endpoint is basic auth for httpx; it is never shown (repr, logs, errors)
+        self.shown_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        credentials = [SecretStr(p) for p in (parts.username, parts.password) if p]
         self._collector = collector
         self._client = LazyClient(client, timeout=timeout)
         self._timeout = timeout
@@ -166,7 +172,14 @@ class RemoteWriteExporter(PushingExporter):
         self._headers = {**(headers or {}), **REMOTE_WRITE_HEADERS}
         self._batch_size = batch_size
         self.delivery = Delivery(
-            name, retry=retry, circuit=circuit, metrics=metrics, logger=logger, sleep=sleep, clock=clock
+            name,
+            retry=retry,
+            circuit=circuit,
+            metrics=metrics,
+            logger=logger,
+            sleep=sleep,
+            clock=clock,
+            redact=credentials,
         )
 
     @property
@@ -212,4 +225,4 @@ class RemoteWriteExporter(PushingExporter):
                 return  # later batches go to the same place; the next tick tries again
 
     def __repr__(self) -> str:
-        return f"RemoteWriteExporter(url={self.url!r}, interval={self._interval})"
+        return f"RemoteWriteExporter(url={self.shown_url!r}, interval={self._interval})"
