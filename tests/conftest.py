@@ -6,6 +6,7 @@ where it fails: CI must never pass by skipping what it was meant to check.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -49,6 +50,38 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
             pass
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class ASGIClient:
+    """A synchronous test client over ``httpx.ASGITransport`` (app exceptions propagate to the test)."""
+
+    def __init__(self, app: Any, *, raise_app_exceptions: bool = True) -> None:
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+
+    def __enter__(self) -> ASGIClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request to the app and return the whole response."""
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=self.raise_app_exceptions)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET ``url``."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST to ``url``."""
+        return self.request("POST", url, **kwargs)
 
 
 @dataclass

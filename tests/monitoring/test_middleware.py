@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
+from conftest import ASGIClient as Client
 from sharedconfig.monitoring.hub import Monitoring, configure, reset
 from sharedconfig.monitoring.middleware import (
     ROUTE_ENVIRON_KEY,
@@ -35,44 +35,9 @@ IN_FLIGHT = "http_server_requests_in_flight"
 ITEM_RULE = "/items/<int:item_id>"
 
 
-class Client:
-    """A synchronous test client over ``httpx.ASGITransport`` (app exceptions propagate to the test)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request to the app and return the whole response."""
-
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.request(method, url, **kwargs)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        """GET ``url``."""
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        """POST to ``url``."""
-        return self.request("POST", url, **kwargs)
-
-
 def sample(monitoring: Monitoring, name: str, **labels: str) -> float | None:
     """The value of the sample ``name`` with exactly ``labels``, or None."""
-    for family in monitoring.metrics.collect():
-        for s in family.samples:
-            if s.name == name and dict(s.labels) == labels:
-                return s.value
-    return None
+    return monitoring.metrics.sample_value(name, labels)
 
 
 def series(monitoring: Monitoring, name: str) -> list[dict[str, str]]:

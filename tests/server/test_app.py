@@ -7,12 +7,11 @@ import io
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
+from conftest import ASGIClient as Client
 from sharedconfig.config.loader import load
 from sharedconfig.config.snapshot import Config
 from sharedconfig.monitoring.health import HealthCheck
@@ -36,45 +35,9 @@ monitoring:
 Promtool = Callable[[bytes], subprocess.CompletedProcess[bytes]]
 
 
-class Client:
-    """A synchronous test client over ``httpx.ASGITransport`` (app exceptions propagate to the test)."""
-
-    def __init__(self, app: Any, *, raise_app_exceptions: bool = True) -> None:
-        self.app = app
-        self.raise_app_exceptions = raise_app_exceptions
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request to the app and return the whole response."""
-
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=self.raise_app_exceptions)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.request(method, url, **kwargs)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        """GET ``url``."""
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        """POST to ``url``."""
-        return self.request("POST", url, **kwargs)
-
-
 def sample(monitoring: Monitoring, name: str, **labels: str) -> float | None:
     """The value of the sample ``name`` with exactly ``labels``, or None."""
-    for family in monitoring.metrics.collect():
-        for s in family.samples:
-            if s.name == name and dict(s.labels) == labels:
-                return s.value
-    return None
+    return monitoring.metrics.sample_value(name, labels)
 
 
 @pytest.fixture(autouse=True)

@@ -196,12 +196,7 @@ class DatadogExporter(PushingExporter):
         logger: Logger | None = None,
         name: str = "datadog",
     ) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        self._name = name
-        self._interval = float(interval)
+        self._schedule(name, interval, batch_size)
         self.url = endpoint.rstrip("/") + "/api/v2/series"
         self._collector = collector
         self.tags: dict[str, str] = dict(tags or {})
@@ -224,16 +219,6 @@ class DatadogExporter(PushingExporter):
             redact=(api_key,),
         )
         self._logger = self.delivery.logger
-
-    @property
-    def name(self) -> str:
-        """The ``exporter`` label of the failure counter."""
-        return self._name
-
-    @property
-    def interval(self) -> float:
-        """Seconds between pushes."""
-        return self._interval
 
     def payload(self, points: Sequence[Point], timestamp: int) -> dict[str, list[dict[str, object]]]:
         """The JSON document for ``points`` (deltas applied, nothing committed)."""
@@ -376,10 +361,7 @@ class DogStatsDExporter(PushingExporter):
         name: str = "dogstatsd",
         datagram_limit: int = DATAGRAM_LIMIT,
     ) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self._name = name
-        self._interval = float(interval)
+        self._schedule(name, interval)
         self.host = host
         self.port = port
         self.tags: dict[str, str] = dict(tags or {})
@@ -390,16 +372,6 @@ class DogStatsDExporter(PushingExporter):
         self.delivery = Delivery(
             name, retry=retry, circuit=circuit, metrics=metrics, logger=logger, sleep=sleep, clock=clock
         )
-
-    @property
-    def name(self) -> str:
-        """The ``exporter`` label of the failure counter."""
-        return self._name
-
-    @property
-    def interval(self) -> float:
-        """Seconds between pushes."""
-        return self._interval
 
     def lines(self) -> list[tuple[str, Point]]:
         """Collect now: one DogStatsD line per series (deltas applied, nothing committed)."""

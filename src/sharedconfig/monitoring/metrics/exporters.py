@@ -372,7 +372,27 @@ class PushingExporter(abc.ABC):
     """
 
     delivery: Delivery
+    _name: str
     _interval: float
+
+    def _schedule(self, name: str, interval: float, batch_size: int = 1) -> None:
+        """Validate and keep the settings every push exporter has."""
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self._name = name
+        self._interval = float(interval)
+
+    @property
+    def name(self) -> str:
+        """The ``exporter`` label of the failure counter."""
+        return self._name
+
+    @property
+    def interval(self) -> float:
+        """Seconds between pushes."""
+        return self._interval
 
     @abc.abstractmethod
     async def _push(self, *, single: bool) -> None:

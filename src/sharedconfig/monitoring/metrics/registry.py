@@ -5,6 +5,7 @@ Recording is a dict update in the calling thread's own shard; new series take a 
 
 from __future__ import annotations
 
+import abc
 import inspect
 import math
 import random as _random_module
@@ -850,7 +851,7 @@ def _histogram_samples(
 ChildT = TypeVar("ChildT", "CounterChild", "GaugeChild", "HistogramChild")
 
 
-class _Instrument(Generic[ChildT]):
+class _Instrument(abc.ABC, Generic[ChildT]):
     """What the three declared instruments share: label handling and the children cache."""
 
     kind: ClassVar[MetricType]
@@ -910,8 +911,9 @@ class _Instrument(Generic[ChildT]):
             raise ValueError(f"{self.name} has labels {self.labelnames}: call .labels(...) first")
         return self._unlabelled
 
+    @abc.abstractmethod
     def _make(self, series: _Series, folded: bool) -> ChildT:
-        raise NotImplementedError
+        """The child object of this instrument's kind for ``series``."""
 
 
 InstrumentT = TypeVar("InstrumentT", "Counter", "Gauge", "Histogram")

@@ -154,12 +154,7 @@ class RemoteWriteExporter(PushingExporter):
         logger: Logger | None = None,
         name: str = "remote_write",
     ) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        self._name = name
-        self._interval = float(interval)
+        self._schedule(name, interval, batch_size)
         self.url = endpoint.rstrip("/") + "/api/v1/write"
         parts = urlsplit(self.url)
         # user:password@ in the endpoint is basic auth for httpx; it is never shown (repr, logs, errors)
@@ -181,16 +176,6 @@ class RemoteWriteExporter(PushingExporter):
             clock=clock,
             redact=credentials,
         )
-
-    @property
-    def name(self) -> str:
-        """The ``exporter`` label of the failure counter."""
-        return self._name
-
-    @property
-    def interval(self) -> float:
-        """Seconds between pushes."""
-        return self._interval
 
     def payloads(self) -> list[bytes]:
         """Collect now and encode: one snappy-compressed WriteRequest per batch."""
