@@ -556,3 +556,43 @@ class TestReports:
             ("queue", HealthState.HEALTHY, ""),
         ]
         assert r.monitor.status() == "unhealthy"
+
+
+def test_overlapping_runs_wait_for_the_check_in_flight() -> None:
+    """run_all started while another run of the same check is in flight returns with its result."""
+    import asyncio
+
+    from sharedconfig.interfaces import HealthState
+    from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
+    from sharedconfig.monitoring.settings import HealthSettings
+    from sharedconfig.testing.fakes import FakeClock, InMemoryMetricsRecorder, RecordingLogger
+
+    release = asyncio.Event()
+    calls = 0
+
+    async def slow() -> bool:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return True
+
+    monitor = HealthMonitor(
+        HealthSettings(), metrics=InMemoryMetricsRecorder(), logger=RecordingLogger(), clock=FakeClock()
+    )
+    monitor.register(HealthCheck("slow", slow, timeout=30))
+
+    async def scenario() -> HealthState:
+        first = asyncio.create_task(monitor.run_all())
+        while calls == 0:  # until the first run's check is in flight
+            await asyncio.sleep(0)
+        second = asyncio.create_task(monitor.run_all())
+        for _ in range(5):  # let the second run reach the check
+            await asyncio.sleep(0)
+        release.set()
+        await second
+        state = monitor.report().checks["slow"].state
+        await first
+        return state
+
+    assert asyncio.run(scenario()) is HealthState.HEALTHY
+    assert calls == 1

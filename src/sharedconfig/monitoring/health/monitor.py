@@ -314,6 +314,12 @@ class HealthMonitor:
         await asyncio.gather(*(self._run_one(e) for e in entries))
 
     async def _run_one(self, entry: _Entry) -> None:
+        running = entry.task
+        if running is not None and not running.done():
+            # an overlapping call (the scheduler and run_all, say) is running this check now: wait for
+            # that run's result instead of starting a second one, bounded by the check's own timeout
+            await asyncio.wait((running,), timeout=entry.timeout)
+            return
         if entry.busy:  # a timed-out run is still going: never pile a second one on top of it
             self._logger.debug(
                 "health check still running after a timeout; not started again", check=entry.name
