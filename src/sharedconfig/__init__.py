@@ -5,8 +5,9 @@ Importing the package is cheap: names are loaded from their modules on first use
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sharedconfig._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -79,14 +80,4 @@ if TYPE_CHECKING:
     from sharedconfig.interfaces import ConfigProvider, HealthChecker, Logger, MetricsRecorder
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sharedconfig' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -7,8 +7,9 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sharedconfig._lazy import lazy_exports
 
 __all__ = ["Monitoring", "configure", "get", "reset"]
 
@@ -16,9 +17,6 @@ if TYPE_CHECKING:
     from sharedconfig.monitoring.hub import Monitoring, configure, get, reset
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'sharedconfig.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module("sharedconfig.monitoring.hub"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(__all__, "sharedconfig.monitoring.hub"), globals()
+)

@@ -5,8 +5,9 @@ Importing this package is cheap; ``create_app`` and ``serve_in_background`` load
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sharedconfig._lazy import lazy_exports
 
 __all__ = ["BackgroundServer", "create_app", "serve_in_background"]
 
@@ -21,10 +22,4 @@ if TYPE_CHECKING:
     from sharedconfig.server.background import BackgroundServer, serve_in_background
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sharedconfig.server' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

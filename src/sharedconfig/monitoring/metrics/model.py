@@ -7,7 +7,8 @@ the DataDog exporter all read these and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from sharedconfig.interfaces import MetricKind
 
 __all__ = ["Labels", "MetricFamily", "MetricType", "Sample"]
 
@@ -15,12 +16,8 @@ Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name, e.g. ``(("method", "GET"), ("status", "200"))``."""
 
 
-class MetricType(StrEnum):
-    """The kinds of metric the registry keeps (Prometheus TYPE names)."""
-
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
+MetricType = MetricKind
+"""The kinds of metric (Prometheus TYPE names): the interfaces' ``MetricKind`` under its exposition name."""
 
 
 @dataclass(frozen=True, slots=True)

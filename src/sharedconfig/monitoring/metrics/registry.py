@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Final, Generic, ParamSpec, TypeVar, cast
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.interfaces import CustomMetric, MetricKind
+from sharedconfig.interfaces import CustomMetric
 from sharedconfig.monitoring.metrics.exposition import format_bound
 from sharedconfig.monitoring.metrics.model import Labels, MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.processors import (
@@ -61,11 +61,6 @@ T = TypeVar("T")
 _METRIC_NAME: Final = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _UNIT: Final = re.compile(r"[a-zA-Z0-9_]*")
-_KINDS: Final = {
-    MetricKind.COUNTER: MetricType.COUNTER,
-    MetricKind.GAUGE: MetricType.GAUGE,
-    MetricKind.HISTOGRAM: MetricType.HISTOGRAM,
-}
 # Sample names each type exposes besides the family name; two families may not share any of them.
 _SUFFIXES: Final = {
     MetricType.COUNTER: ("", "_total", "_created"),
@@ -387,7 +382,7 @@ class MetricsRegistry:
         try:
             if (metric.help or metric.unit) and metric.name not in self._metadata:
                 self.describe(metric.name, metric.help, metric.unit)
-            kind = _KINDS[metric.kind]
+            kind = MetricType(metric.kind)
         except Exception:
             self._drop("invalid_name")
             return
