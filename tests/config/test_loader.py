@@ -381,3 +381,34 @@ class TestFixes:
         path = write(tmp_path, "a.yaml", "demo: {}\n")
         (issue,) = run([path], require=["ghost"]).report.errors
         assert issue.location is None
+
+
+def test_dotenv_and_secrets_are_read_once_per_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The .env file and the secrets directory feed both interpolation and layers from a single read."""
+    import sharedconfig.config.loader as loader_module
+    import sharedconfig.config.sources.env as env_module
+    import sharedconfig.config.sources.secrets as secrets_module
+
+    dotenv = write(tmp_path, ".env", "SHAREDCONFIG_DEMO__NAME=from-dotenv\n")
+    secrets = tmp_path / "s"
+    secrets.mkdir()
+    (secrets / "demo__inner__token").write_text("t")
+    reads: list[str] = []
+    real_dotenv, real_secrets = env_module.read_dotenv, secrets_module.read_secret_files
+
+    def counting_dotenv(path: str) -> dict[str, str]:
+        reads.append("dotenv")
+        return real_dotenv(path)
+
+    def counting_secrets(directory: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        reads.append("secrets")
+        return real_secrets(directory)
+
+    for module in (loader_module, env_module):
+        monkeypatch.setattr(module, "read_dotenv", counting_dotenv)
+    for module in (loader_module, secrets_module):
+        monkeypatch.setattr(module, "read_secret_files", counting_secrets)
+    config = run([], env_file=dotenv, secrets_dir=str(secrets)).config
+    assert config.demo.name == "from-dotenv"
+    assert config.demo.inner.token.get_secret_value() == "t"
+    assert sorted(reads) == ["dotenv", "secrets"]

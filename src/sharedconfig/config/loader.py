@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 from pydantic import BaseModel, SecretStr
@@ -93,22 +93,27 @@ def default_sources(opts: LoadOptions) -> tuple[Source, ...]:
     return tuple(sources)
 
 
-def _variables(opts: LoadOptions, environ: Mapping[str, str]) -> tuple[dict[str, str], frozenset[str]]:
-    """Interpolation variables: secrets-dir files named like variables, then .env, then the environment."""
+def _read_context(opts: LoadOptions, environ: Mapping[str, str]) -> ReadContext:
+    """The context of one load; its interpolation variables are secrets-dir files named like variables,
+    then .env, then the environment (what it reads here, the sources find in its cache)."""
+    ctx = ReadContext(max_file_size=opts.max_file_size)
     variables: dict[str, str] = {}
     secret: set[str] = set()
     if opts.secrets_dir:
-        files, _problems = read_secret_files(opts.secrets_dir)  # problems are reported by SecretsSource
+        directory = opts.secrets_dir
+        # problems are reported by SecretsSource, which reads the same cached result
+        files, _problems = ctx.once("secrets", directory, lambda: read_secret_files(directory))
         for name, value in files.items():
             if secret_path(name, opts.env_prefix) is None:
                 variables[name] = value
                 secret.add(name)
     if opts.env_file:
-        variables.update(read_dotenv(opts.env_file))
+        env_file = opts.env_file
+        variables.update(ctx.once("dotenv", env_file, lambda: read_dotenv(env_file)))
     for name, value in environ.items():
         variables[name] = value
         secret.discard(name)
-    return variables, frozenset(secret)
+    return replace(ctx, variables=variables, secret_variables=frozenset(secret))
 
 
 def _secret_leaves(value: Any, path: PathParts) -> Iterable[PathParts]:
@@ -249,8 +254,7 @@ def check_options(
     """:func:`check` with its options gathered in a :class:`LoadOptions`."""
     started = time.perf_counter()
     environ = os.environ if opts.environ is None else opts.environ
-    variables, secret_vars = _variables(opts, environ)
-    read_ctx = ReadContext(variables, secret_vars, max_file_size=opts.max_file_size)
+    read_ctx = _read_context(opts, environ)
     layers: list[Layer] = []
     for source in sources if sources is not None else default_sources(opts):
         layers.extend(source.read(read_ctx))

@@ -7,13 +7,15 @@ A ``Layer`` is what one source produced (data, where each value came from, issue
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sharedconfig.config.validation import Issue, PathParts, format_path
 from sharedconfig.errors import Location
 from sharedconfig.redaction import REDACTED, looks_secret
+
+T = TypeVar("T")
 
 __all__ = [
     "REDACTED",
@@ -39,6 +41,16 @@ class ReadContext:
     secret_variables: frozenset[str] = frozenset()
     max_file_size: int = 10 * 1024 * 1024
     max_alias_expansions: int = 10_000
+    # what one load already read (the .env file, the secrets directory), so no source reads it twice
+    cache: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False)
+
+    def once(self, kind: str, path: str, read: Callable[[], T]) -> T:
+        """``read()`` the first time ``(kind, path)`` is asked for in this load; the same result after."""
+        key = (kind, path)
+        if key not in self.cache:
+            self.cache[key] = read()
+        result: T = self.cache[key]
+        return result
 
 
 @dataclass(slots=True)

@@ -98,4 +98,5 @@ class DotenvSource:
 
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer, empty when the file does not exist."""
-        return [_layer_from(read_dotenv(self.path), self.prefix, "dotenv", self.path)]
+        values = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
+        return [_layer_from(values, self.prefix, "dotenv", self.path)]

@@ -71,7 +71,8 @@ class SecretsSource:
         if not self.directory:
             return []
         layer = Layer("secret", self.directory)
-        values, problems = read_secret_files(self.directory)
+        directory = self.directory
+        values, problems = ctx.once("secrets", directory, lambda: read_secret_files(directory))
         for name, problem in problems:
             layer.issues.append(_issue(name, problem))
         for filename, value in values.items():
