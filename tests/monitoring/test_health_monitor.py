@@ -565,7 +565,8 @@ def test_overlapping_runs_wait_for_the_check_in_flight() -> None:
     from sharedconfig.interfaces import HealthState
     from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
     from sharedconfig.monitoring.settings import HealthSettings
-    from sharedconfig.testing.fakes import FakeClock, InMemoryMetricsRecorder, RecordingLogger
+    from sharedconfig.testing.clock import FakeClock
+    from sharedconfig.testing.fakes import InMemoryMetricsRecorder, RecordingLogger
 
     release = asyncio.Event()
     calls = 0

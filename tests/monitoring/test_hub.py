@@ -13,7 +13,7 @@ import pytest
 from sharedconfig.config import load
 from sharedconfig.monitoring import Monitoring, configure, get, reset
 from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
-from sharedconfig.testing.fakes import FakeClock
+from sharedconfig.testing.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "deploy" / "config" / "monitoring-production.yaml"

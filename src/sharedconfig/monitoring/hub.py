@@ -21,7 +21,7 @@ from sharedconfig.monitoring.logging import StructLogger, capture_stdlib, make_l
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.monitoring.names import HELP, PROCESS_OPEN_FDS, PROCESS_RESIDENT_MEMORY
-from sharedconfig.monitoring.runtime import Runtime
+from sharedconfig.runtime import Runtime
 from sharedconfig.monitoring.settings import MonitoringSettings
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from sharedconfig.testing.compliance import (
     LoggerContract,
     MetricsRecorderContract,
 )
+from sharedconfig.testing.clock import FakeClock, LoopDidNotSettle
 from sharedconfig.testing.fakes import (
-    FakeClock,
     InMemoryMetricsRecorder,
     LogRecord,
     NullMetricsRecorder,
@@ -26,6 +26,7 @@ __all__ = [
     "InMemoryMetricsRecorder",
     "LogRecord",
     "LoggerContract",
+    "LoopDidNotSettle",
     "MetricsRecorderContract",
     "NullMetricsRecorder",
     "RecordedMetric",

@@ -1,6 +1,6 @@
 """Test doubles that ship with the package, each satisfying its ``sharedconfig.interfaces`` Protocol.
 
-In-memory metrics recorder, recording logger, static health checker, and a fake clock for injected time.
+In-memory metrics recorder, recording logger and static health checker (the fake clock is in ``testing.clock``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from sharedconfig.interfaces import CustomMetric, DependencyStatus, HealthState, HealthStatus, MetricKind
 
 __all__ = [
-    "FakeClock",
     "InMemoryMetricsRecorder",
     "LogRecord",
     "NullMetricsRecorder",
@@ -205,40 +204,3 @@ class StaticHealthChecker:
     def status(self) -> str:
         """The configured state's value, e.g. ``"healthy"``."""
         return self.state.value
-
-
-class FakeClock:
-    """A clock that moves only when told: ``advance`` and ``sleep`` add time instantly, never block.
-
-    ``now()`` is monotonic seconds (like ``time.monotonic``), starting at ``start``; ``wall()`` is the
-    aware UTC datetime ``epoch`` plus the same elapsed time. Thread-safe.
-    """
-
-    def __init__(self, start: float = 0.0, epoch: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        if epoch.tzinfo is None:
-            raise ValueError("epoch must be timezone-aware")
-        self._lock = threading.Lock()
-        self._start = start
-        self._now = start
-        self._epoch = epoch
-
-    def now(self) -> float:
-        """Monotonic seconds."""
-        with self._lock:
-            return self._now
-
-    def wall(self) -> datetime:
-        """Wall-clock time: ``epoch`` plus the time advanced so far."""
-        with self._lock:
-            return self._epoch + timedelta(seconds=self._now - self._start)
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (>= 0)."""
-        if seconds < 0:
-            raise ValueError(f"cannot move a clock backwards ({seconds} s)")
-        with self._lock:
-            self._now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        """Advance by ``seconds`` and return at once; a drop-in for ``time.sleep``."""
-        self.advance(seconds)

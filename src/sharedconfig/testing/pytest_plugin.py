@@ -15,7 +15,7 @@ import pytest
 # nothing from sharedconfig is imported at module level: pytest loads plugins before coverage starts
 if TYPE_CHECKING:
     from sharedconfig.monitoring.hub import Monitoring
-    from sharedconfig.testing.fakes import FakeClock
+    from sharedconfig.testing.clock import FakeClock
 
 __all__ = ["fake_clock", "log_stream", "monitoring"]
 
@@ -23,7 +23,7 @@ __all__ = ["fake_clock", "log_stream", "monitoring"]
 @pytest.fixture
 def fake_clock() -> FakeClock:
     """A clock that moves only when the test advances it."""
-    from sharedconfig.testing.fakes import FakeClock
+    from sharedconfig.testing.clock import FakeClock
 
     return FakeClock()
 

@@ -28,7 +28,7 @@ from sharedconfig.monitoring.metrics.exporters import (
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.remote_write import RemoteWriteExporter
 from sharedconfig.monitoring.names import METRICS_EXPORT_FAILURES
-from sharedconfig.monitoring.runtime import Runtime
+from sharedconfig.runtime import Runtime
 from sharedconfig.monitoring.settings import MetricsSettings
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
 

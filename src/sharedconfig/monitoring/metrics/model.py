@@ -6,11 +6,13 @@ the DataDog exporter all read these and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from sharedconfig.interfaces import MetricKind
 
-__all__ = ["Labels", "MetricFamily", "MetricType", "Sample"]
+__all__ = ["Collector", "Labels", "MetricFamily", "MetricType", "Sample"]
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name, e.g. ``(("method", "GET"), ("status", "200"))``."""
@@ -43,3 +45,13 @@ class MetricFamily:
     help: str
     samples: tuple[Sample, ...]
     unit: str = ""
+
+
+@runtime_checkable
+class Collector(Protocol):
+    """Anything that hands over its current metric families at collection time (one method, as in
+    prometheus_client): the registry itself, the process collector, a component's own gauges."""
+
+    def collect(self) -> Sequence[MetricFamily]:
+        """Every family with its current samples."""
+        ...

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, SystemClock
-from sharedconfig.monitoring.runtime import Runtime
+from sharedconfig.runtime import Runtime
 
 
 def runtime_threads() -> list[threading.Thread]:
