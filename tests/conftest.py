@@ -1,7 +1,9 @@
-"""Shared fixtures: real servers (Prometheus) started on free loopback ports in temporary directories.
+"""Shared fixtures: real servers (Prometheus) on free loopback ports, and two guards on every test.
 
 A test that needs a server skips with a reason when the binary is absent, except when ``CI=true``,
-where it fails: CI must never pass by skipping what it was meant to check.
+where it fails: CI must never pass by skipping what it was meant to check. Every test fails if it
+leaves a thread running; a unit test (outside tests/integration and tests/e2e) fails if its own thread
+sleeps in real time: time is a FakeClock there.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +22,65 @@ from typing import Any
 
 import httpx
 import pytest
+
+TESTS = Path(__file__).parent
+REAL_TIME_DIRS = frozenset({"integration", "e2e"})
+"""Test folders that may wait in real time: they talk to real servers, with bounded timeouts."""
+
+_THREAD_GRACE = 2.0
+"""Real seconds a thread a test started may take to finish after the test before it counts as leaked."""
+
+
+def _may_wait(path: Path) -> bool:
+    try:
+        return path.relative_to(TESTS).parts[0] in REAL_TIME_DIRS
+    except (ValueError, IndexError):
+        return True  # not one of ours (a doc example run as a test, say)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_sleep(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a unit test whose own thread calls time.sleep or asyncio.sleep with a positive delay."""
+    if _may_wait(request.path):
+        return
+    test_thread = threading.current_thread()
+    real_sleep, real_async_sleep = time.sleep, asyncio.sleep
+
+    def refuse(seconds: float) -> None:
+        pytest.fail(
+            f"a unit test slept {seconds}s in real time: drive time with sharedconfig.testing.FakeClock "
+            "(or move the test to tests/integration if it waits on a real server)",
+            pytrace=True,
+        )
+
+    def sleep(seconds: float) -> None:
+        if seconds > 0 and threading.current_thread() is test_thread:
+            refuse(seconds)
+        real_sleep(seconds)
+
+    async def async_sleep(delay: float, result: Any = None) -> Any:
+        if delay > 0 and threading.current_thread() is test_thread:
+            refuse(delay)
+        return await real_async_sleep(delay, result)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "sleep", async_sleep)
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leak() -> Iterator[None]:
+    """Fail a test that leaves a thread running (after a short grace for threads already finishing)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + _THREAD_GRACE
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(sorted(t.name for t in leaked))
+            pytest.fail(f"the test left {len(leaked)} thread(s) running: {names}")
+        leaked[0].join(0.05)
 
 
 def require_binary(name: str) -> str:

@@ -187,10 +187,8 @@ class Runtime:
 
     def _report(self, name: str, error: BaseException) -> None:
         if self._on_error is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken error handler must not kill the loop
                 self._on_error(name, error)
-            except Exception:  # pragma: no cover - a broken error handler must not kill the loop
-                pass
 
     async def _shutdown(self) -> None:
         with self._lock:

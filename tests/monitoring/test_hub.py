@@ -12,7 +12,10 @@ import pytest
 
 from sharedconfig.config import load
 from sharedconfig.monitoring import Monitoring, configure, get, reset
+from sharedconfig.monitoring.health import HealthCheck
+from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
+from sharedconfig.runtime import Job
 from sharedconfig.testing.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +67,8 @@ class TestFacade:
         mon.metrics.record_counter("x_total", 1, {"a": "b"})
         mon.start()
         assert not mon.started
-        assert mon.exporters == []
+        assert mon.exporters == ()
+        assert mon.parts == ()
 
     def test_config_hooks_feed_metrics_and_health(self, tmp_path: Path) -> None:
         """Loading through monitoring.config_hooks counts the load and keeps config_loader healthy."""
@@ -161,3 +165,172 @@ class TestFixes:
         assert registered == [mon.stop]
         mon.stop()
         assert registered == []
+
+
+class FakeExporter:
+    """An exporter that counts its ticks and flushes (the hub's wiring is what is under test)."""
+
+    def __init__(self, clock: FakeClock, interval: float = 15.0) -> None:
+        self.clock = clock
+        self.name = "fake"
+        self.interval = interval
+        self.ticks: list[float] = []
+        self.flushes: list[float] = []
+
+    async def tick(self) -> float | None:
+        self.ticks.append(self.clock.now())
+        return None
+
+    async def flush(self) -> None:
+        self.flushes.append(self.clock.now())
+
+
+class TestWiring:
+    """What Monitoring starts, schedules and flushes, driven by a FakeClock through the real runtime."""
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def exporter(self, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeExporter:
+        fake = FakeExporter(clock)
+        monkeypatch.setattr("sharedconfig.monitoring.parts.build_exporters", lambda *args, **kwargs: [fake])
+        return fake
+
+    def settings(self) -> MonitoringSettings:
+        return MonitoringSettings.model_validate(
+            {"logging": {"format": "json", "capture_stdlib": False}, "health": {"check_interval": "30s"}}
+        )
+
+    def counting_check(self, mon: Monitoring, clock: FakeClock) -> list[float]:
+        from sharedconfig.monitoring.health import HealthCheck
+
+        runs: list[float] = []
+
+        async def check() -> bool:
+            runs.append(clock.now())
+            return True
+
+        mon.health.register(HealthCheck("counted", check))
+        return runs
+
+    def test_health_checks_run_on_their_interval(self, clock: FakeClock, exporter: FakeExporter) -> None:
+        """Started, 90 s of fake time run a 30 s health check at 0, 30, 60 and 90 s."""
+        mon = Monitoring(self.settings(), clock=clock, stream=io.StringIO())
+        runs = self.counting_check(mon, clock)
+        with mon:
+            clock.advance(90)
+        assert runs == [0.0, 30.0, 60.0, 90.0]
+
+    def test_exporters_push_on_their_interval_and_flush_at_stop(
+        self, clock: FakeClock, exporter: FakeExporter
+    ) -> None:
+        """An exporter ticks every interval while started and flushes exactly once at stop."""
+        mon = Monitoring(self.settings(), clock=clock, stream=io.StringIO())
+        assert mon.exporters == (exporter,)
+        mon.start()
+        clock.advance(30)
+        assert exporter.flushes == []
+        mon.stop()
+        assert exporter.ticks == [0.0, 15.0, 30.0]
+        assert exporter.flushes == [30.0]
+
+    def test_restart_runs_each_job_once(self, clock: FakeClock, exporter: FakeExporter) -> None:
+        """start, stop, start: every job runs once per start (never twice), and stop flushes each time."""
+        mon = Monitoring(self.settings(), clock=clock, stream=io.StringIO())
+        runs = self.counting_check(mon, clock)
+        mon.start()
+        mon.stop()
+        mon.stop()  # harmless
+        clock.advance(100)
+        mon.start()
+        assert mon.started
+        clock.advance(30)
+        mon.stop()
+        assert runs == [0.0, 100.0, 130.0]
+        assert exporter.ticks == [0.0, 100.0, 115.0, 130.0]
+        assert exporter.flushes == [0.0, 130.0]
+
+    def test_disabled_parts_are_not_built(self, clock: FakeClock, exporter: FakeExporter) -> None:
+        """health.enabled: false builds no health scheduler; the other parts are still there."""
+        settings = self.settings().model_copy(
+            update={"health": self.settings().health.model_copy(update={"enabled": False})}
+        )
+        mon = Monitoring(settings, clock=clock, stream=io.StringIO())
+        assert [p.name for p in mon.parts] == ["config", "process", "exporters"]
+        assert mon.part("health") is None
+
+
+class ExamplePart:
+    """A part written against the protocol alone, the way events or alerts will be."""
+
+    name = "example"
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.ran: list[float] = []
+        self.opened = 0
+        self.closed = 0
+
+    def jobs(self) -> list[Job]:
+        async def run() -> float:
+            self.ran.append(self.clock.now())
+            return 10.0
+
+        return [Job("beat", 60.0, run)]
+
+    def checks(self) -> list[HealthCheck]:
+        return [HealthCheck("example_ok", lambda: True, critical=True)]
+
+    def descriptions(self) -> dict[str, str]:
+        return {"example_beats_total": "Beats of the example part."}
+
+    def collectors(self) -> list[Collector]:
+        part = self
+
+        class Beats:
+            def collect(self) -> list[MetricFamily]:
+                return [
+                    MetricFamily(
+                        "example_beats",
+                        MetricType.COUNTER,
+                        "Beats of the example part.",
+                        (Sample("example_beats_total", (), float(len(part.ran))),),
+                    )
+                ]
+
+        return [Beats()]
+
+    def open(self) -> None:
+        self.opened += 1
+
+    async def close(self) -> None:
+        self.closed += 1
+
+    def apply(self, settings: MonitoringSettings) -> list[str]:
+        return []
+
+
+class TestPartProtocol:
+    def test_a_new_part_plugs_in_without_editing_the_hub(self) -> None:
+        """A part given as a factory gets its job scheduled, its check, HELP and collector registered,
+        and open/close called once per start/stop."""
+        from sharedconfig.monitoring.metrics.exposition import render
+        from sharedconfig.monitoring.part import Part
+        from sharedconfig.monitoring.parts import DEFAULT_PARTS
+
+        clock = FakeClock()
+        example = ExamplePart(clock)
+        assert isinstance(example, Part)
+        mon = Monitoring(
+            quiet(), clock=clock, stream=io.StringIO(), parts=(*DEFAULT_PARTS, lambda ctx: example)
+        )
+        assert mon.part("example") is example
+        assert "example_ok" in mon.health.report("ready").checks
+        with mon:
+            clock.advance(25)
+        assert example.ran == [0.0, 10.0, 20.0]
+        assert (example.opened, example.closed) == (1, 1)
+        text = render(mon.metrics.collect()).decode()
+        assert "example_beats_total 3" in text

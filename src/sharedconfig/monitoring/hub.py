@@ -1,42 +1,44 @@
-"""``Monitoring``: the composition root that builds metrics, health and logging from settings.
+"""``Monitoring``: the composition root that builds its parts from settings and runs them.
 
-One ``Monitoring`` owns one background runtime; ``start()`` schedules the health checks and exporters
-there, ``stop()`` flushes and joins it. ``configure()`` makes one instance process-wide; ``get()``
-returns it, or a no-op until then, so library code can record freely.
+The hub owns the shared services (logger, metrics registry, health monitor), builds one part per factory
+(``monitoring.parts.DEFAULT_PARTS``), registers their checks, HELP text, collectors and jobs once, and
+loops over them in ``start``/``stop``. ``configure()`` makes one instance process-wide; ``get()`` returns
+it, or a no-op until then, so library code can record freely.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-import psutil
-
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, HealthMonitor, process_check
+from sharedconfig.monitoring.health import HealthMonitor
 from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
-from sharedconfig.monitoring.logging import StructLogger, capture_stdlib, make_logger
-from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
+from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
-from sharedconfig.monitoring.names import HELP, PROCESS_OPEN_FDS, PROCESS_RESIDENT_MEMORY
-from sharedconfig.runtime import Runtime
+from sharedconfig.monitoring.names import HELP
+from sharedconfig.monitoring.part import Part, PartContext, PartFactory
+from sharedconfig.monitoring.parts import DEFAULT_PARTS, ConfigPart, ExportersPart
 from sharedconfig.monitoring.settings import MonitoringSettings
+from sharedconfig.runtime import Runtime
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sharedconfig.config.snapshot import Config
+    from sharedconfig.monitoring.metrics.exporters import Exporter
 
 __all__ = ["Monitoring", "configure", "get", "reset"]
 
 
 class Monitoring:
-    """Metrics, health checks and logging for one service, built from the ``monitoring`` settings.
+    """Metrics, health checks, logging and every other part for one service, built from settings.
 
     ``enabled: false`` (or ``metrics.enabled: false``) gives the same object with recording that costs
-    nothing and a runtime that is never started.
+    nothing and no part that runs. ``start()`` opens every part and starts the runtime with their jobs;
+    ``stop()`` closes every part (flushes) and stops the runtime; both are idempotent, and a stopped
+    instance can be started again (each job then runs once, as the first time).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Monitoring:
         config: Config | None = None,
         clock: Clock = SYSTEM_CLOCK,
         stream: TextIO | None = None,
+        parts: Sequence[PartFactory] = DEFAULT_PARTS,
     ) -> None:
         self.settings = settings if settings is not None else MonitoringSettings()
         self.config = config
@@ -62,49 +65,24 @@ class Monitoring:
         )
         for name, text in HELP.items():
             self.metrics.describe(name, text)
-        self.config_health = ConfigHealth()
-        self.config_hooks = MonitoringConfigHooks(
-            self.metrics, self.logger.bind(component="config"), self.config_health
-        )
         self.health = HealthMonitor(
             s.health, metrics=self.metrics, logger=self.logger.bind(component="health"), clock=clock
         )
-        if self.enabled:  # disabled monitoring runs no checks: /health reports nothing rather than unknown
-            # critical: /health/live must fail when the process runs out of memory or descriptors
-            process = process_check(max_memory_bytes=s.resources.limits.max_memory_usage)
-            self.health.register(
-                HealthCheck(
-                    "process",
-                    process,
-                    critical=True,
-                    description="memory and file-descriptor headroom of this process",
-                )
-            )
-            # critical only for a service whose configuration comes through sharedconfig; otherwise it
-            # stays unknown (until loads report through config_hooks) without holding readiness back
-            self.health.register(
-                HealthCheck(
-                    "config_loader",
-                    self.config_health.check,
-                    critical=config is not None,
-                    description="the last configuration load or reload succeeded",
-                )
-            )
-        if config is not None:
-            self.config_health.on_load(config, config.report, 0.0)
-        self.exporters: list[Exporter] = (
-            build_exporters(
-                s.metrics,
-                self.metrics,
-                metrics=self.metrics,
-                clock=clock,
-                logger=self.logger.bind(component="exporter"),
-            )
-            if self.enabled and s.metrics.enabled
-            else []
-        )
-        self.runtime = Runtime(on_error=self._background_error)
-        self._uncapture: Callable[[], None] | None = None
+        self.runtime = Runtime(on_error=self._background_error, clock=clock)
+        context = PartContext(s, clock, self.logger, self.metrics, self.health, config)
+        built = (factory(context) for factory in parts)
+        self.parts: tuple[Part, ...] = tuple(part for part in built if part is not None)
+        for part in self.parts:
+            for name, text in part.descriptions().items():
+                self.metrics.describe(name, text)
+            for collector in part.collectors():
+                self.metrics.register(collector)
+            for check in part.checks():
+                self.health.register(check)
+            for job in part.jobs():
+                self.runtime.every(f"{part.name}:{job.name}", job.interval, job.run)
+            self.runtime.on_stop(part.close)
+        self._lock = threading.Lock()
         self._started = False
 
     @classmethod
@@ -123,39 +101,48 @@ class Monitoring:
         """True between ``start()`` and ``stop()``."""
         return self._started
 
+    @property
+    def config_hooks(self) -> MonitoringConfigHooks | None:
+        """The hooks to pass to later loads (``load(..., hooks=mon.config_hooks)``), or None if disabled."""
+        for part in self.parts:
+            if isinstance(part, ConfigPart):
+                return part.hooks
+        return None
+
+    @property
+    def exporters(self) -> tuple[Exporter, ...]:
+        """The metric exporters the parts push with."""
+        return tuple(e for p in self.parts if isinstance(p, ExportersPart) for e in p.exporters)
+
+    def part(self, name: str) -> Part | None:
+        """The part called ``name``, if it was built."""
+        return next((p for p in self.parts if p.name == name), None)
+
     def start(self) -> Monitoring:
-        """Start the runtime: health checks on their intervals, exporters on theirs (idempotent)."""
-        if self._started or not self.enabled:
-            return self
-        if self.settings.health.enabled:
-            self.runtime.every(
-                "health", self.settings.health.check_interval.total_seconds(), self.health.run_due
-            )
-        for exporter in self.exporters:
-            self.runtime.every(f"export-{exporter.name}", exporter.interval, exporter.tick)
-            self.runtime.on_stop(exporter.flush)
-        if self.settings.metrics.enabled:
-            interval = self.settings.metrics.collection_interval.total_seconds()
-            self.runtime.every("process-metrics", interval, self._sample_process)
-        if self.settings.logging.capture_stdlib:
-            self._uncapture = capture_stdlib(self.logger, self.settings.logging.level)
-        self.runtime.start()
-        self._started = True
-        atexit.register(self.stop)  # drained at interpreter exit too: exporters make their last push
-        self.logger.info("monitoring started", exporters=[e.name for e in self.exporters])
+        """Open every part and start the runtime with their jobs (idempotent)."""
+        with self._lock:
+            if self._started or not self.enabled:
+                return self
+            for part in self.parts:
+                part.open()
+            self.runtime.start()
+            self._started = True
+        atexit.register(self.stop)  # drained at interpreter exit too: parts flush, exporters push
+        self.logger.info("monitoring started", parts=[p.name for p in self.parts])
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Flush exporters (one last push each), stop the runtime and join its thread (idempotent)."""
-        if not self._started:
-            return
+        """Close every part (flush, last push) on the runtime, then stop it and join its thread.
+
+        Idempotent: a second call does nothing.
+        """
+        with self._lock:
+            if not self._started:
+                return
+            self._started = False
         atexit.unregister(self.stop)
         self.runtime.stop(timeout)
-        self._started = False
         self.logger.info("monitoring stopped")
-        if self._uncapture is not None:
-            self._uncapture()
-            self._uncapture = None
 
     def __enter__(self) -> Monitoring:
         return self.start()
@@ -165,19 +152,12 @@ class Monitoring:
     ) -> None:
         self.stop()
 
-    async def _sample_process(self) -> None:
-        """Resident memory and open descriptors of this process, as gauges."""
-        process = psutil.Process()
-        self.metrics.record_gauge(PROCESS_RESIDENT_MEMORY, float(process.memory_info().rss))
-        if hasattr(process, "num_fds"):
-            self.metrics.record_gauge(PROCESS_OPEN_FDS, float(process.num_fds()))
-
     def _background_error(self, job: str, error: BaseException) -> None:
         self.logger.error("background job failed", job=job, error=f"{type(error).__name__}: {error}")
 
     def __repr__(self) -> str:
         state = "started" if self._started else "stopped"
-        return f"Monitoring(enabled={self.enabled}, {state}, exporters={[e.name for e in self.exporters]})"
+        return f"Monitoring(enabled={self.enabled}, {state}, parts={[p.name for p in self.parts]})"
 
 
 class _ProcessWide:

@@ -57,6 +57,11 @@ def _quiet(loop: asyncio.AbstractEventLoop) -> bool:
     return all(getattr(handle, "_callback", None) == wakeup for handle in ready)
 
 
+def _probe(loop: asyncio.AbstractEventLoop, verdict: list[bool], answered: threading.Event) -> None:
+    verdict.append(_quiet(loop))
+    answered.set()
+
+
 class FakeClock:
     """A ``Clock`` that moves only when told: ``advance`` moves it and runs what falls due.
 
@@ -100,7 +105,7 @@ class FakeClock:
         return min(live) if live else None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Have ``advance`` wait for ``loop`` to settle even before anything on it sleeps (runtimes call it)."""
+        """Have ``advance`` wait for ``loop`` to settle before anything on it sleeps (runtimes call it)."""
         with self._lock:
             self._loops.add(loop)
 
@@ -170,13 +175,8 @@ class FakeClock:
                     raise LoopDidNotSettle(f"an event loop was still busy after {_SETTLE_LIMIT:g}s")
                 answered = threading.Event()
                 verdict: list[bool] = []
-
-                def probe(loop: asyncio.AbstractEventLoop = loop) -> None:
-                    verdict.append(_quiet(loop))
-                    answered.set()
-
                 try:
-                    loop.call_soon_threadsafe(probe)
+                    loop.call_soon_threadsafe(_probe, loop, verdict, answered)
                 except RuntimeError:  # closed in between
                     break
                 if not answered.wait(0.5) or not verdict[0]:

@@ -1,0 +1,93 @@
+"""The part protocol: what one component of ``Monitoring`` gives the hub, and what the hub lends it.
+
+A part declares its periodic jobs, what it does at start and stop, its health checks, the metrics it
+describes and the settings it can apply live; ``Monitoring`` builds parts from settings through one small
+factory each (``PartFactory``) and loops over them. Adding events or alerts is adding a part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sharedconfig.clock import Clock
+from sharedconfig.runtime import Job
+
+if TYPE_CHECKING:
+    from sharedconfig.config.snapshot import Config
+    from sharedconfig.interfaces import Logger
+    from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
+    from sharedconfig.monitoring.metrics.model import Collector
+    from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+    from sharedconfig.monitoring.settings import MonitoringSettings
+
+__all__ = ["Job", "Part", "PartContext", "PartFactory"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartContext:
+    """What the hub lends every part it builds: settings, time, and the shared services.
+
+    ``metrics`` is the registry every part records into (a null registry when metrics are disabled),
+    ``health`` the monitor its checks join, ``logger`` the hub's logger (parts bind their own
+    ``component``), ``config`` the loaded configuration when Monitoring was built from one.
+    """
+
+    settings: MonitoringSettings
+    clock: Clock
+    logger: Logger
+    metrics: MetricsRegistry
+    health: HealthMonitor
+    config: Config | None = None
+    extras: Mapping[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Part(Protocol):
+    """One component of ``Monitoring`` (metrics exporters, health, logging; events, alerts, tracing next).
+
+    The hub calls, in this order: ``descriptions()``, ``collectors()`` and ``checks()`` once when it is
+    built (HELP text and collectors go into the registry, checks into the health monitor), ``jobs()``
+    once (they run on the runtime from every ``start()`` until the next ``stop()``), ``open()`` at every
+    start in the caller's thread, ``close()`` at every stop on the runtime's loop before the jobs are
+    cancelled (flush buffers, push a last time, release connections), and ``apply(settings)`` when
+    settings change while it runs. Every method but ``close`` is cheap and does no I/O.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short name for logs and errors, e.g. ``"health"``."""
+        ...
+
+    def jobs(self) -> Sequence[Job]:
+        """Periodic jobs to run on the monitoring runtime while started."""
+        ...
+
+    def checks(self) -> Sequence[HealthCheck]:
+        """Health checks this part contributes to ``/health``."""
+        ...
+
+    def descriptions(self) -> Mapping[str, str]:
+        """HELP text of the metrics this part records, by metric name."""
+        ...
+
+    def collectors(self) -> Sequence[Collector]:
+        """Collectors whose families join every collection (scrape, push) while the hub exists."""
+        ...
+
+    def open(self) -> None:
+        """Called at every ``start()`` before the runtime starts its jobs."""
+        ...
+
+    async def close(self) -> None:
+        """Called at every ``stop()``: flush and release; must not raise for delivery problems."""
+        ...
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """Apply what can change live; return the dotted keys that changed but need a restart."""
+        ...
+
+
+PartFactory = Callable[[PartContext], Part | None]
+"""Builds one part from the hub's context, or None when its settings leave nothing to do."""

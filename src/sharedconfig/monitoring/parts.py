@@ -1,0 +1,275 @@
+"""The built-in parts of ``Monitoring`` and the factories that build them from settings.
+
+``DEFAULT_PARTS`` is the tuple ``Monitoring`` builds from: configuration health, the process, health
+scheduling, metric exporters and stdlib log capture. A new part is a class with the ``Part`` methods
+and a factory added to that tuple (or passed as ``Monitoring(parts=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, process_check
+from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
+from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
+from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
+from sharedconfig.monitoring.metrics.model import Collector
+from sharedconfig.monitoring.names import (
+    HEALTH_CHECK_DURATION,
+    HEALTH_CHECK_STATUS,
+    HEALTH_CHECK_TRANSITIONS,
+    HELP,
+    METRICS_EXPORT_FAILURES,
+)
+from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory
+
+if TYPE_CHECKING:
+    from sharedconfig.monitoring.settings import MonitoringSettings
+
+__all__ = [
+    "DEFAULT_PARTS",
+    "ConfigPart",
+    "ExportersPart",
+    "HealthPart",
+    "LoggingPart",
+    "ProcessPart",
+    "changed_keys",
+    "config_part",
+    "exporters_part",
+    "health_part",
+    "logging_part",
+    "process_part",
+]
+
+
+def changed_keys(old: object, new: object, prefix: str) -> list[str]:
+    """The dotted keys under ``prefix`` whose values differ between two settings objects (sorted)."""
+    from pydantic import BaseModel
+
+    if isinstance(old, BaseModel) and isinstance(new, BaseModel):
+        a, b = old.model_dump(), new.model_dump()
+        return sorted(
+            key
+            for name in sorted(set(a) | set(b))
+            if a.get(name) != b.get(name)
+            for key in (changed_keys(getattr(old, name, None), getattr(new, name, None), f"{prefix}.{name}"))
+        )
+    return [] if old == new else [prefix]
+
+
+@dataclass(eq=False)
+class _Quiet:
+    """The methods of a part that has nothing to do at that moment (composed, not inherited from)."""
+
+    def jobs(self) -> Sequence[Job]:
+        """No periodic jobs."""
+        return ()
+
+    def checks(self) -> Sequence[HealthCheck]:
+        """No health checks."""
+        return ()
+
+    def descriptions(self) -> Mapping[str, str]:
+        """No metrics of its own."""
+        return {}
+
+    def collectors(self) -> Sequence[Collector]:
+        """No collectors."""
+        return ()
+
+    def open(self) -> None:
+        """Nothing to do at start."""
+
+    async def close(self) -> None:
+        """Nothing to flush at stop."""
+
+
+@dataclass(eq=False)
+class ConfigPart(_Quiet):
+    """The ``config_loader`` check and the config hooks that feed it and the ``config_*`` metrics.
+
+    The check is critical only for a service whose configuration came through sharedconfig
+    (``Monitoring.from_config``); otherwise it stays unknown without holding readiness back.
+    """
+
+    hooks: MonitoringConfigHooks
+    health: ConfigHealth
+    critical: bool
+    name: str = "config"
+
+    def checks(self) -> Sequence[HealthCheck]:
+        """``config_loader``."""
+        return (
+            HealthCheck(
+                "config_loader",
+                self.health.check,
+                critical=self.critical,
+                description="the last configuration load or reload succeeded",
+            ),
+        )
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """Nothing here depends on settings."""
+        return ()
+
+
+def config_part(ctx: PartContext) -> Part | None:
+    """The config part of an enabled Monitoring; a given ``config`` counts as its first load."""
+    if not ctx.settings.enabled:
+        return None
+    health = ConfigHealth()
+    hooks = MonitoringConfigHooks(ctx.metrics, ctx.logger.bind(component="config"), health)
+    if ctx.config is not None:
+        health.on_load(ctx.config, ctx.config.report, 0.0)
+    return ConfigPart(hooks, health, critical=ctx.config is not None)
+
+
+@dataclass(eq=False)
+class ProcessPart(_Quiet):
+    """The ``process`` check (critical: ``/health/live`` fails on memory or descriptor exhaustion)."""
+
+    max_memory_bytes: int | None
+    collector: Collector | None = None
+    name: str = "process"
+
+    def checks(self) -> Sequence[HealthCheck]:
+        """``process``."""
+        return (
+            HealthCheck(
+                "process",
+                process_check(max_memory_bytes=self.max_memory_bytes),
+                critical=True,
+                description="memory and file-descriptor headroom of this process",
+            ),
+        )
+
+    def collectors(self) -> Sequence[Collector]:
+        """The process metrics, read at collection time."""
+        return () if self.collector is None else (self.collector,)
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """The memory limit is read when the check is built."""
+        return changed_keys(
+            self.max_memory_bytes, settings.resources.limits.max_memory_usage, "monitoring.resources.limits"
+        )
+
+
+def process_part(ctx: PartContext) -> Part | None:
+    """The process part of an enabled Monitoring."""
+    if not ctx.settings.enabled:
+        return None
+    return ProcessPart(ctx.settings.resources.limits.max_memory_usage)
+
+
+@dataclass(eq=False)
+class HealthPart(_Quiet):
+    """Runs the health monitor's due checks on the runtime (it sleeps until the next check is due)."""
+
+    run_due: Callable[[], object]
+    interval: float
+    settings: MonitoringSettings
+    name: str = "health"
+
+    def jobs(self) -> Sequence[Job]:
+        """The scheduler: one job that runs what is due and returns the time to the next due check."""
+        return (Job("health", self.interval, self.run_due),)  # type: ignore[arg-type]
+
+    def descriptions(self) -> Mapping[str, str]:
+        """The health metrics."""
+        return {n: HELP[n] for n in (HEALTH_CHECK_STATUS, HEALTH_CHECK_DURATION, HEALTH_CHECK_TRANSITIONS)}
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """Intervals and timeouts are read when checks register: changes need a restart."""
+        return changed_keys(self.settings.health, settings.health, "monitoring.health")
+
+
+def health_part(ctx: PartContext) -> Part | None:
+    """The health scheduler, when monitoring and health are enabled."""
+    if not (ctx.settings.enabled and ctx.settings.health.enabled):
+        return None
+    return HealthPart(ctx.health.run_due, ctx.settings.health.check_interval.total_seconds(), ctx.settings)
+
+
+@dataclass(eq=False)
+class ExportersPart(_Quiet):
+    """Pushes metrics on each exporter's interval; one last push each at stop."""
+
+    exporters: Sequence[Exporter]
+    settings: MonitoringSettings
+    name: str = "exporters"
+
+    def jobs(self) -> Sequence[Job]:
+        """One job per exporter."""
+        return tuple(Job(f"export-{e.name}", e.interval, e.tick) for e in self.exporters)
+
+    def descriptions(self) -> Mapping[str, str]:
+        """The export failure counter."""
+        return {METRICS_EXPORT_FAILURES: HELP[METRICS_EXPORT_FAILURES]}
+
+    async def close(self) -> None:
+        """Flush every exporter, each on its own: one that fails does not keep the others from pushing."""
+        for exporter in self.exporters:
+            await exporter.flush()
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """Exporters are built at start: any change needs a restart."""
+        return changed_keys(self.settings.metrics.exporters, settings.metrics.exporters, "monitoring.metrics")
+
+
+def exporters_part(ctx: PartContext) -> Part | None:
+    """One exporter per configured push destination, when metrics are enabled and any is configured."""
+    s = ctx.settings
+    if not (s.enabled and s.metrics.enabled):
+        return None
+    exporters = build_exporters(
+        s.metrics,
+        ctx.metrics,
+        metrics=ctx.metrics,
+        clock=ctx.clock,
+        logger=ctx.logger.bind(component="exporter"),
+    )
+    return ExportersPart(exporters, s) if exporters else None
+
+
+@dataclass(eq=False)
+class LoggingPart(_Quiet):
+    """Routes stdlib ``logging`` through the structured logger while started."""
+
+    logger: StructLogger
+    level: str
+    name: str = "logging"
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def open(self) -> None:
+        """Start capturing (once per start)."""
+        if not self._undo:
+            self._undo.append(capture_stdlib(self.logger, self.level))
+
+    async def close(self) -> None:
+        """Stop capturing."""
+        while self._undo:
+            self._undo.pop()()
+
+    def apply(self, settings: MonitoringSettings) -> Sequence[str]:
+        """The capture level is set at start."""
+        return changed_keys(self.level, settings.logging.level, "monitoring.logging.level")
+
+
+def logging_part(ctx: PartContext) -> Part | None:
+    """Stdlib capture, when ``logging.capture_stdlib`` is on."""
+    s = ctx.settings
+    if not (s.enabled and s.logging.capture_stdlib) or not isinstance(ctx.logger, StructLogger):
+        return None
+    return LoggingPart(ctx.logger, s.logging.level)
+
+
+DEFAULT_PARTS: tuple[PartFactory, ...] = (
+    config_part,
+    process_part,
+    health_part,
+    exporters_part,
+    logging_part,
+)
+"""The parts every ``Monitoring`` builds, in start order (stop runs their ``close`` in the same order)."""
