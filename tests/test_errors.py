@@ -1,6 +1,7 @@
 """Tests for sharedconfig.errors: the code registry, the exception tree and ErrorHandler.
 
-Retries use an injected sleep that records its delays, so nothing here waits.
+Retries use the delivery module's RetryPolicy without jitter and an injected sleep that records its
+delays, so nothing here waits.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sharedconfig.delivery import Jitter, RetryPolicy
 from sharedconfig.errors import (
     REGISTRY,
+    BulkheadFull,
+    CallNotPermitted,
     Category,
     ConfigError,
     ConfigFileError,
     ConfigValidationError,
+    DeliveryError,
     ErrorHandler,
     HTTPError,
     InterpolationError,
@@ -27,9 +32,9 @@ from sharedconfig.errors import (
     SharedConfigError,
     TriggerError,
     ValidationError,
-    current_trace,
     describe,
 )
+from sharedconfig.tracecontext import TraceContext, use
 
 
 class TestRegistry:
@@ -172,8 +177,7 @@ class TestSharedConfigError:
 
     def test_to_dict(self) -> None:
         """to_dict holds every documented field in JSON-ready form."""
-        token = current_trace.set(("trace-1", "span-1"))
-        try:
+        with use(TraceContext("trace-1", "span-1")):
             error = ConfigFileError(
                 "tab in indentation",
                 code="CONFIG_008",
@@ -183,8 +187,6 @@ class TestSharedConfigError:
                 cause=ValueError("tab"),
                 module="monitoring",
             )
-        finally:
-            current_trace.reset(token)
         data = error.to_dict()
         timestamp = data.pop("timestamp")
         assert data == {
@@ -295,13 +297,63 @@ def failing(errors: list[BaseException], result: str = "done") -> tuple[Callable
     return operation, attempts
 
 
-class TestErrorHandler:
-    """ErrorHandler wraps, retries with bounded backoff, and decides what alerts."""
+def policy(max_retries: int = 3, initial_delay: float = 0.1, max_delay: float = 5.0) -> RetryPolicy:
+    """A deterministic retry policy (no jitter)."""
+    return RetryPolicy(
+        max_retries=max_retries, initial_delay=initial_delay, max_delay=max_delay, jitter=Jitter.NONE
+    )
 
-    def test_negative_max_retries_is_refused(self) -> None:
-        """max_retries below zero is a programming error."""
-        with pytest.raises(ValueError, match="max_retries"):
-            ErrorHandler(max_retries=-1)
+
+class TestDeliveryErrors:
+    """The delivery branch of the tree: DeliveryError, CallNotPermitted, BulkheadFull."""
+
+    @pytest.mark.parametrize(
+        ("error", "recoverable"),
+        [
+            (DeliveryError("x"), True),
+            (DeliveryError("x", retryable=False), False),
+            (DeliveryError("x", status=503), True),
+            (DeliveryError("x", status=400), False),
+            (DeliveryError("x", status=400, retryable=True), True),
+        ],
+    )
+    def test_recoverable_follows_flag_then_status(self, error: DeliveryError, recoverable: bool) -> None:
+        """An explicit retryable flag wins; else the status decides; else the code's registered default."""
+        assert error.code == "DELIVERY_001"
+        assert error.recoverable is recoverable
+
+    def test_refusals_carry_their_code_and_details(self) -> None:
+        """A refused call and a full bulkhead have their own codes, are not retryable and say who refused."""
+        refused = CallNotPermitted("open", breaker="sink", state="OPEN", retry_in=3.0)
+        assert (refused.code, refused.recoverable, refused.details) == (
+            "DELIVERY_002",
+            False,
+            {"breaker": "sink", "state": "OPEN", "retry_in": 3.0},
+        )
+        full = BulkheadFull("full", delivery="sink")
+        assert (full.code, full.recoverable, full.details) == ("DELIVERY_003", False, {"delivery": "sink"})
+        assert isinstance(refused, DeliveryError) and isinstance(full, DeliveryError)
+        assert refused.category is Category.DELIVERY
+
+    def test_delivery_error_pickles(self) -> None:
+        """Status and Retry-After survive a pickle round trip."""
+        error = DeliveryError("x", status=429, retry_after=7.0)
+        copy = pickle.loads(pickle.dumps(error))
+        assert (copy.status, copy.retry_after, copy.retryable, str(copy)) == (429, 7.0, None, str(error))
+
+
+class TestErrorHandler:
+    """ErrorHandler wraps, retries with the delivery RetryPolicy, and decides what alerts."""
+
+    def test_default_policy(self) -> None:
+        """Without a policy: 3 retries from 0.1 s, capped at 5 s, with full jitter."""
+        retry = ErrorHandler().retry
+        assert (retry.max_retries, retry.initial_delay, retry.max_delay, retry.jitter) == (
+            3,
+            0.1,
+            5.0,
+            Jitter.FULL,
+        )
 
     def test_handle_returns_shared_config_errors_unchanged(self) -> None:
         """A SharedConfigError is returned as it is and reported to on_error."""
@@ -343,10 +395,12 @@ class TestErrorHandler:
             (ConnectionResetError(), True),
             (ValueError(), False),
             (FileNotFoundError(), False),
+            (DeliveryError("throttled", status=429), True),
+            (DeliveryError("bad request", status=400), False),
         ],
     )
     def test_is_retryable(self, error: BaseException, retryable: bool) -> None:
-        """Recoverable SharedConfigErrors and transient connection or timeout failures are retryable."""
+        """Recoverable SharedConfigErrors, retryable statuses and transient OS failures are retryable."""
         assert ErrorHandler().is_retryable(error) is retryable
 
     @pytest.mark.parametrize(
@@ -367,16 +421,16 @@ class TestErrorHandler:
         assert ErrorHandler().should_alert(error) is alert
 
     def test_delays_are_exponential_and_capped(self) -> None:
-        """Backoff doubles from ``backoff`` and never exceeds ``max_backoff``."""
-        handler = ErrorHandler(max_retries=6, backoff=0.5, max_backoff=5.0)
+        """Backoff doubles from the initial delay and never exceeds the maximum."""
+        handler = ErrorHandler(retry=policy(max_retries=6, initial_delay=0.5, max_delay=5.0))
         assert list(handler.delays()) == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-        assert list(ErrorHandler(max_retries=0).delays()) == []
+        assert list(ErrorHandler(retry=policy(max_retries=0)).delays()) == []
 
     def test_recover_returns_at_once_on_success(self) -> None:
         """A succeeding operation runs once and nothing sleeps."""
         sleep = RecordingSleep()
         operation, attempts = failing([])
-        assert ErrorHandler(sleep=sleep).recover(operation) == "done"
+        assert ErrorHandler(sleep=sleep, retry=policy()).recover(operation) == "done"
         assert (attempts, sleep.delays) == ([1], [])
 
     def test_recover_retries_transient_failures_then_succeeds(self) -> None:
@@ -384,7 +438,7 @@ class TestErrorHandler:
         sleep = RecordingSleep()
         seen: list[SharedConfigError] = []
         operation, attempts = failing([ConnectionError("1"), HTTPError("2")])
-        handler = ErrorHandler(sleep=sleep, on_error=seen.append, backoff=0.1)
+        handler = ErrorHandler(sleep=sleep, on_error=seen.append, retry=policy())
         assert handler.recover(operation, name="fetch") == "done"
         assert attempts == [1, 2, 3]
         assert sleep.delays == [0.1, 0.2]
@@ -397,7 +451,7 @@ class TestErrorHandler:
         errors: list[BaseException] = [HTTPError(f"attempt {i}") for i in range(1, 10)]
         operation, attempts = failing(errors)
         with pytest.raises(HTTPError) as caught:
-            ErrorHandler(sleep=sleep, max_retries=3, backoff=0.1).recover(operation)
+            ErrorHandler(sleep=sleep, retry=policy(max_retries=3)).recover(operation)
         assert caught.value is errors[3]
         assert attempts == [1, 2, 3, 4]
         assert sleep.delays == [0.1, 0.2, 0.4]
@@ -408,7 +462,7 @@ class TestErrorHandler:
         errors: list[BaseException] = [TimeoutError(f"t{i}") for i in range(1, 4)]
         operation, attempts = failing(errors)
         with pytest.raises(SharedConfigError) as caught:
-            ErrorHandler(sleep=sleep, max_retries=2).recover(operation)
+            ErrorHandler(sleep=sleep, retry=policy(max_retries=2)).recover(operation)
         assert caught.value.cause is errors[2]
         assert caught.value.__cause__ is errors[2]
         assert caught.value.message == "TimeoutError: t3"
@@ -422,7 +476,7 @@ class TestErrorHandler:
         sleep = RecordingSleep()
         operation, attempts = failing([error])
         with pytest.raises(SharedConfigError) as caught:
-            ErrorHandler(sleep=sleep).recover(operation)
+            ErrorHandler(sleep=sleep, retry=policy()).recover(operation)
         assert caught.value is error or caught.value.cause is error
         assert (attempts, sleep.delays) == ([1], [])
 
@@ -431,7 +485,7 @@ class TestErrorHandler:
         sleep = RecordingSleep()
         operation, attempts = failing([HTTPError("down")])
         with pytest.raises(HTTPError):
-            ErrorHandler(sleep=sleep, max_retries=0).recover(operation)
+            ErrorHandler(sleep=sleep, retry=policy(max_retries=0)).recover(operation)
         assert (attempts, sleep.delays) == ([1], [])
 
     def test_recover_lets_base_exceptions_through(self) -> None:
@@ -439,5 +493,23 @@ class TestErrorHandler:
         sleep = RecordingSleep()
         operation, attempts = failing([KeyboardInterrupt()])
         with pytest.raises(KeyboardInterrupt):
-            ErrorHandler(sleep=sleep).recover(operation)
+            ErrorHandler(sleep=sleep, retry=policy()).recover(operation)
         assert (attempts, sleep.delays) == ([1], [])
+
+    def test_recover_honours_retry_after(self) -> None:
+        """A DeliveryError's Retry-After raises the wait, capped by the policy's maximum."""
+        sleep = RecordingSleep()
+        operation, attempts = failing([DeliveryError("slow down", status=429, retry_after=3.0)] * 2)
+        handler = ErrorHandler(sleep=sleep, retry=policy(max_delay=2.0))
+        assert handler.recover(operation) == "done"
+        assert sleep.delays == [2.0, 2.0]
+        assert len(attempts) == 3
+
+    def test_recover_uses_full_jitter_by_default(self) -> None:
+        """With full jitter each wait is the policy's random draw times the capped exponential."""
+        sleep = RecordingSleep()
+        draws = iter([0.5, 0.25])
+        retry = RetryPolicy(max_retries=2, initial_delay=1.0, random=lambda: next(draws))
+        operation, _ = failing([TimeoutError(), TimeoutError()])
+        assert ErrorHandler(sleep=sleep, retry=retry).recover(operation) == "done"
+        assert sleep.delays == [0.5, 0.5]

@@ -1,18 +1,21 @@
 """Tests for sharedconfig.interfaces: every implementation passes its contract, and the value types behave.
 
-One ``TestXxx(XxxContract)`` class per implementation; a tiny JSON provider proves the provider contract runs.
+One ``TestXxx(XxxContract)`` class per implementation; a tiny JSON provider proves the provider contract runs;
+implementations that drop what they are given (the null objects, and a few broken doubles) fail the contracts.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import FrozenInstanceError, asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import FrozenInstanceError, asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pytest
 from sharedconfig import interfaces
 from sharedconfig.errors import ValidationError
 from sharedconfig.interfaces import (
+    CheckResult,
     ConfigProvider,
     CustomMetric,
     DependencyStatus,
@@ -38,27 +42,56 @@ from sharedconfig.testing import (
     HealthCheckerContract,
     InMemoryMetricsRecorder,
     LoggerContract,
+    LogRecord,
     MetricsRecorderContract,
     NullMetricsRecorder,
     RecordingLogger,
     StaticHealthChecker,
 )
 
+_STDLIB_NAME = "sharedconfig.tests.contract"
+
+
+class _Capture(logging.Handler):
+    """Keeps every stdlib record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record."""
+        self.records.append(record)
+
 
 class TestStdlibLogger(LoggerContract):
-    """StdlibLogger satisfies the Logger contract."""
+    """StdlibLogger satisfies the Logger contract, read back from a handler on its logging.Logger."""
+
+    capture: _Capture
+
+    @pytest.fixture(autouse=True)
+    def _isolated_logger(self) -> Iterator[None]:
+        """A test-only logging.Logger at DEBUG that does not propagate, put back as it was afterwards."""
+        target = logging.getLogger(_STDLIB_NAME)
+        self.capture = _Capture()
+        target.addHandler(self.capture)
+        target.setLevel(logging.DEBUG)
+        target.propagate = False
+        yield
+        target.removeHandler(self.capture)
+        target.setLevel(logging.NOTSET)
+        target.propagate = True
 
     def make(self) -> Logger:
-        """A logger on a test-only logging.Logger."""
-        return StdlibLogger("sharedconfig.tests.contract")
+        """A logger on the test-only logging.Logger."""
+        return StdlibLogger(_STDLIB_NAME)
 
-
-class TestNullLogger(LoggerContract):
-    """NullLogger satisfies the Logger contract."""
-
-    def make(self) -> Logger:
-        """A logger that discards everything."""
-        return NullLogger()
+    def records(self, logger: Logger) -> Sequence[LogRecord]:
+        """The handler's records: level name, rendered message, and the ``fields`` extra."""
+        return [
+            LogRecord(r.levelname.lower(), r.getMessage(), dict(getattr(r, "fields", {})))
+            for r in self.capture.records
+        ]
 
 
 class TestRecordingLogger(LoggerContract):
@@ -68,6 +101,22 @@ class TestRecordingLogger(LoggerContract):
         """A logger that keeps its records."""
         return RecordingLogger()
 
+    def records(self, logger: Logger) -> Sequence[LogRecord]:
+        """The records it kept."""
+        assert isinstance(logger, RecordingLogger)
+        return logger.records
+
+
+def in_memory_total(
+    recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+) -> float:
+    """Counter or histogram sum, or last gauge value, of what an InMemoryMetricsRecorder kept."""
+    assert isinstance(recorder, InMemoryMetricsRecorder)
+    kept = [m for m in recorder.get_metrics(name) if m.kind is kind and m.labels == dict(labels)]
+    if kind is MetricKind.GAUGE:
+        return kept[-1].value if kept else 0.0
+    return sum(m.value for m in kept)
+
 
 class TestInMemoryMetricsRecorder(MetricsRecorderContract):
     """InMemoryMetricsRecorder satisfies the MetricsRecorder contract."""
@@ -76,39 +125,35 @@ class TestInMemoryMetricsRecorder(MetricsRecorderContract):
         """A fresh in-memory recorder."""
         return InMemoryMetricsRecorder()
 
-
-class TestNullMetricsRecorder(MetricsRecorderContract):
-    """NullMetricsRecorder satisfies the MetricsRecorder contract."""
-
-    def make(self) -> MetricsRecorder:
-        """A recorder that discards everything."""
-        return NullMetricsRecorder()
+    def recorded_total(
+        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+    ) -> float:
+        """Read from the kept observations."""
+        return in_memory_total(recorder, kind, name, labels)
 
 
 class TestStaticHealthChecker(HealthCheckerContract):
-    """StaticHealthChecker satisfies the HealthChecker contract, with dependencies."""
+    """StaticHealthChecker satisfies the HealthChecker contract, reporting the dependencies it is given."""
 
-    def make(self) -> HealthChecker:
-        """A degraded checker with one healthy and one unhealthy dependency."""
+    def make_with(self, dependencies: Mapping[str, CheckResult]) -> HealthChecker:
+        """A degraded checker listing each dependency, stamped with a fake clock's time."""
         clock = FakeClock()
         return StaticHealthChecker(
             HealthState.DEGRADED,
-            [
-                DependencyStatus("db", HealthState.HEALTHY, checked_at=clock.wall()),
-                DependencyStatus(
-                    "kafka", HealthState.UNHEALTHY, "timeout", {"broker": "b1"}, clock.wall(), 2.0
-                ),
-            ],
+            [HealthStatus(name, r.stamped(clock.wall(), 0.5)) for name, r in dependencies.items()],
             now=clock.wall,
         )
 
 
-class TestStaticHealthCheckerWithoutDependencies(HealthCheckerContract):
-    """StaticHealthChecker with no dependencies and the unknown state satisfies the contract."""
+class TestStaticHealthCheckerUnknown(HealthCheckerContract):
+    """StaticHealthChecker in the unknown state, on the real clock, satisfies the contract."""
 
-    def make(self) -> HealthChecker:
-        """An unknown-state checker with nothing to depend on."""
-        return StaticHealthChecker(HealthState.UNKNOWN)
+    def make_with(self, dependencies: Mapping[str, CheckResult]) -> HealthChecker:
+        """An unknown-state checker whose dependencies were checked just now."""
+        now = datetime.now(UTC)
+        return StaticHealthChecker(
+            HealthState.UNKNOWN, [HealthStatus(name, r.stamped(now, 0.0)) for name, r in dependencies.items()]
+        )
 
 
 @dataclass(frozen=True)
@@ -125,12 +170,22 @@ class JsonSettingsProvider:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._callbacks: list[Callable[[Settings], None]] = []
+        self._last: Settings | None = None
 
     def load(self) -> Settings:
         """Read the file."""
         config = Settings(**json.loads(self.path.read_text(encoding="utf-8")))
         self.validate(config)
+        self._last = config
         return config
+
+    def poll(self) -> None:
+        """Read the file again and pass a changed configuration to every subscriber."""
+        last = self._last
+        config = self.load()
+        if config != last:
+            for callback in list(self._callbacks):
+                callback(config)
 
     def save(self, config: Settings, destination: str | os.PathLike[str]) -> None:
         """Write the file."""
@@ -164,6 +219,15 @@ class TestJsonSettingsProvider(ConfigProviderContract[Settings]):
     def sample(self) -> Settings:
         """A valid configuration."""
         return Settings("api", 4)
+
+    def variant(self) -> Settings:
+        """Another valid configuration."""
+        return Settings("worker", 8)
+
+    def notice_change(self, provider: ConfigProvider[Settings]) -> None:
+        """Poll once."""
+        assert isinstance(provider, JsonSettingsProvider)
+        provider.poll()
 
     def invalid(self) -> Settings:
         """A configuration with zero workers."""
@@ -205,7 +269,7 @@ class TestProtocolsAtRuntime:
 
 
 class TestValueTypes:
-    """CustomMetric, HealthStatus and DependencyStatus are frozen values."""
+    """CustomMetric, CheckResult and HealthStatus are frozen values."""
 
     def test_custom_metric_defaults_and_immutability(self) -> None:
         """A CustomMetric defaults to no labels, help or unit, and cannot be changed."""
@@ -228,21 +292,59 @@ class TestValueTypes:
         assert HealthState("degraded") is HealthState.DEGRADED
         assert f"{HealthState.HEALTHY}" == "healthy"
 
-    def test_health_status_defaults(self) -> None:
-        """A HealthStatus defaults to an empty message and details, now in UTC, and zero duration."""
-        before = datetime.now(UTC)
-        status = HealthStatus("svc", HealthState.HEALTHY)
-        assert (status.message, status.details, status.duration_seconds) == ("", {}, 0.0)
-        assert before <= status.checked_at <= datetime.now(UTC)
-        assert status.checked_at.tzinfo is UTC
+    def test_check_result_defaults(self) -> None:
+        """A CheckResult defaults to no message or details, zero duration and no time (not run yet)."""
+        result = CheckResult(HealthState.HEALTHY)
+        assert (result.message, result.details, result.duration_seconds, result.checked_at) == (
+            "",
+            {},
+            0.0,
+            None,
+        )
 
-    def test_dependency_status_is_frozen_and_serialisable(self) -> None:
-        """A DependencyStatus cannot be changed and converts to a dict with asdict."""
+    def test_check_result_rejects_negative_durations_and_naive_times(self) -> None:
+        """duration_seconds is never negative and checked_at is always timezone-aware."""
+        with pytest.raises(ValueError, match="negative"):
+            CheckResult(HealthState.HEALTHY, duration_seconds=-0.1)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            CheckResult(HealthState.HEALTHY, checked_at=datetime(2026, 1, 1))  # naive on purpose
+
+    def test_stamped_adds_the_timing_and_keeps_the_rest(self) -> None:
+        """stamped returns a copy with checked_at and duration set; the original is unchanged."""
         when = datetime(2026, 1, 1, tzinfo=UTC)
-        dependency = DependencyStatus("db", HealthState.UNHEALTHY, "down", {"host": "db1"}, when, 0.5)
+        result = CheckResult(HealthState.DEGRADED, "slow", {"ms": 900})
+        timed = result.stamped(when, 0.9)
+        assert timed == CheckResult(HealthState.DEGRADED, "slow", {"ms": 900}, 0.9, when)
+        assert result.checked_at is None
+
+    def test_health_status_reads_through_to_its_result(self) -> None:
+        """A HealthStatus names a CheckResult: state, message, details and timing are the result's."""
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        result = CheckResult(HealthState.UNHEALTHY, "down", {"host": "db1"}, 0.5, when)
+        status = HealthStatus("db", result, critical=True, tags={"tier": "data"}, description="orders")
+        assert (status.state, status.message, status.details) == (
+            HealthState.UNHEALTHY,
+            "down",
+            {"host": "db1"},
+        )
+        assert (status.duration_seconds, status.checked_at) == (0.5, when)
+        assert (status.critical, status.tags, status.description) == (True, {"tier": "data"}, "orders")
+
+    def test_dependency_status_is_health_status(self) -> None:
+        """The seed's two twins are one type: DependencyStatus is another name for HealthStatus."""
+        assert DependencyStatus is HealthStatus
+
+    def test_health_values_are_frozen_and_copy_their_dicts(self) -> None:
+        """Neither value can be changed, and changing the caller's dicts afterwards changes neither."""
+        details, tags = {"host": "db1"}, {"tier": "data"}
+        status = HealthStatus("db", CheckResult(HealthState.HEALTHY, details=details), tags=tags)
+        details["host"], tags["tier"] = "db2", "web"
+        assert (status.details, status.tags) == ({"host": "db1"}, {"tier": "data"})
         with pytest.raises(FrozenInstanceError):
-            dependency.state = HealthState.HEALTHY  # type: ignore[misc]  # proving the assignment fails
-        assert asdict(dependency)["details"] == {"host": "db1"}
+            status.result = CheckResult(HealthState.UNHEALTHY)  # type: ignore[misc]  # proving it fails
+        with pytest.raises(FrozenInstanceError):
+            status.result.state = HealthState.UNHEALTHY  # type: ignore[misc]  # proving it fails
+        assert replace(status, critical=True).critical
 
 
 def test_interfaces_module_imports_nothing_from_higher_layers() -> None:
@@ -265,8 +367,8 @@ def test_testing_package_imports_without_pytest() -> None:
     code = "import sys; sys.modules['pytest'] = None; import sharedconfig.testing; print('ok')"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False, timeout=60
-    )
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )  # no timeout: waiting with one polls with time.sleep, which unit tests may not do
     assert (result.returncode, result.stdout.strip()) == (0, "ok"), result.stderr
 
 
@@ -294,7 +396,7 @@ def test_contract_subclass_without_make_fails_at_definition() -> None:
         class TestForgotten(LoggerContract):
             """Forgets make."""
 
-    with pytest.raises(TypeError, match="must implement make, sample"):
+    with pytest.raises(TypeError, match="must implement make, notice_change, sample, variant"):
 
         class TestHalfDone(ConfigProviderContract[str]):
             """Forgets both factories."""
@@ -306,4 +408,198 @@ def test_contract_helper_subclass_may_stay_abstract() -> None:
     class FileLoggerContract(LoggerContract):
         """A shared intermediate base."""
 
-    assert FileLoggerContract.__abstractmethods__ == frozenset({"make"})
+    assert FileLoggerContract.__abstractmethods__ == frozenset({"make", "records"})
+
+
+# -- the contracts fail for implementations that drop what they are given -----------------------------------
+
+
+def contract_failures(contract: object, tmp_path: Path) -> set[str]:
+    """Run every ``test_*`` method of a contract instance; the names of those that fail an assertion."""
+    failed: set[str] = set()
+    for name in sorted(n for n in dir(contract) if n.startswith("test_")):
+        method = getattr(contract, name)
+        try:
+            if "tmp_path" in inspect.signature(method).parameters:
+                (tmp_path / name).mkdir()
+                method(tmp_path / name)
+            else:
+                method()
+        except AssertionError:
+            failed.add(name)
+        except pytest.skip.Exception:  # a check the contract skips neither passes nor fails
+            pass
+    return failed
+
+
+def every_test_but(contract: type, *passing: str) -> set[str]:
+    """The names of the contract's tests, except ``passing``."""
+    return {n for n in dir(contract) if n.startswith("test_")} - set(passing)
+
+
+class NullRecorderUnderContract(MetricsRecorderContract):
+    """NullMetricsRecorder run through the contract (not collected: its name does not start with Test)."""
+
+    def make(self) -> MetricsRecorder:
+        """A recorder that discards everything."""
+        return NullMetricsRecorder()
+
+    def recorded_total(
+        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+    ) -> float:
+        """Nothing is kept, so nothing reads back."""
+        return 0.0
+
+
+class LabelBlindRecorder(InMemoryMetricsRecorder):
+    """A broken recorder: it keeps values but forgets their labels."""
+
+    def _record(self, name: str, kind: MetricKind, value: float, labels: Mapping[str, str] | None) -> None:
+        super()._record(name, kind, value, None)
+
+
+class LabelBlindRecorderUnderContract(MetricsRecorderContract):
+    """LabelBlindRecorder run through the contract."""
+
+    def make(self) -> MetricsRecorder:
+        """A recorder that drops labels."""
+        return LabelBlindRecorder()
+
+    def recorded_total(
+        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+    ) -> float:
+        """Read from the kept observations."""
+        return in_memory_total(recorder, kind, name, labels)
+
+
+class NullLoggerUnderContract(LoggerContract):
+    """NullLogger run through the contract."""
+
+    def make(self) -> Logger:
+        """A logger that discards everything."""
+        return NullLogger()
+
+    def records(self, logger: Logger) -> Sequence[LogRecord]:
+        """Nothing is kept, so nothing reads back."""
+        return []
+
+
+class FieldDroppingLogger(RecordingLogger):
+    """A broken logger: it keeps messages but neither bound nor call fields."""
+
+    def _log(self, level: str, message: str, fields: Mapping[str, object]) -> None:
+        self.records.append(LogRecord(level, message, {}))
+
+    def bind(self, **fields: object) -> FieldDroppingLogger:
+        """A logger sharing the records, binding nothing."""
+        return FieldDroppingLogger(self.records)
+
+
+class FieldDroppingLoggerUnderContract(LoggerContract):
+    """FieldDroppingLogger run through the contract."""
+
+    def make(self) -> Logger:
+        """A logger that drops fields."""
+        return FieldDroppingLogger()
+
+    def records(self, logger: Logger) -> Sequence[LogRecord]:
+        """The records it kept."""
+        assert isinstance(logger, RecordingLogger)
+        return logger.records
+
+
+class ForgetfulChecker(StaticHealthChecker):
+    """A broken checker: it reports only its first dependency."""
+
+    def dependencies(self) -> Sequence[HealthStatus]:
+        """The first dependency alone."""
+        return super().dependencies()[:1]
+
+
+class ForgetfulCheckerUnderContract(HealthCheckerContract):
+    """ForgetfulChecker run through the contract."""
+
+    def make_with(self, dependencies: Mapping[str, CheckResult]) -> HealthChecker:
+        """A checker given every dependency, reporting one."""
+        now = FakeClock().wall()
+        return ForgetfulChecker(
+            HealthState.HEALTHY, [HealthStatus(n, r.stamped(now, 0.0)) for n, r in dependencies.items()]
+        )
+
+
+class StaleProvider(JsonSettingsProvider):
+    """A broken provider: ``save`` writes a new file but never replaces an existing one."""
+
+    def save(self, config: Settings, destination: str | os.PathLike[str]) -> None:
+        """Write ``config`` unless ``destination`` exists."""
+        if not Path(destination).exists():
+            super().save(config, destination)
+
+
+class StaleProviderUnderContract(ConfigProviderContract[Settings]):
+    """StaleProvider run through the contract."""
+
+    filename = "settings.json"
+
+    def make(self, tmp_path: Path) -> ConfigProvider[Settings]:
+        """A provider that never overwrites its file."""
+        return StaleProvider(self.config_file(tmp_path))
+
+    def sample(self) -> Settings:
+        """A valid configuration."""
+        return Settings("api", 4)
+
+    def variant(self) -> Settings:
+        """Another valid configuration."""
+        return Settings("worker", 8)
+
+    def notice_change(self, provider: ConfigProvider[Settings]) -> None:
+        """Poll once."""
+        assert isinstance(provider, JsonSettingsProvider)
+        provider.poll()
+
+
+class TestContractsCatchDroppedData:
+    """Each contract reads back what it recorded, so an implementation that drops data fails it."""
+
+    def test_null_metrics_recorder_fails_every_read_back(self, tmp_path: Path) -> None:
+        """NullMetricsRecorder fails every MetricsRecorder test but the isinstance check."""
+        failed = contract_failures(NullRecorderUnderContract(), tmp_path)
+        assert failed == every_test_but(MetricsRecorderContract, "test_implements_the_protocol")
+
+    def test_a_recorder_that_drops_labels_fails(self, tmp_path: Path) -> None:
+        """A recorder that merges every label set into one series fails the label read-backs."""
+        failed = contract_failures(LabelBlindRecorderUnderContract(), tmp_path)
+        assert {
+            "test_every_method_accepts_labels_none_empty_or_a_mapping",
+            "test_label_values_may_be_any_text",
+            "test_recording_from_several_threads",
+        } <= failed
+
+    def test_null_logger_fails_every_read_back(self, tmp_path: Path) -> None:
+        """NullLogger, which drops every record, fails every Logger test but the isinstance check."""
+        failed = contract_failures(NullLoggerUnderContract(), tmp_path)
+        assert failed == every_test_but(LoggerContract, "test_implements_the_protocol")
+
+    def test_a_logger_that_drops_fields_fails(self, tmp_path: Path) -> None:
+        """A logger that keeps messages but no fields fails the field and bind read-backs only."""
+        failed = contract_failures(FieldDroppingLoggerUnderContract(), tmp_path)
+        assert failed == {
+            "test_every_level_accepts_arbitrary_keyword_fields",
+            "test_bind_returns_a_logger_that_logs",
+            "test_logs_inside_a_trace_context",
+            "test_is_usable_from_several_threads",
+        }
+
+    def test_a_checker_that_drops_dependencies_fails(self, tmp_path: Path) -> None:
+        """A checker that reports fewer dependencies than it has fails the dependency read-back."""
+        failed = contract_failures(ForgetfulCheckerUnderContract(), tmp_path)
+        assert failed == {"test_dependencies_read_back_what_they_found"}
+
+    def test_a_provider_that_ignores_new_saves_fails(self, tmp_path: Path) -> None:
+        """A provider whose save keeps the file it finds fails the save/load and watch read-backs."""
+        failed = contract_failures(StaleProviderUnderContract(), tmp_path)
+        assert failed == {
+            "test_load_reads_back_what_was_saved_last",
+            "test_watch_delivers_a_changed_file_until_unsubscribed",
+        }

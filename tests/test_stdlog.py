@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from sharedconfig.errors import current_trace
 from sharedconfig.stdlog import REDACTED, NullLogger, StdlibLogger, is_secret_key
+from sharedconfig.tracecontext import TraceContext, use
 
 NAME = "sharedconfig.tests.stdlog"
 
@@ -145,13 +145,10 @@ class TestStdlibLogger:
         assert record.funcName == "test_record_points_at_the_caller"
 
     def test_trace_ids_are_added_inside_a_span(self, caplog_debug: pytest.LogCaptureFixture) -> None:
-        """With current_trace set, trace_id and span_id are added unless the call gives its own."""
-        token = current_trace.set(("t" * 32, "s" * 16))
-        try:
+        """Inside a trace context, trace_id and span_id are added unless the call gives its own."""
+        with use(TraceContext("t" * 32, "s" * 16)):
             StdlibLogger(NAME).info("traced")
             StdlibLogger(NAME).info("own", trace_id="mine")
-        finally:
-            current_trace.reset(token)
         StdlibLogger(NAME).info("untraced")
         first, second, third = caplog_debug.records
         assert fields_of(first) == {"trace_id": "t" * 32, "span_id": "s" * 16}

@@ -19,9 +19,9 @@ _EXPORTS = {
     "SettingsModule": "sharedconfig.config.modules",
     "ConfigHooks": "sharedconfig.config.hooks",
     "FileConfigProvider": "sharedconfig.config.provider",
-    "Issue": "sharedconfig.config.validation",
+    "Issue": "sharedconfig.config.issues",
     "ValidationContext": "sharedconfig.config.validation",
-    "ValidationReport": "sharedconfig.config.validation",
+    "ValidationReport": "sharedconfig.config.issues",
     "Validator": "sharedconfig.config.validation",
     "validator": "sharedconfig.config.validation",
     "SharedConfigError": "sharedconfig.errors",
@@ -64,17 +64,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from sharedconfig.config.hooks import ConfigHooks
+    from sharedconfig.config.issues import Issue, ValidationReport
     from sharedconfig.config.loader import check, load
     from sharedconfig.config.modules import ConfigModule, SettingsModule
     from sharedconfig.config.provider import FileConfigProvider
     from sharedconfig.config.snapshot import Config
-    from sharedconfig.config.validation import (
-        Issue,
-        ValidationContext,
-        ValidationReport,
-        Validator,
-        validator,
-    )
+    from sharedconfig.config.validation import ValidationContext, Validator, validator
     from sharedconfig.durations import format_duration, parse_duration
     from sharedconfig.errors import ConfigError, ConfigValidationError, ErrorHandler, SharedConfigError
     from sharedconfig.interfaces import ConfigProvider, HealthChecker, Logger, MetricsRecorder

@@ -10,7 +10,10 @@ The tree::
     ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
     ├── SecurityError                 SECURITY_*
     ├── HTTPError                     HTTP_*
-    └── TriggerError                  TRIGGER_*
+    ├── TriggerError                  TRIGGER_*
+    └── DeliveryError                 DELIVERY_001: a payload did not reach its destination (``.status``)
+        ├── CallNotPermitted          DELIVERY_002: a circuit breaker refused the call
+        └── BulkheadFull              DELIVERY_003: too many deliveries in flight
 
 Every code lives in ``REGISTRY`` with a title, a default hint, whether it is retryable and whether it
 should page someone; ``docs/errors.md`` lists them all and a test keeps the two in step.
@@ -18,20 +21,28 @@ should page someone; ``docs/errors.md`` lists them all and a test keeps the two 
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sharedconfig import tracecontext
+
+if TYPE_CHECKING:
+    from sharedconfig.delivery import RetryPolicy
 
 __all__ = [
     "REGISTRY",
+    "RETRYABLE_STATUSES",
+    "BulkheadFull",
+    "CallNotPermitted",
     "Category",
     "ConfigError",
     "ConfigFileError",
     "ConfigValidationError",
+    "DeliveryError",
     "ErrorCode",
     "ErrorHandler",
     "HTTPError",
@@ -57,6 +68,7 @@ class Category(StrEnum):
     HTTP = "HTTP"
     TRIGGER = "TRIGGER"
     VALIDATION = "VALIDATION"
+    DELIVERY = "DELIVERY"
 
 
 class Severity(StrEnum):
@@ -281,6 +293,25 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         retryable=True,
         alert=True,
     ),
+    # -- delivery (sharedconfig.delivery: exporters now, event channels and notifiers next) --------------
+    ErrorCode(
+        "DELIVERY_001",
+        "Delivery failed",
+        "The destination could not be reached or refused the payload; the message says which. "
+        "Retryable failures are retried with backoff.",
+        retryable=True,
+    ),
+    ErrorCode(
+        "DELIVERY_002",
+        "Circuit breaker open",
+        "The destination failed repeatedly, so calls are refused for a while; look at the earlier "
+        "failures and at circuit_breaker_state.",
+    ),
+    ErrorCode(
+        "DELIVERY_003",
+        "Too many deliveries in flight",
+        "The destination is slower than the work sent to it: raise max_in_flight or the wait, or send less.",
+    ),
 )
 
 
@@ -309,10 +340,8 @@ class Location:
         return self.source
 
 
-# trace/span ids come from the active span once tracing exists; a contextvar keeps library code unaware
-current_trace: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
-    "sharedconfig_current_trace", default=None
-)
+# the trace context's documented name from before sharedconfig.tracecontext: the same variable
+current_trace = tracecontext.current_trace
 
 
 class SharedConfigError(Exception):
@@ -352,8 +381,8 @@ class SharedConfigError(Exception):
         )
         self.severity = severity
         self.timestamp = datetime.now(UTC)
-        trace = current_trace.get()
-        self.trace_id, self.span_id = trace if trace else ("", "")
+        trace = tracecontext.current()
+        self.trace_id, self.span_id = (trace.trace_id, trace.span_id) if trace else ("", "")
         if cause is not None:
             self.__cause__ = cause
         super().__init__(self.format())
@@ -478,29 +507,89 @@ class TriggerError(SharedConfigError):
     default_code = "TRIGGER_001"
 
 
+RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+"""Protocol statuses worth another attempt: request timeout, throttling and the passing server failures.
+
+500 is included (behind a load balancer it is mostly an overloaded or restarting backend, and Prometheus'
+remote-write client retries every 5xx); 501 and 505 never get better and are left out. The default of
+``sharedconfig.delivery.RetryPolicy.retryable_statuses``.
+"""
+
+
+class DeliveryError(SharedConfigError):
+    """A payload did not reach its destination: the answer of a protocol (``status``) or a failure to send.
+
+    ``retryable`` says whether trying again may help (None: decided by ``status`` against the retry
+    policy's statuses); ``retry_after`` is the wait the server asked for, in seconds. Messages never
+    contain credentials.
+    """
+
+    default_code = "DELIVERY_001"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        if "recoverable" not in kwargs and (retryable is not None or status is not None):
+            kwargs["recoverable"] = retryable if retryable is not None else status in RETRYABLE_STATUSES
+        super().__init__(message, **kwargs)
+
+
+class CallNotPermitted(DeliveryError):
+    """A circuit breaker refused the call: it failed at once, nothing was sent or measured."""
+
+    default_code = "DELIVERY_002"
+
+    def __init__(self, message: str, *, breaker: str, state: str, retry_in: float = 0.0) -> None:
+        super().__init__(
+            message,
+            retryable=False,
+            component="delivery",
+            details={"breaker": breaker, "state": state, "retry_in": retry_in},
+        )
+
+
+class BulkheadFull(DeliveryError):
+    """A delivery was refused because its destination already had as many in flight as allowed."""
+
+    default_code = "DELIVERY_003"
+
+    def __init__(self, message: str, *, delivery: str) -> None:
+        super().__init__(message, retryable=False, component="delivery", details={"delivery": delivery})
+
+
 class ErrorHandler:
     """Turns any exception into a ``SharedConfigError``, retries what can be retried, says what alerts.
 
-    ``on_error`` is called with every handled error (log it, count it); ``sleep`` is injectable so tests
-    never wait.
+    ``retry`` is the same ``sharedconfig.delivery.RetryPolicy`` deliveries use: which errors are
+    retryable, how many retries, how long between them (default: 3 retries from 0.1 s, at most 5 s, full
+    jitter). ``on_error`` is called with every handled error (log it, count it); ``recover`` is
+    synchronous, so it waits with ``sleep`` (injectable so tests never wait).
     """
 
     def __init__(
         self,
         *,
         on_error: Callable[[SharedConfigError], None] | None = None,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        max_retries: int = 3,
-        backoff: float = 0.1,
-        max_backoff: float = 5.0,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        if retry is None:
+            # lazy: sharedconfig.delivery builds on this module, so it cannot be imported at the top
+            from sharedconfig.delivery import RetryPolicy
+
+            retry = RetryPolicy(max_retries=3, initial_delay=0.1, max_delay=5.0)
         self._on_error = on_error
         self._sleep = sleep
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry
 
     def handle(self, error: BaseException, *, component: str = "", operation: str = "") -> SharedConfigError:
         """Wrap ``error`` (unless it already is one), report it to ``on_error`` and return it."""
@@ -513,17 +602,15 @@ class ErrorHandler:
                 cause=error,
                 component=component,
                 operation=operation,
-                recoverable=isinstance(error, TimeoutError | ConnectionError),
+                recoverable=self.retry.retryable(error),
             )
         if self._on_error is not None:
             self._on_error(handled)
         return handled
 
     def is_retryable(self, error: BaseException) -> bool:
-        """True for errors marked recoverable and for transient OS-level failures."""
-        if isinstance(error, SharedConfigError):
-            return error.recoverable
-        return isinstance(error, TimeoutError | ConnectionError)
+        """The retry policy's verdict (``RetryPolicy.retryable``)."""
+        return self.retry.retryable(error)
 
     def should_alert(self, error: BaseException) -> bool:
         """True when the code asks for an alert and the severity is error or worse."""
@@ -533,21 +620,21 @@ class ErrorHandler:
         return bool(registered and registered.alert) and error.severity in (Severity.ERROR, Severity.CRITICAL)
 
     def delays(self) -> Iterator[float]:
-        """The backoff delays between attempts: exponential, capped at ``max_backoff``."""
-        for attempt in range(self.max_retries):
-            yield min(self.backoff * (2**attempt), self.max_backoff)
+        """The waits the retry policy gives before each retry (drawn afresh: jitter is random)."""
+        return self.retry.delays()
 
     def recover(self, operation: Callable[[], T], *, name: str = "") -> T:
         """Run ``operation``; retry it (bounded) while it fails with retryable errors; raise the last."""
-        delays = self.delays()
+        attempt = 0
         while True:
             try:
                 return operation()
             except Exception as exc:
                 handled = self.handle(exc, operation=name)
-                delay = next(delays, None) if self.is_retryable(exc) else None
-                if delay is None:
+                if attempt >= self.retry.max_retries or not self.retry.retryable(exc):
                     if handled is exc:
                         raise
                     raise handled from exc
-                self._sleep(delay)
+                retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+                self._sleep(self.retry.delay(attempt, retry_after))
+                attempt += 1

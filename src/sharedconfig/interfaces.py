@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "CheckResult",
     "ConfigProvider",
     "CustomMetric",
     "DependencyStatus",
@@ -25,10 +26,6 @@ __all__ = [
 ]
 
 C = TypeVar("C")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @runtime_checkable
@@ -124,49 +121,103 @@ class HealthState(StrEnum):
     UNKNOWN = "unknown"
 
 
+# The field metadata of CheckResult and HealthStatus (description, inline) is read by
+# sharedconfig.monitoring.health.wire: it shapes /health's JSON body and its OpenAPI schema.
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What one run of a check found: a state, a short message for people, JSON-ready details, and timing.
+
+    A check function returns ``CheckResult(state, message, details)``; whoever runs it (the health monitor)
+    stamps ``duration_seconds`` and ``checked_at``. ``checked_at`` is None for a check that has not run;
+    otherwise it is timezone-aware. ``duration_seconds`` is never negative.
+    """
+
+    state: HealthState = field(metadata={"description": "healthy, degraded, unhealthy or unknown."})
+    message: str = field(default="", metadata={"description": "A short explanation for people."})
+    details: Mapping[str, object] = field(
+        default_factory=dict, metadata={"description": "What the check measured, JSON-ready."}
+    )
+    duration_seconds: float = field(default=0.0, metadata={"description": "How long the run took."})
+    checked_at: datetime | None = field(
+        default=None, metadata={"description": "When the run started; null until the check has run."}
+    )
+
+    def __post_init__(self) -> None:
+        """Copy ``details``; reject a negative duration and a naive ``checked_at``."""
+        object.__setattr__(self, "details", dict(self.details))
+        if not self.duration_seconds >= 0:
+            raise ValueError(f"duration_seconds must not be negative, not {self.duration_seconds!r}")
+        if self.checked_at is not None and self.checked_at.utcoffset() is None:
+            raise ValueError("checked_at must be timezone-aware")
+
+    def stamped(self, checked_at: datetime, duration_seconds: float) -> CheckResult:
+        """This result with the time its run started and how long it took."""
+        return replace(self, checked_at=checked_at, duration_seconds=duration_seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class HealthStatus:
-    """The outcome of checking a whole service or component (the seed's ``HealthStatus``)."""
+    """A named ``CheckResult`` and how it counts: one check in a report, a dependency, or a whole service.
 
-    name: str
-    state: HealthState
-    message: str = ""
-    details: Mapping[str, object] = field(default_factory=dict)
-    checked_at: datetime = field(default_factory=_now)
-    duration_seconds: float = 0.0
+    The seed's ``HealthStatus`` and ``DependencyStatus`` in one type (``DependencyStatus`` is another name
+    for it). ``state``, ``message``, ``details``, ``duration_seconds`` and ``checked_at`` read through to
+    ``result``; ``critical``, ``tags`` and ``description`` come from the check's registration.
+    """
 
-    def __post_init__(self) -> None:
-        """Copy ``details`` so later changes to the caller's dict do not change the status."""
-        object.__setattr__(self, "details", dict(self.details))
-
-
-@dataclass(frozen=True, slots=True)
-class DependencyStatus:
-    """The outcome of checking one dependency (a database, a broker, an upstream service)."""
-
-    name: str
-    state: HealthState
-    message: str = ""
-    details: Mapping[str, object] = field(default_factory=dict)
-    checked_at: datetime = field(default_factory=_now)
-    duration_seconds: float = 0.0
+    name: str = field(metadata={"description": "The check's name."})
+    result: CheckResult = field(metadata={"inline": True})  # the JSON form shows its fields in place
+    critical: bool = field(
+        default=False, metadata={"description": "Whether the check decides readiness and overall health."}
+    )
+    tags: Mapping[str, str] = field(default_factory=dict, metadata={"description": "Free-form labels."})
+    description: str = field(default="", metadata={"description": "What the check looks at."})
 
     def __post_init__(self) -> None:
-        """Copy ``details`` so later changes to the caller's dict do not change the status."""
-        object.__setattr__(self, "details", dict(self.details))
+        """Copy ``tags`` so later changes to the caller's dict do not change the status."""
+        object.__setattr__(self, "tags", dict(self.tags))
+
+    @property
+    def state(self) -> HealthState:
+        """The result's state."""
+        return self.result.state
+
+    @property
+    def message(self) -> str:
+        """The result's message."""
+        return self.result.message
+
+    @property
+    def details(self) -> Mapping[str, object]:
+        """The result's details."""
+        return self.result.details
+
+    @property
+    def duration_seconds(self) -> float:
+        """How long the run behind the result took."""
+        return self.result.duration_seconds
+
+    @property
+    def checked_at(self) -> datetime | None:
+        """When the run behind the result started; None when nothing has run yet."""
+        return self.result.checked_at
+
+
+DependencyStatus = HealthStatus
+"""The seed's ``DependencyStatus``: the same type as ``HealthStatus``."""
 
 
 @runtime_checkable
 class HealthChecker(Protocol):
     """Reports the health of a service or component; the seed's ``HealthChecker`` without ``ctx``.
 
-    ``checked_at`` values are timezone-aware; ``duration_seconds`` is never negative.
+    Every value is a ``HealthStatus``. The overall status has a timezone-aware ``checked_at``; a
+    dependency that has not been checked yet has ``checked_at`` None and the unknown state.
     """
 
     def health_check(self) -> HealthStatus:
         """Check now and return the overall status."""
 
-    def dependencies(self) -> Sequence[DependencyStatus]:
+    def dependencies(self) -> Sequence[HealthStatus]:
         """Return the status of each dependency, in a stable order."""
 
     def status(self) -> str:

@@ -136,6 +136,9 @@ class Runtime:
             loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        if thread is threading.current_thread():  # a job stopping its own runtime: finish after it returns
+            threading.Thread(target=self.stop, args=(timeout,), name=f"{self.name}-stop").start()
+            return
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):  # stopped below either way
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
         loop.call_soon_threadsafe(loop.stop)

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Mapping
 
-from sharedconfig.errors import current_trace
+from sharedconfig import tracecontext
 from sharedconfig.redaction import REDACTED, looks_secret
 
 __all__ = ["REDACTED", "NullLogger", "StdlibLogger", "is_secret_key"]
@@ -29,7 +29,7 @@ class StdlibLogger:
 
     Each call renders ``message key=value ...`` (values with spaces or quotes are JSON-quoted) and passes
     the fields, secrets redacted, as ``extra={"fields": {...}}`` so structured handlers can use them.
-    Inside a span (``sharedconfig.errors.current_trace`` set) ``trace_id`` and ``span_id`` are added.
+    Inside a trace (``sharedconfig.tracecontext.use(...)``) ``trace_id`` and ``span_id`` are added.
     Records point at the caller's file and line, not at this module. Nothing is formatted when the level
     is disabled.
     """
@@ -54,10 +54,10 @@ class StdlibLogger:
         if not self._logger.isEnabledFor(level):
             return
         merged = {**self._fields, **fields} if self._fields else dict(fields)
-        trace = current_trace.get()
+        trace = tracecontext.current()
         if trace is not None:
-            merged.setdefault("trace_id", trace[0])
-            merged.setdefault("span_id", trace[1])
+            merged.setdefault("trace_id", trace.trace_id)
+            merged.setdefault("span_id", trace.span_id)
         safe = {key: REDACTED if is_secret_key(key) else value for key, value in merged.items()}
         if safe:
             message = f"{message} " + " ".join(f"{key}={_render(value)}" for key, value in safe.items())

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sharedconfig.config import (
     PERFORMANCE,
-    Config,
+    ConfigHooks,
+    LoadOptions,
     SettingsModule,
     ValidationContext,
     ValidationReport,
@@ -19,8 +20,10 @@ from sharedconfig.config import (
     load,
     validator,
 )
+from sharedconfig.config.loader import default_sources, resolve_options
 from sharedconfig.config.sources import EnvSource, FileSource, OverrideSource
 from sharedconfig.errors import ConfigValidationError
+from sharedconfig.testing import Recording
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "deploy" / "config" / "monitoring-production.yaml"
@@ -296,23 +299,62 @@ class TestLoadAndHooks:
 
     def test_hooks_receive_results_and_durations(self, tmp_path: Path) -> None:
         """on_validation and on_load are called once per load with non-negative durations."""
-        calls: list[tuple[str, Any]] = []
+        rec = Recording(ConfigHooks)
+        run([write(tmp_path, "a.yaml", "demo: {}\n")], hooks=rec.hooks)
+        validation, loaded = rec.calls
+        assert (validation.method, loaded.method) == ("on_validation", "on_load")
+        report = validation.arguments["report"]
+        assert isinstance(report, ValidationReport) and report.ok
+        assert loaded.arguments["config"] is not None
+        for call in rec.calls:
+            seconds = call.arguments["seconds"]
+            assert isinstance(seconds, float) and seconds >= 0
 
-        class Hooks:
-            def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
-                calls.append(("load", (config is not None, seconds >= 0)))
 
-            def on_validation(self, report: ValidationReport, seconds: float) -> None:
-                calls.append(("validation", (report.ok, seconds >= 0)))
+class TestOptions:
+    def test_load_is_check_plus_the_outcome_raising(self, tmp_path: Path) -> None:
+        """The outcome raises the same error load() raises, and returns the same config when valid."""
+        bad = write(tmp_path, "bad.yaml", "demo:\n  rate: 9\n  bogus: 1\n")
+        with pytest.raises(ConfigValidationError) as from_load:
+            load([bad], modules=MODULES, environ={}, env_file=None)
+        with pytest.raises(ConfigValidationError) as from_outcome:
+            run([bad]).config_or_raise()
+        assert str(from_outcome.value) == str(from_load.value)
+        assert from_outcome.value.issues == from_load.value.issues
+        good = write(tmp_path, "good.yaml", "demo: {rate: 0.1}\n")
+        outcome = run([good])
+        assert outcome.config_or_raise() is outcome.config
+        assert load([good], modules=MODULES, environ={}, env_file=None) == outcome.config
 
-            def on_reload(self, *args: object) -> None:
-                calls.append(("reload", args))
+    def test_options_spread_like_keywords(self, tmp_path: Path) -> None:
+        """A LoadOptions value spread into check() loads exactly as the same keywords do."""
+        path = write(tmp_path, "a.yaml", "demo: {rate: 0.1}\n")
+        options = LoadOptions(modules=MODULES, environ={}, env_file=None, overrides=["demo.name=x"])
+        assert check([path], **options).config == run([path], overrides=["demo.name=x"]).config
 
-            def on_change(self, *args: object) -> None:
-                calls.append(("change", args))
+    def test_misspelt_option_is_a_type_error(self) -> None:
+        """An unknown option fails loudly, naming it, as a misspelt keyword argument does."""
+        with pytest.raises(TypeError, match="'proflie'"):
+            check([], proflie="prod", environ={})  # type: ignore[call-arg]
 
-        run([write(tmp_path, "a.yaml", "demo: {}\n")], hooks=Hooks())
-        assert calls == [("validation", (True, True)), ("load", (True, True))]
+    def test_environment_defaults_are_resolved_and_explicit_values_kept(self) -> None:
+        """profile and secrets_dir come from the environment unless given; environ becomes a mapping."""
+        env = {"SHAREDCONFIG_PROFILE": "prod", "SHAREDCONFIG_SECRETS_DIR": "/run/secrets"}
+        resolved = resolve_options(LoadOptions(environ=env))
+        assert (resolved["profile"], resolved["secrets_dir"], resolved["environ"]) == (
+            "prod",
+            "/run/secrets",
+            env,
+        )
+        assert resolve_options(LoadOptions(environ=env, profile="dev"))["profile"] == "dev"
+        assert resolve_options(LoadOptions(environ={}))["profile"] is None
+
+    def test_default_sources_follow_the_options(self) -> None:
+        """Without an env file there is no .env source; defaults add the lowest source."""
+        kinds = [type(s).__name__ for s in default_sources(["a.yaml"], env_file=None, environ={})]
+        assert kinds == ["FileSource", "ProfileSource", "SecretsSource", "EnvSource", "OverrideSource"]
+        first = default_sources(defaults={"demo": {}}, environ={})[0]
+        assert type(first).__name__ == "DefaultsSource"
 
 
 class TestSeedYaml:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from sharedconfig.config import Config, SettingsModule, load
+from sharedconfig.config import Config, ConfigHooks, SettingsModule, load
 from sharedconfig.config.loader import LoadOptions
 from sharedconfig.config.provider import FileConfigProvider
 from sharedconfig.config.tree import Provenance
 from sharedconfig.config.validation import ValidationReport
 from sharedconfig.errors import ConfigError, ConfigValidationError
+from sharedconfig.interfaces import ConfigProvider
+from sharedconfig.testing import Recording
 from sharedconfig.testing.compliance import ConfigProviderContract
 
 
@@ -32,7 +35,8 @@ OPTS = LoadOptions(env_file=None, environ={})
 
 
 def provider(path: Path) -> FileConfigProvider:
-    return FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=0.01)
+    # the watch thread never wakes during a test: tests call poll() themselves
+    return FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=3600)
 
 
 class TestFileConfigProviderContract(ConfigProviderContract[Config]):
@@ -48,6 +52,21 @@ class TestFileConfigProviderContract(ConfigProviderContract[Config]):
             environ={},
             env_file=None,
         )
+
+    def variant(self) -> Config:
+        return load(
+            defaults={"demo": {"name": "y", "rate": 0.75, "token": "other"}},
+            modules=MODULES,
+            environ={},
+            env_file=None,
+        )
+
+    def notice_change(self, provider: ConfigProvider[Config]) -> None:
+        assert isinstance(provider, FileConfigProvider)
+        for name in provider.files:  # a rewrite within the clock's resolution must still count
+            stamp = os.stat(name).st_mtime_ns + 10**9
+            os.utime(name, ns=(stamp, stamp))
+        provider.poll()
 
     def invalid(self) -> Config:
         bad = Demo.model_construct(name="x", rate=5.0, token=None)
@@ -84,17 +103,8 @@ class TestFileConfigProvider:
         """poll() picks up a valid change, ignores an invalid one, and notifies subscribers."""
         path = tmp_path / "c.yaml"
         path.write_text("demo: {rate: 0.1}\n")
-        reloads: list[bool] = []
-
-        class Hooks:
-            def on_load(self, *args: object) -> None: ...
-            def on_validation(self, *args: object) -> None: ...
-            def on_change(self, *args: object) -> None: ...
-
-            def on_reload(self, old: Config, new: Config | None, report: object, seconds: float) -> None:
-                reloads.append(new is not None)
-
-        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=Hooks(), poll_interval=3600)
+        rec = Recording(ConfigHooks)
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=rec.hooks, poll_interval=3600)
         first = prov.load()
         seen: list[Config] = []
         unsubscribe = prov.watch(seen.append)
@@ -107,10 +117,46 @@ class TestFileConfigProvider:
         os.utime(path, ns=(1, 2 * 10**18))
         assert prov.poll() is None
         assert prov.current is not None and prov.current.demo.rate == 0.2
-        assert reloads == [True, False]
+        assert [call.arguments["new"] is not None for call in rec.calls_to("on_reload")] == [True, False]
         assert first.demo.rate == 0.1
         unsubscribe()
         unsubscribe()
+
+
+class TestOptions:
+    def test_keywords_complete_the_options_and_win(self, tmp_path: Path) -> None:
+        """Keyword options join options=, a keyword given in both wins, and every load uses them."""
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 0.1}\n")
+        opts = LoadOptions(env_file=None, environ={}, overrides=["demo.name=from-options"])
+        prov = FileConfigProvider([path], options=opts, modules=MODULES, overrides=["demo.name=keyword"])
+        assert prov.load().demo.name == "keyword"
+        assert prov.options["overrides"] == ["demo.name=keyword"]
+        assert opts["overrides"] == ["demo.name=from-options"]  # the caller's options are not changed
+
+    def test_profile_from_the_environment_is_fixed_at_construction(self, tmp_path: Path) -> None:
+        """$SHAREDCONFIG_PROFILE picks the overlay, as for load(), and its mtime is watched."""
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 0.1}\n")
+        overlay = tmp_path / "c.prod.yaml"
+        overlay.write_text("demo: {rate: 0.2}\n")
+        env = {"SHAREDCONFIG_PROFILE": "prod"}
+        prov = FileConfigProvider([path], env_file=None, environ=env, modules=MODULES)
+        assert prov.load() == load([path], env_file=None, environ=env, modules=MODULES)
+        assert prov.load().demo.rate == 0.2
+        overlay.write_text("demo: {rate: 0.3}\n")
+        os.utime(overlay, ns=(1, 10**18))
+        reloaded = prov.poll()
+        assert reloaded is not None and reloaded.demo.rate == 0.3
+
+    def test_validate_raises_with_every_issue(self, tmp_path: Path) -> None:
+        """validate() of an invalid snapshot raises CONFIG_002 carrying its issues, located at the first."""
+        bad = Demo.model_construct(name="x", rate=5.0, token=None)
+        snapshot = Config({"demo": bad}, {}, Provenance(), ValidationReport())
+        with pytest.raises(ConfigValidationError) as info:
+            provider(tmp_path / "c.yaml").validate(snapshot)
+        assert [i.code for i in info.value.issues] == ["VALIDATION_003"]
+        assert info.value.path == "demo.rate"
 
 
 class TestWatchHooks:
@@ -118,35 +164,102 @@ class TestWatchHooks:
         """on_reload gets a real duration, on_change the changed paths; other subscribers still run."""
         path = tmp_path / "c.yaml"
         path.write_text("demo: {rate: 0.1}\n")
-        events: list[tuple[str, object]] = []
-
-        class Hooks:
-            def on_load(self, config: Config | None, report: object, seconds: float) -> None:
-                events.append(("load", config is not None))
-
-            def on_validation(self, report: object, seconds: float) -> None:
-                events.append(("validation", seconds >= 0))
-
-            def on_reload(self, old: Config, new: Config | None, report: object, seconds: float) -> None:
-                events.append(("reload", seconds > 0))
-
-            def on_change(self, old: Config, new: Config, changed: object) -> None:
-                events.append(("change", changed))
-
-        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=Hooks(), poll_interval=3600)
+        rec = Recording(ConfigHooks)
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=rec.hooks, poll_interval=3600)
         prov.load()
         seen: list[float] = []
 
         def broken(config: Config) -> None:
             raise RuntimeError("subscriber bug")
 
-        prov.watch(broken)
+        unsubscribe_broken = prov.watch(broken)
         unsubscribe = prov.watch(lambda c: seen.append(c.demo.rate))
-        events.clear()
+        rec.clear()
         path.write_text("demo: {rate: 0.3}\n")
         os.utime(path, ns=(1, 10**18))
         with pytest.raises(RuntimeError, match="subscriber bug"):
             prov.poll()
         assert seen == [0.3]
-        assert events == [("validation", True), ("load", True), ("reload", True), ("change", ["demo.rate"])]
+        assert [call.method for call in rec.calls] == ["on_validation", "on_load", "on_reload", "on_change"]
+        validation, loaded, reloaded, changed = (call.arguments for call in rec.calls)
+        assert isinstance(validation["seconds"], float) and validation["seconds"] >= 0
+        assert loaded["config"] is not None
+        assert isinstance(reloaded["seconds"], float) and reloaded["seconds"] > 0
+        assert changed["changed"] == ["demo.rate"]
         unsubscribe()
+        unsubscribe_broken()  # the last one out stops the watch thread
+
+
+class TestWatchSchedule:
+    """The watch polls on a scheduler and a clock: a FakeClock drives it, with no real wait."""
+
+    def write(self, path: Path, rate: float, stamp: int) -> None:
+        path.write_text(f"demo: {{rate: {rate}}}\n")
+        os.utime(path, (stamp, stamp))  # a distinct mtime, whatever the file system's resolution
+
+    def test_own_runtime_polls_every_interval_until_the_last_unsubscribe(self, tmp_path: Path) -> None:
+        """A change is seen at the next poll_interval of the clock; after unsubscribing nothing polls."""
+        from sharedconfig.testing import FakeClock
+
+        path = tmp_path / "app.yaml"
+        self.write(path, 0.1, 1_000)
+        clock = FakeClock()
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock)
+        prov.load()
+        seen: list[float] = []
+        unsubscribe = prov.watch(lambda c: seen.append(c.module("demo", Demo).rate))
+        self.write(path, 0.2, 2_000)
+        clock.advance(4)
+        assert seen == []
+        clock.advance(1)
+        assert seen == [0.2]
+        unsubscribe()
+        self.write(path, 0.3, 3_000)
+        clock.advance(10)
+        assert seen == [0.2]
+
+    def test_polls_on_a_given_scheduler(self, tmp_path: Path) -> None:
+        """With scheduler=, the poll is a job on that runtime (the Monitoring's), cancelled at unsubscribe."""
+        from sharedconfig.runtime import Runtime
+        from sharedconfig.testing import FakeClock
+
+        path = tmp_path / "app.yaml"
+        self.write(path, 0.1, 1_000)
+        clock = FakeClock()
+        runtime = Runtime("test-provider", clock=clock)
+        prov = FileConfigProvider(
+            [path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock, scheduler=runtime
+        )
+        prov.load()
+        seen: list[float] = []
+        runtime.start()
+        try:
+            unsubscribe = prov.watch(lambda c: seen.append(c.module("demo", Demo).rate))
+            assert [job.name for job in runtime.jobs] == ["config-poll"]
+            self.write(path, 0.4, 2_000)
+            clock.advance(5)
+            unsubscribe()
+            assert runtime.jobs == ()
+        finally:
+            runtime.stop()
+        assert seen == [0.4]
+
+    def test_a_subscriber_may_unsubscribe_from_inside_the_watch(self, tmp_path: Path) -> None:
+        """Unsubscribing from the watcher's own thread stops its runtime without a deadlock."""
+        from sharedconfig.testing import FakeClock
+
+        path = tmp_path / "app.yaml"
+        self.write(path, 0.1, 1_000)
+        clock = FakeClock()
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock)
+        prov.load()
+        stops: list[Callable[[], None]] = []
+
+        def once(config: Config) -> None:
+            stops[0]()
+
+        stops.append(prov.watch(once))
+        self.write(path, 0.2, 2_000)
+        clock.advance(5)
+        assert prov.current is not None
+        assert prov.current.module("demo", Demo).rate == 0.2

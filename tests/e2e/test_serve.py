@@ -198,33 +198,3 @@ class TestServeInProcess:
         assert code == 1
         assert f"cannot listen on 127.0.0.1:{port}" in err
         assert "hint:" in err
-
-
-class TestRecordedHooks:
-    def test_replays_every_call_in_order_once(self) -> None:
-        """RecordedHooks keeps the loader's calls and replays them, in order, a single time."""
-        calls: list[tuple[str, tuple[object, ...]]] = []
-
-        class Target:
-            def on_load(self, *args: object) -> None:
-                calls.append(("on_load", args))
-
-            def on_validation(self, *args: object) -> None:
-                calls.append(("on_validation", args))
-
-            def on_reload(self, *args: object) -> None:
-                calls.append(("on_reload", args))
-
-            def on_change(self, *args: object) -> None:
-                calls.append(("on_change", args))
-
-        recorded = serve_cmd.RecordedHooks()
-        old, new, report = object(), object(), object()
-        recorded.on_validation(report, 0.1)  # type: ignore[arg-type]
-        recorded.on_load(new, report, 0.2)  # type: ignore[arg-type]
-        recorded.on_reload(old, new, report, 0.3)  # type: ignore[arg-type]
-        recorded.on_change(old, new, ["a.b"])  # type: ignore[arg-type]
-        recorded.replay(Target())
-        recorded.replay(Target())
-        assert [name for name, _ in calls] == ["on_validation", "on_load", "on_reload", "on_change"]
-        assert calls[1] == ("on_load", (new, report, 0.2))

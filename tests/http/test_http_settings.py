@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from sharedconfig.config.validation import Issue, ValidationContext, run_pipeline
 from sharedconfig.errors import Location
-from sharedconfig.http.settings import HTTPClientProfile, HTTPSettings, module
+from sharedconfig.http.settings import HTTPProfileSettings, HTTPSettings, module
 
 
 class NoProvenance:
@@ -48,7 +48,9 @@ class TestProfiles:
         assert list(settings.profiles) == ["default"]
         default = settings.profiles["default"]
         assert default.timeouts.connect == timedelta(seconds=5)
-        assert default.retries.retry_on_status == (429, 502, 503, 504)
+        assert default.retry.retry_on_status == (408, 429, 500, 502, 503, 504)
+        assert default.retry.max_retries == 2
+        assert default.retry.max_retry_delay == timedelta(seconds=30)
         assert default.pool.max_connections == 100
         assert check({}) == []
 
@@ -56,8 +58,8 @@ class TestProfiles:
         """Naming other profiles keeps ``default``; writing ``default`` replaces it."""
         settings = module.validate({"profiles": {"payments": {"base_url": "https://pay"}}})
         assert list(settings.profiles) == ["default", "payments"]
-        custom = module.validate({"profiles": {"default": {"retries": {"max_attempts": 1}}}})
-        assert custom.profiles["default"].retries.max_attempts == 1
+        custom = module.validate({"profiles": {"default": {"retry": {"max_retries": 0}}}})
+        assert custom.profiles["default"].retry.max_retries == 0
 
     def test_values_parse(self) -> None:
         """Durations and secrets in a profile are typed."""
@@ -76,15 +78,16 @@ class TestProfiles:
     @pytest.mark.parametrize(
         "profile",
         [
-            {"retries": {"max_attempts": 0}},
-            {"retries": {"retry_on_status": [700]}},
-            {"circuit_breaker": {"failure_threshold": 0}},
+            {"retry": {"max_retries": -1}},
+            {"retry": {"retry_on_status": [700]}},
+            {"circuit_breaker": {"sliding_window_size": 0}},
+            {"retries": {"max_attempts": 3}},
             {"timeouts": {"connect": "0s"}},
             {"base_url": "api.example.com"},
         ],
     )
     def test_invalid(self, profile: dict[str, Any]) -> None:
-        """Out-of-range values and scheme-less URLs are schema errors."""
+        """Out-of-range values, scheme-less URLs and the old ``retries`` block are schema errors."""
         with pytest.raises(ValidationError):
             module.validate({"profiles": {"api": profile}})
 
@@ -94,9 +97,32 @@ class TestProfiles:
             module.validate({"profiles": {"my api": {}}})
 
     def test_json_schema(self) -> None:
-        """The schema is valid draft 2020-12."""
-        jsonschema.Draft202012Validator.check_schema(HTTPSettings.model_json_schema())
-        jsonschema.Draft202012Validator.check_schema(HTTPClientProfile.model_json_schema())
+        """The schema is valid draft 2020-12, and every class in it is named ``*Settings``."""
+        schema = HTTPSettings.model_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.Draft202012Validator.check_schema(HTTPProfileSettings.model_json_schema())
+        assert all(name.endswith("Settings") for name in schema["$defs"])
+
+    def test_retry_and_breaker_use_the_vocabulary(self) -> None:
+        """A profile's retry and circuit_breaker blocks take the shared keys; unwritten keys keep defaults."""
+        profile = module.validate(
+            {
+                "profiles": {
+                    "api": {
+                        "retry": {"max_retries": 4, "retry_delay": "1s", "retry_on_status": [503, "4xx"]},
+                        "circuit_breaker": {"failure_rate_threshold": 50, "sliding_window_type": "time"},
+                    }
+                }
+            }
+        ).profiles["api"]
+        assert profile.retry.max_retries == 4
+        assert profile.retry.max_retry_delay == timedelta(seconds=30)  # the profile default, not overwritten
+        assert profile.retry.statuses() == {503, *range(400, 500)}
+        assert profile.circuit_breaker.failure_rate_threshold == 50.0
+        assert profile.circuit_breaker.sliding_window_type == "time"
+        default = HTTPSettings().profiles["default"].circuit_breaker
+        assert default.wait_duration_in_open_state == timedelta(seconds=30)
+        assert default.permitted_number_of_calls_in_half_open_state == 1
 
 
 class TestChecks:
@@ -109,13 +135,14 @@ class TestChecks:
             ("VALIDATION_021", "error", "http.profiles.api.pool.max_keepalive_connections")
         ]
 
-    def test_backoff_above_max_backoff(self) -> None:
-        """A first backoff above its cap is a warning."""
-        data = {"profiles": {"api": {"retries": {"backoff": "1m", "max_backoff": "10s"}}}}
+    def test_retry_delay_above_max_retry_delay(self) -> None:
+        """A first retry delay above its cap is a warning, reported by the shared policy check."""
+        data = {"profiles": {"api": {"retry": {"retry_delay": "1m", "max_retry_delay": "10s"}}}}
         issues = check(data)
         assert [(i.code, i.severity, i.path) for i in issues] == [
-            ("VALIDATION_021", "warning", "http.profiles.api.retries.backoff")
+            ("VALIDATION_021", "warning", "http.profiles.api.retry.retry_delay")
         ]
+        assert issues[0].validator == "http.policies"
         assert "1m" in issues[0].message
         assert "10s" in issues[0].message
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import pytest
 
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
-from sharedconfig.monitoring.metrics.remote_write import RemoteWriteExporter
+from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 from sharedconfig.testing import InMemoryMetricsRecorder
 
 pytestmark = pytest.mark.integration
@@ -56,10 +56,10 @@ class Collector:
 
 
 def test_prometheus_stores_pushed_series(prometheus: Callable[..., PrometheusHandle]) -> None:
-    """A counter and a histogram's _count pushed by RemoteWriteExporter are queryable with their values."""
+    """A counter and a histogram's _count pushed by remote_write_exporter are queryable with their values."""
     server = prometheus(remote_write=True)
     metrics = InMemoryMetricsRecorder()
-    exporter = RemoteWriteExporter(server.url, Collector(), interval=15, metrics=metrics)
+    exporter = remote_write_exporter(server.url, Collector(), interval=15, metrics=metrics)
 
     async def push() -> None:
         try:

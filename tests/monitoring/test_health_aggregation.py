@@ -8,10 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from sharedconfig.interfaces import HealthState
+from sharedconfig.interfaces import CheckResult, HealthState, HealthStatus
 from sharedconfig.monitoring.health import (
     PROCESS_CHECK,
-    CheckReport,
     HealthCheck,
     HealthMonitor,
     Scope,
@@ -23,8 +22,12 @@ from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLo
 H, D, U, K = HealthState.HEALTHY, HealthState.DEGRADED, HealthState.UNHEALTHY, HealthState.UNKNOWN
 
 
-def reports(*specs: tuple[HealthState, bool]) -> list[CheckReport]:
-    return [CheckReport(f"c{i}", state, critical=critical) for i, (state, critical) in enumerate(specs)]
+def reports(*specs: tuple[HealthState, bool]) -> list[HealthStatus]:
+    """One status per (state, critical) pair, named c0, c1..."""
+    return [
+        HealthStatus(f"c{i}", CheckResult(state), critical=critical)
+        for i, (state, critical) in enumerate(specs)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,18 @@
-"""Tests for HealthMonitor: concurrency, timeouts, scheduling, settings overrides, transitions, reports."""
+"""Tests for HealthMonitor: concurrency, timeouts, scheduling, settings overrides, transitions, reports.
+
+Time is a FakeClock throughout: timeouts fire when a test advances it, and a real ``Runtime`` on the fake
+clock runs the monitor as a periodic job, so nothing waits in real time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -20,7 +25,10 @@ from sharedconfig.monitoring.health import (
 )
 from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
+from sharedconfig.runtime import Runtime
 from sharedconfig.testing import FakeClock, HealthCheckerContract, InMemoryMetricsRecorder, RecordingLogger
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,15 +74,29 @@ class Switch:
         return CheckResult(self.state, self.message)
 
 
-class TestHealthMonitorContract(HealthCheckerContract):
-    """HealthMonitor passes the reusable HealthChecker contract."""
+async def advancing(clock: FakeClock, seconds: float, work: Awaitable[T]) -> T:
+    """Run ``work`` while ``clock`` advances ``seconds`` (firing the timeouts due), then await its end."""
+    task = asyncio.ensure_future(work)
+    await clock.advance_async(seconds)
+    return await task
 
-    def make(self) -> HealthChecker:
-        r = rig(
-            HealthCheck("db", Switch(), critical=True),
-            HealthCheck("cache", Switch(HealthState.DEGRADED)),
-            overrides=(HealthCheckSettings(name="security_manager"),),
-        )
+
+def returning(result: CheckResult) -> Callable[[], CheckResult]:
+    """A check function that always returns ``result``."""
+    return lambda: result
+
+
+async def forever() -> None:
+    """A check that never returns."""
+    await asyncio.Event().wait()
+
+
+class TestHealthMonitorContract(HealthCheckerContract):
+    """HealthMonitor passes the reusable HealthChecker contract, its checks run once."""
+
+    def make_with(self, dependencies: Mapping[str, CheckResult]) -> HealthChecker:
+        """A monitor with one check per dependency, each returning its result, run once."""
+        r = rig(*(HealthCheck(name, returning(result)) for name, result in dependencies.items()))
         asyncio.run(r.monitor.run_all())
         return r.monitor
 
@@ -138,18 +160,47 @@ class TestConcurrency:
         assert seen == [HealthState.UNKNOWN, HealthState.HEALTHY]
 
 
+class GatedClock:
+    """A clock whose sleeps end only when the test opens the gate: a timeout fires on command.
+
+    A FakeClock waits for thread work before it moves, so it cannot time out a sync check that hangs in
+    its thread; this clock can, with no real wait either.
+    """
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.gate = asyncio.Event()
+
+    def now(self) -> float:
+        """The time the test set."""
+        return self.time
+
+    def wall(self) -> datetime:
+        """A fixed day plus ``time``."""
+        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.time)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait for the gate."""
+        await self.gate.wait()
+
+
 class TestTimeouts:
     def test_an_async_check_that_never_returns_times_out(self) -> None:
-        """An async check awaiting forever is unhealthy "timed out after 0.01s" and its neighbours finish."""
+        """A check awaiting forever is unhealthy "timed out after 5s" once 5 s pass; its neighbours finish."""
+        r = rig(HealthCheck("stuck", forever, timeout=5), HealthCheck("ok", Switch()))
 
-        async def forever() -> None:
-            await asyncio.Event().wait()
+        async def scenario() -> None:
+            run = asyncio.create_task(r.monitor.run_all())
+            await r.clock.advance_async(4.9)
+            assert not run.done()  # still within the timeout
+            assert r.monitor.report().checks["ok"].state is HealthState.HEALTHY
+            await advancing(r.clock, 0.1, run)
 
-        r = rig(HealthCheck("stuck", forever, timeout=0.01), HealthCheck("ok", Switch()))
-        asyncio.run(r.monitor.run_all())
+        asyncio.run(scenario())
         checks = r.monitor.report().checks
         assert checks["stuck"].state is HealthState.UNHEALTHY
-        assert checks["stuck"].message == "timed out after 0.01s"
+        assert checks["stuck"].message == "timed out after 5s"
+        assert checks["stuck"].duration_seconds == 5
         assert checks["ok"].state is HealthState.HEALTHY
 
     def test_a_check_ignoring_cancellation_is_not_started_again_until_it_ends(self) -> None:
@@ -166,19 +217,18 @@ class TestTimeouts:
                     continue  # deliberately misbehaving
             return True
 
-        r = rig(HealthCheck("stubborn", stubborn, timeout=0.01, interval=10))
+        r = rig(HealthCheck("stubborn", stubborn, timeout=1, interval=10))
 
         async def scenario() -> list[HealthState]:
             states = []
-            await r.monitor.run_due()
+            await advancing(r.clock, 1, r.monitor.run_due())
             states.append(r.monitor.report().checks["stubborn"].state)
-            r.clock.advance(10)
-            await r.monitor.run_due()  # still running: not started again, result kept
+            await r.clock.advance_async(9)
+            await advancing(r.clock, 1, r.monitor.run_due())  # still running: not started again, result kept
             states.append(r.monitor.report().checks["stubborn"].state)
             release.set()
-            for _ in range(5):
-                await asyncio.sleep(0)  # let the abandoned task finish
-            r.clock.advance(10)
+            await r.clock.advance_async(0)  # let the abandoned task finish
+            await r.clock.advance_async(9)
             await r.monitor.run_due()
             states.append(r.monitor.report().checks["stubborn"].state)
             return states
@@ -189,48 +239,49 @@ class TestTimeouts:
 
     def test_a_hung_sync_check_keeps_its_thread_but_times_out_and_is_not_restarted(self) -> None:
         """A blocking check past its timeout is recorded as timed out and not run again while it blocks."""
-        release, finished = threading.Event(), threading.Event()
+        release, started = threading.Event(), threading.Event()
         calls: list[int] = []
 
         def hung() -> bool:
             calls.append(1)
-            try:
-                return release.wait(30)
-            finally:
-                finished.set()
+            started.set()
+            return release.wait(30)
 
-        r = rig(HealthCheck("hung", hung, timeout=0.01, interval=10))
+        clock = GatedClock()
+        monitor = HealthMonitor(
+            HealthSettings(check_interval=timedelta(seconds=10), timeout=timedelta(seconds=1)),
+            metrics=InMemoryMetricsRecorder(),
+            logger=RecordingLogger(),
+            clock=clock,
+        )
+        monitor.register(HealthCheck("hung", hung))
 
         async def scenario() -> list[str]:
             messages = []
-            await r.monitor.run_due()
-            messages.append(r.monitor.report().checks["hung"].message)
-            r.clock.advance(10)
-            await r.monitor.run_due()
-            messages.append(r.monitor.report().checks["hung"].message)
+            run = asyncio.create_task(monitor.run_due())
+            await asyncio.to_thread(started.wait, 5)  # the check blocks in its thread now
+            clock.gate.set()  # its 1 s timeout passes
+            await run
+            messages.append(monitor.report().checks["hung"].message)
+            clock.time = 10
+            await monitor.run_due()  # due again, but its thread still blocks: not started a second time
+            messages.append(monitor.report().checks["hung"].message)
+            clock.gate.clear()
             release.set()
-            await asyncio.to_thread(finished.wait, 5)
-            for _ in range(1000):  # the worker thread is a step behind the check's own return
-                r.clock.advance(10)
-                await r.monitor.run_due()
-                if len(calls) == 2:
-                    break
-                await asyncio.to_thread(lambda: None)
-            messages.append(r.monitor.report().checks["hung"].state.value)
+            while calls == [1]:
+                clock.time += 10
+                await monitor.run_due()  # started again once the blocked thread has returned
+            messages.append(monitor.report().checks["hung"].state.value)
             return messages
 
-        assert asyncio.run(scenario()) == ["timed out after 0.01s", "timed out after 0.01s", "healthy"]
+        assert asyncio.run(scenario()) == ["timed out after 1s", "timed out after 1s", "healthy"]
         assert len(calls) == 2
 
     def test_settings_timeout_applies_when_the_check_gives_none(self) -> None:
         """Without its own timeout a check gets health.timeout from the settings."""
-
-        async def forever() -> None:
-            await asyncio.Event().wait()
-
-        r = rig(HealthCheck("stuck", forever), interval=1, timeout=0.02)
-        asyncio.run(r.monitor.run_all())
-        assert r.monitor.report().checks["stuck"].message == "timed out after 0.02s"
+        r = rig(HealthCheck("stuck", forever), interval=30, timeout=2)
+        asyncio.run(advancing(r.clock, 2, r.monitor.run_all()))
+        assert r.monitor.report().checks["stuck"].message == "timed out after 2s"
 
 
 class TestOutcomes:
@@ -288,8 +339,8 @@ class TestOutcomes:
         """duration_seconds is measured with the monitor's clock."""
         r = rig()
 
-        def slow() -> bool:
-            r.clock.advance(0.25)
+        async def slow() -> bool:
+            await r.clock.advance_async(0.25)
             return True
 
         r.monitor.register(HealthCheck("slow", slow))
@@ -358,6 +409,57 @@ class TestScheduling:
         assert whole.calls == 0
         report = r.monitor.report("ready")
         assert (report.status, report.http_status, dict(report.checks)) == (HealthState.HEALTHY, 200, {})
+
+
+class TestOnTheRuntime:
+    """A real Runtime on a FakeClock runs ``monitor.run_due`` as its periodic job."""
+
+    def test_a_30s_check_runs_on_schedule_as_fake_time_passes(self) -> None:
+        """Advancing 90 s of fake time runs 30 s checks at 0, 30, 60 and 90 s: four runs each, no sleep."""
+        threaded, ran_at = Switch(), []
+        r = rig()
+
+        async def ping() -> bool:
+            ran_at.append(r.clock.now())
+            return True
+
+        r.monitor.register(HealthCheck("sync", threaded, interval=30))
+        r.monitor.register(HealthCheck("async", ping, interval=30))
+        runtime = Runtime("health-schedule-test", clock=r.clock)
+        runtime.every("health", 30, r.monitor.run_due)
+        runtime.start()
+        try:
+            r.clock.advance(90)
+        finally:
+            runtime.stop()
+        assert threaded.calls == 4  # the initial run and three more
+        assert ran_at == [100.0, 130.0, 160.0, 190.0]
+        assert r.monitor.report().checks["sync"].checked_at == r.clock.wall()
+
+    def test_a_check_past_its_timeout_is_unhealthy_once_the_timeout_has_passed(self) -> None:
+        """A check that never returns stays unknown for 5 s of fake time, then is unhealthy "timed out"."""
+        r = rig(
+            HealthCheck("stuck", forever, timeout=5, interval=30), HealthCheck("ok", Switch(), interval=30)
+        )
+        runtime = Runtime("health-timeout-test", clock=r.clock)
+        runtime.every("health", 30, r.monitor.run_due)
+        runtime.start()
+        try:
+            r.clock.advance(4.5)
+            before = r.monitor.report().checks["stuck"]
+            r.clock.advance(0.5)
+            after = r.monitor.report()
+        finally:
+            runtime.stop()
+        assert (before.state, before.message) == (HealthState.UNKNOWN, "not run yet")
+        stuck = after.checks["stuck"]
+        assert (stuck.state, stuck.message, stuck.duration_seconds) == (
+            HealthState.UNHEALTHY,
+            "timed out after 5s",
+            5.0,
+        )
+        assert after.checks["ok"].state is HealthState.HEALTHY
+        assert after.status is HealthState.DEGRADED  # a non-critical check is unhealthy
 
 
 class TestRegistration:
@@ -445,15 +547,11 @@ class TestRegistration:
 
     def test_settings_timeout_overrides_the_checks_own(self) -> None:
         """A timeout in settings replaces the one the check was registered with."""
-
-        async def forever() -> None:
-            await asyncio.Event().wait()
-
         r = rig(
             HealthCheck("stuck", forever, timeout=5),
             overrides=(HealthCheckSettings(name="stuck", timeout=timedelta(milliseconds=20)),),
         )
-        asyncio.run(r.monitor.run_all())
+        asyncio.run(advancing(r.clock, 0.02, r.monitor.run_all()))
         assert r.monitor.report().checks["stuck"].message == "timed out after 0.02s"
 
 
@@ -514,6 +612,7 @@ class TestReports:
         assert data["status"] == "degraded" and data["scope"] == "all"
         assert data["checked_at"] == "2026-01-01T00:00:00+00:00"
         assert data["checks"]["db"] == {
+            "name": "db",
             "state": "degraded",
             "message": "slow",
             "critical": True,
@@ -530,7 +629,9 @@ class TestReports:
         with pytest.raises(AttributeError):
             report.status = HealthState.UNHEALTHY  # type: ignore[misc]
         with pytest.raises(AttributeError):
-            report.checks["a"].state = HealthState.UNHEALTHY  # type: ignore[misc]
+            report.checks["a"].result = CheckResult(HealthState.UNHEALTHY)  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            report.checks["a"].result.state = HealthState.UNHEALTHY  # type: ignore[misc]
 
     def test_an_unknown_scope_is_rejected(self) -> None:
         """report() accepts only all, live and ready."""
@@ -556,6 +657,25 @@ class TestReports:
             ("queue", HealthState.HEALTHY, ""),
         ]
         assert r.monitor.status() == "unhealthy"
+
+    def test_dependencies_not_checked_yet_are_unknown_without_a_time(self) -> None:
+        """A check not run yet, or only named in settings, is unknown with checked_at None."""
+        r = rig(HealthCheck("db", Switch()), overrides=(HealthCheckSettings(name="security_manager"),))
+        assert [(d.name, d.state, d.message, d.checked_at) for d in r.monitor.dependencies()] == [
+            ("db", HealthState.UNKNOWN, "not run yet", None),
+            ("security_manager", HealthState.UNKNOWN, "not registered", None),
+        ]
+        status = r.monitor.health_check()
+        assert (status.state, status.checked_at) == (HealthState.UNKNOWN, r.clock.wall())
+
+    def test_dependencies_are_the_reports_entries(self) -> None:
+        """dependencies() lists the very values report() holds: one model for a check's outcome."""
+        r = rig(HealthCheck("db", Switch(), critical=True, tags={"tier": "data"}))
+        asyncio.run(r.monitor.run_all())
+        (dependency,) = r.monitor.dependencies()
+        assert dependency == r.monitor.report().checks["db"]
+        assert (dependency.critical, dict(dependency.tags)) == (True, {"tier": "data"})
+        assert dependency.result == CheckResult(HealthState.HEALTHY, "", {}, 0.0, r.clock.wall())
 
 
 def test_overlapping_runs_wait_for_the_check_in_flight() -> None:

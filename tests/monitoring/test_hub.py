@@ -145,11 +145,11 @@ class TestFixes:
         assert check.state.value == "healthy"
 
     def test_process_gauges_and_builtin_help(self) -> None:
-        """The process sampler records memory and fds; built-in metrics carry real HELP text."""
+        """Process metrics are read at collection time (no job); built-in metrics carry real HELP text."""
         from sharedconfig.monitoring.metrics.exposition import render
 
         mon = Monitoring(quiet(), stream=io.StringIO())
-        asyncio.run(mon._sample_process())
+        assert not any("process" in job.name for job in mon.runtime.jobs)
         asyncio.run(mon.health.run_all())
         text = render(mon.metrics.collect()).decode()
         assert "process_resident_memory_bytes " in text

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,7 +16,6 @@ import structlog
 from pydantic import SecretStr
 from structlog.typing import EventDict
 
-from sharedconfig.errors import current_trace
 from sharedconfig.interfaces import Logger
 from sharedconfig.monitoring.logging import (
     StructLogger,
@@ -28,10 +27,12 @@ from sharedconfig.monitoring.logging import (
 from sharedconfig.monitoring.settings import LoggingSettings
 from sharedconfig.redaction import REDACTED
 from sharedconfig.stdlog import StdlibLogger
+from sharedconfig.testing import LogRecord
 from sharedconfig.testing.compliance import LoggerContract
+from sharedconfig.tracecontext import TraceContext, use
 
 CANARY = "canary-7f3a-do-not-log"
-TRACE = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+TRACE = TraceContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
 
 
 class TerminalIO(io.StringIO):
@@ -81,11 +82,23 @@ def root_state() -> Iterator[tuple[int, list[logging.Handler]]]:
 
 
 class TestStructLoggerContract(LoggerContract):
-    """StructLogger passes the Logger contract."""
+    """StructLogger passes the Logger contract, read back from the JSON lines it writes."""
+
+    stream: io.StringIO
 
     def make(self) -> Logger:
         """A JSON logger at debug level writing to a StringIO."""
-        return json_logger(io.StringIO())
+        self.stream = io.StringIO()
+        return json_logger(self.stream)
+
+    def records(self, logger: Logger) -> Sequence[LogRecord]:
+        """Each line: its level and event, and the other keys but the timestamp as fields."""
+        found = []
+        for line in lines(self.stream):
+            level, event = line.pop("level"), line.pop("event")
+            line.pop("timestamp", None)
+            found.append(LogRecord(str(level), str(event), line))
+        return found
 
 
 class TestJsonLines:
@@ -303,31 +316,25 @@ class TestRedaction:
 
 
 class TestTraceIds:
-    """trace_id and span_id come from ``current_trace`` when a span is active."""
+    """trace_id and span_id come from ``sharedconfig.tracecontext`` inside a trace."""
 
-    def test_ids_are_added_when_current_trace_is_set(self, stream: io.StringIO) -> None:
-        """Inside a span both ids are on the line; outside, neither is."""
+    def test_ids_are_added_inside_a_trace_context(self, stream: io.StringIO) -> None:
+        """Inside ``use(trace)`` both ids are on the line; outside, neither is."""
         logger = json_logger(stream)
-        token = current_trace.set(TRACE)
-        try:
+        with use(TRACE):
             logger.info("inside")
-        finally:
-            current_trace.reset(token)
         logger.info("outside")
         inside, outside = lines(stream)
-        assert (inside["trace_id"], inside["span_id"]) == TRACE
+        assert (inside["trace_id"], inside["span_id"]) == (TRACE.trace_id, TRACE.span_id)
         assert "trace_id" not in outside and "span_id" not in outside
 
     def test_callers_trace_id_wins(self, stream: io.StringIO) -> None:
         """A trace_id given by the caller is kept, as StdlibLogger does."""
         logger = json_logger(stream)
-        token = current_trace.set(TRACE)
-        try:
+        with use(TRACE):
             logger.info("m", trace_id="mine")
-        finally:
-            current_trace.reset(token)
         (line,) = lines(stream)
-        assert (line["trace_id"], line["span_id"]) == ("mine", TRACE[1])
+        assert (line["trace_id"], line["span_id"]) == ("mine", TRACE.span_id)
 
 
 class TestCaptureStdlib:

@@ -1,9 +1,13 @@
-"""Tests of the ASGI and WSGI request-metrics middleware: route-template labels, 5xx on errors, in-flight."""
+"""Tests of the ASGI and WSGI request-metrics middleware: route-template labels, 5xx on errors, in-flight.
+
+Also the span seam: the span hook's trace context is current while the app serves the request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -18,7 +22,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from conftest import ASGIClient as Client
+from sharedconfig import tracecontext
+from sharedconfig.errors import SharedConfigError
 from sharedconfig.monitoring.hub import Monitoring, configure, reset
+from sharedconfig.monitoring.logging import make_logger
 from sharedconfig.monitoring.middleware import (
     ROUTE_ENVIRON_KEY,
     UNMATCHED,
@@ -27,7 +34,8 @@ from sharedconfig.monitoring.middleware import (
     ServerRequest,
     WSGIMetricsMiddleware,
 )
-from sharedconfig.monitoring.settings import MonitoringSettings
+from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
+from sharedconfig.tracecontext import TraceContext, parse_traceparent, use
 
 REQUESTS = "http_server_requests_total"
 DURATION_COUNT = "http_server_request_duration_seconds_count"
@@ -58,6 +66,7 @@ class RecordingSpan:
     """A span that remembers how it was finished."""
 
     request: ServerRequest
+    trace: TraceContext | None = None
     finished: list[tuple[str, int | None, BaseException | None]] = field(default_factory=list)
 
     def finish(self, route: str, status_code: int | None, error: BaseException | None) -> None:
@@ -67,15 +76,52 @@ class RecordingSpan:
 
 @dataclass
 class RecordingHook:
-    """A span hook keeping every span it opened."""
+    """A span hook keeping every span it opened; ``traced`` ones continue the caller's traceparent."""
 
+    traced: bool = False
     spans: list[RecordingSpan] = field(default_factory=list)
 
     def __call__(self, request: ServerRequest) -> RecordingSpan:
-        """Open a recording span."""
-        span = RecordingSpan(request)
+        """Open a recording span, a child of the incoming traceparent (or a new trace) when traced."""
+        trace = None
+        if self.traced:
+            parent = parse_traceparent(request.headers.get("traceparent", ""))
+            trace = parent.child() if parent is not None else TraceContext.new()
+        span = RecordingSpan(request, trace)
         self.spans.append(span)
         return span
+
+
+PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def seen_inside() -> dict[str, str | None]:
+    """What code serving a request sees of the trace: current ids, a new error's ids, a log line's ids."""
+    stream = io.StringIO()
+    make_logger(LoggingSettings(format="json"), stream=stream).info("serving")
+    line = json.loads(stream.getvalue())
+    trace = tracecontext.current()
+    error = SharedConfigError("inside")
+    return {
+        "trace_id": trace.trace_id if trace else None,
+        "span_id": trace.span_id if trace else None,
+        "error_trace_id": error.trace_id,
+        "error_span_id": error.span_id,
+        "log_trace_id": line.get("trace_id"),
+        "log_span_id": line.get("span_id"),
+    }
+
+
+def expect_ids(seen: dict[str, str | None], trace: TraceContext) -> None:
+    """Every id in ``seen`` is the one of ``trace``."""
+    assert seen == {
+        "trace_id": trace.trace_id,
+        "span_id": trace.span_id,
+        "error_trace_id": trace.trace_id,
+        "error_span_id": trace.span_id,
+        "log_trace_id": trace.trace_id,
+        "log_span_id": trace.span_id,
+    }
 
 
 def fastapi_app(monitoring: Monitoring, hook: RecordingHook | None = None) -> FastAPI:
@@ -230,6 +276,51 @@ class TestASGI:
         route, _, error = failed.finished[0]
         assert route == "/boom" and isinstance(error, RuntimeError)
 
+    def test_the_spans_trace_is_current_while_the_app_runs(self, monitoring: Monitoring) -> None:
+        """Code inside the request (its logs and errors) sees the span's trace, a child of the traceparent."""
+        hook = RecordingHook(traced=True)
+        app = FastAPI()
+        app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring, span_hook=hook)
+
+        @app.get("/seen")
+        async def seen() -> dict[str, str | None]:
+            return seen_inside()
+
+        with Client(app) as client:
+            body = client.get("/seen", headers={"traceparent": PARENT}).json()
+        (span,) = hook.spans
+        assert span.trace is not None and span.trace.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert span.trace.span_id != "00f067aa0ba902b7"
+        expect_ids(body, span.trace)
+
+    def test_trace_is_restored_after_the_request_and_none_keeps_it(self, monitoring: Monitoring) -> None:
+        """After the request the caller's trace is current again; a span without a trace changes nothing."""
+        outer = TraceContext("a" * 32, "b" * 16)
+        inside: list[TraceContext | None] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            inside.append(tracecontext.current())
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            pass
+
+        async def serve(hook: RecordingHook) -> TraceContext | None:
+            scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+            await ASGIMetricsMiddleware(app, monitoring, span_hook=hook)(scope, receive, send)
+            return tracecontext.current()
+
+        with use(outer):
+            after_traced = asyncio.run(serve(RecordingHook(traced=True)))
+            after_untraced = asyncio.run(serve(RecordingHook()))
+        assert inside[0] is not None and inside[0] != outer
+        assert after_traced == outer
+        assert inside[1] == outer and after_untraced == outer
+
 
 def environ_for(method: str = "GET", path: str = "/") -> dict[str, Any]:
     """A complete WSGI environ for one request."""
@@ -353,6 +444,39 @@ class TestWSGI:
         assert span.request.headers["traceparent"] == "00-abc-def-01"
         assert span.request.headers["content-type"] == "text/plain"
         assert span.finished == [("/items/<int:item_id>", 200, None)]
+
+    def test_the_spans_trace_is_current_in_the_app_and_its_body(self, monitoring: Monitoring) -> None:
+        """The app and each step of its body generator see the span's trace; the server between steps not."""
+        seen: list[dict[str, str | None]] = []
+        between: list[TraceContext | None] = []
+
+        def streaming(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            seen.append(seen_inside())
+            start_response("200 OK", [("Content-Type", "text/plain")])
+
+            def body() -> Iterator[bytes]:
+                seen.append(seen_inside())
+                yield b"one"
+                seen.append(seen_inside())
+                yield b"two"
+
+            return body()
+
+        hook = RecordingHook(traced=True)
+        environ = environ_for(path="/stream")
+        environ["HTTP_TRACEPARENT"] = PARENT
+        response = WSGIMetricsMiddleware(streaming, monitoring, span_hook=hook)(environ, lambda *a: None)
+        for _ in response:
+            between.append(tracecontext.current())
+        response.close()  # type: ignore[attr-defined]  # the WSGI iterable's close (PEP 3333)
+        (span,) = hook.spans
+        assert span.trace is not None and span.trace.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert len(seen) == 3
+        for ids in seen:
+            expect_ids(ids, span.trace)
+        assert between == [None, None]
+        assert tracecontext.current() is None
+        assert span.finished == [("unmatched", 200, None)]
 
 
 class TestRealFlask:

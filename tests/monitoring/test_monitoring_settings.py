@@ -238,6 +238,61 @@ class TestSchema:
         assert "canary" not in text
 
 
+class TestDeliveryPolicies:
+    """Exporters, event channels and notifiers carry the shared retry and circuit_breaker blocks."""
+
+    def test_seed_exporters_get_the_exporters_default_policies(self) -> None:
+        """Unwritten blocks build the exporters' default retry policy and breaker config."""
+        from sharedconfig.monitoring.metrics.push import EXPORT_BREAKER, EXPORT_RETRY
+
+        settings = module.validate(seed())
+        for exporter in settings.metrics.exporters:
+            assert exporter.retry.policy() == EXPORT_RETRY
+            assert exporter.circuit_breaker.config() == EXPORT_BREAKER
+
+    @pytest.mark.parametrize(
+        ("section", "entry"),
+        [
+            ("metrics", {"type": "prometheus", "endpoint": "http://p:9090", "push_interval": "15s"}),
+            ("metrics", {"type": "datadog", "api_key": "k"}),
+            ("events", {"type": "elasticsearch", "endpoint": "http://es:9200"}),
+            ("events", {"type": "kafka", "brokers": ["k:9092"]}),
+            ("events", {"type": "webhook", "url": "https://hook"}),
+            ("events", {"type": "nats", "servers": ["nats://n:4222"]}),
+            ("alerts", {"type": "slack", "webhook_url": "https://hooks.slack.com/x"}),
+            ("alerts", {"type": "email", "smtp_host": "smtp", "from": "a@b.c", "to": ["d@e.f"]}),
+            ("alerts", {"type": "webhook", "url": "https://hook"}),
+            ("alerts", {"type": "alertmanager"}),
+        ],
+    )
+    def test_every_remote_destination_takes_the_blocks(self, section: str, entry: dict[str, Any]) -> None:
+        """Each destination reached over the network reads ``retry`` and ``circuit_breaker`` blocks."""
+        blocks = {"retry": {"max_retries": 5}, "circuit_breaker": {"wait_duration_in_open_state": "2m"}}
+        key = "notifications" if section == "alerts" else "exporters"
+        settings = module.validate({section: {key: [{**entry, **blocks}]}})
+        (destination,) = getattr(getattr(settings, section), key)
+        assert destination.retry.max_retries == 5
+        assert destination.circuit_breaker.wait_duration_in_open_state == timedelta(minutes=2)
+
+    def test_local_destinations_have_no_blocks(self) -> None:
+        """The log and sqlite channels cannot fail remotely, so they take no retry block."""
+        with pytest.raises(ValidationError):
+            module.validate({"events": {"exporters": [{"type": "log", "retry": {}}]}})
+
+    def test_policy_check_runs_on_monitoring(self) -> None:
+        """The shared policy check reports a destination's retry_delay above its cap, at its path."""
+        data = mutated(metrics__exporters__0__retry={"retry_delay": "20s"})
+        assert codes(check(data)) == [
+            ("VALIDATION_021", "warning", "monitoring.metrics.exporters.0.retry.retry_delay")
+        ]
+
+    def test_settings_classes_are_named_settings(self) -> None:
+        """Every class in the section's schema ends in ``Settings``, so none shares a runtime class's name."""
+        defs = MonitoringSettings.model_json_schema()["$defs"]
+        assert "DatadogExporterSettings" in defs
+        assert [name for name in defs if not name.endswith("Settings")] == []
+
+
 def mutated(**changes: Any) -> dict[str, Any]:
     """The seed section with ``changes`` (dotted keys via ``__``) applied; the Jaeger exporter removed."""
     data = seed()

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from sharedconfig.config.policies import RetrySettings
 from sharedconfig.config.validation import Issue, ValidationContext, run_pipeline
 from sharedconfig.errors import Location
 from sharedconfig.pipeline.settings import PipelineSettings, module
@@ -64,18 +65,44 @@ class TestSchema:
             {"stages": [{"name": "a", "workers": 0}]},
             {"stages": [{"workers": 1}]},
             {"batch_size": 0},
-            {"max_retries": -1},
+            {"retry": {"max_retries": -1}},
+            {"max_retries": 3},
             {"flush_interval": "soon"},
         ],
     )
     def test_invalid(self, data: dict[str, Any]) -> None:
-        """Zero workers, nameless stages, empty batches, negative retries and bad durations are errors."""
+        """Zero workers, nameless stages, empty batches, negative retries, the old flat max_retries key and
+        bad durations are errors."""
         with pytest.raises(ValidationError):
             module.validate(data)
 
     def test_json_schema(self) -> None:
-        """The schema is valid draft 2020-12."""
-        jsonschema.Draft202012Validator.check_schema(PipelineSettings.model_json_schema())
+        """The schema is valid draft 2020-12, and every class in it is named ``*Settings``."""
+        schema = PipelineSettings.model_json_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert all(name.endswith("Settings") for name in schema["$defs"])
+
+
+class TestRetry:
+    """A failed batch is retried in the shared vocabulary."""
+
+    def test_three_retries_by_default(self) -> None:
+        """The pipeline keeps its three retries; the other keys take the vocabulary's defaults."""
+        retry = PipelineSettings().retry
+        assert retry.max_retries == 3
+        assert retry.model_dump() == RetrySettings(max_retries=3).model_dump()
+
+    def test_partial_block_keeps_pipeline_defaults(self) -> None:
+        """Writing one key of ``retry`` leaves the pipeline's own default of the others in place."""
+        retry = module.validate({"retry": {"retry_delay": "2s"}}).retry
+        assert (retry.max_retries, retry.retry_delay) == (3, timedelta(seconds=2))
+
+    def test_delay_above_cap_is_reported(self) -> None:
+        """The shared policy check reports a retry_delay above max_retry_delay at pipeline.retry."""
+        issues = check({"retry": {"retry_delay": "1m", "max_retry_delay": "5s"}})
+        assert [(i.code, i.severity, i.path) for i in issues] == [
+            ("VALIDATION_021", "warning", "pipeline.retry.retry_delay")
+        ]
 
 
 class TestBatchFitsBuffer:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from fastapi import FastAPI
 from conftest import ASGIClient as Client
 from sharedconfig.config.loader import load
 from sharedconfig.config.snapshot import Config
+from sharedconfig.interfaces import CheckResult, HealthStatus
 from sharedconfig.monitoring.health import HealthCheck
+from sharedconfig.monitoring.health.wire import wire_fields
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.settings import MonitoringSettings
-from sharedconfig.server.app import HealthBody, create_app
+from sharedconfig.server.app import CheckBody, HealthBody, create_app
 from sharedconfig.server.auth import TOKEN_ENV
 
 CANARY_TOKEN = "canary-token-4e2b"
@@ -167,6 +170,18 @@ class TestHealth:
         assert "database" in ready["checks"] and "cache" not in ready["checks"]
         assert all(check["critical"] for check in ready["checks"].values())
 
+    def test_body_schemas_are_derived_from_the_health_values(self, monitoring: Monitoring) -> None:
+        """CheckBody's fields are the keys a served check has: its name, the result's fields, the entry's."""
+        asyncio.run(monitoring.health.run_all())
+        with Client(create_app(monitoring)) as client:
+            body = client.get("/health").json()
+        keys = [w.key for w in wire_fields(HealthStatus)]
+        assert list(CheckBody.model_fields) == keys
+        assert [f.name for f in fields(CheckResult)] == keys[1:6]  # name, then the result, then the entry
+        assert all(list(check) == keys for check in body["checks"].values())
+        assert list(HealthBody.model_fields) == list(body)  # http_status is the response's code, not a key
+        HealthBody.model_validate(body)
+
 
 class TestConfigAPI:
     def test_missing_token_is_401_with_challenge(self, configured: Monitoring) -> None:
@@ -292,7 +307,13 @@ class TestErrorsAndOpenAPI:
         assert routes <= set(spec["paths"])
         assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         assert spec["paths"]["/health/ready"]["get"]["responses"]["503"]["content"]
-        assert "HealthBody" in spec["components"]["schemas"]
+        schemas = spec["components"]["schemas"]
+        assert {"HealthBody", "CheckBody", "HealthState"} <= set(schemas)
+        assert schemas["HealthBody"]["properties"]["checks"]["additionalProperties"] == {
+            "$ref": "#/components/schemas/CheckBody"
+        }
+        assert schemas["HealthState"]["enum"] == ["healthy", "degraded", "unhealthy", "unknown"]
+        assert "checked_at" in schemas["CheckBody"]["required"]
         config_get = spec["paths"]["/api/v1/config"]["get"]
         assert "401" in config_get["responses"]
         assert config_get["security"] == [{"HTTPBearer": []}]

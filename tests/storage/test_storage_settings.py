@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from sharedconfig.config.policies import RetrySettings
 from sharedconfig.config.validation import Issue, ValidationContext, run_pipeline
 from sharedconfig.errors import Location
 from sharedconfig.storage.settings import StorageSettings, module
@@ -49,6 +50,28 @@ class TestSchema:
         assert settings.connection.timeout == timedelta(seconds=30)
         assert settings.connection.max_retries == 3
         assert settings.connection.retry_delay == timedelta(seconds=5)
+        assert list(settings.connection.delays()) == [5.0, 5.0, 5.0]  # the seed's fixed delay
+
+    def test_connection_speaks_the_retry_vocabulary(self) -> None:
+        """storage.connection keeps the seed's flat keys and takes every other retry key beside them."""
+        connection = module.validate(
+            {
+                "endpoint": "minio:9000",
+                "connection": {"max_retries": 5, "multiplier": 2, "max_retry_delay": "12s"},
+            }
+        ).connection
+        assert isinstance(connection, RetrySettings)
+        assert list(connection.delays()) == [5.0, 10.0, 12.0, 12.0, 12.0]
+        assert connection.timeout == timedelta(seconds=30)
+        policy = connection.policy()
+        assert [policy.delay(n) for n in range(5)] == [5.0, 10.0, 12.0, 12.0, 12.0]  # no jitter by default
+
+    def test_retry_delay_above_cap(self) -> None:
+        """The shared policy check reports storage.connection.retry_delay above max_retry_delay."""
+        issues = check({"endpoint": "minio:9000", "connection": {"retry_delay": "1m"}})
+        assert [(i.code, i.severity, i.path) for i in issues] == [
+            ("VALIDATION_021", "warning", "storage.connection.retry_delay")
+        ]
 
     def test_endpoint_is_required(self) -> None:
         """The seed's "storage endpoint is required": no defaults, and a missing endpoint is an error."""
@@ -74,10 +97,13 @@ class TestSchema:
             module.validate({"endpoint": "x", "type": "gcs"})
 
     def test_json_schema(self) -> None:
-        """The schema is valid draft 2020-12 and requires the endpoint."""
+        """The schema is valid draft 2020-12, requires the endpoint and names its classes ``*Settings``."""
         schema = StorageSettings.model_json_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
         assert schema["required"] == ["endpoint"]
+        assert all(name.endswith("Settings") for name in schema["$defs"])
+        connection = schema["$defs"]["ConnectionSettings"]["properties"]
+        assert (connection["max_retries"]["default"], connection["retry_delay"]["default"]) == (3, "5s")
 
 
 class TestPlaintextCredentials:

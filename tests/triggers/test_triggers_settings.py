@@ -90,10 +90,21 @@ class TestSchema:
         with pytest.raises(ValidationError, match=f"exactly one of schedule and interval, {given} given"):
             module.validate({"triggers": [trigger(**fields)]})
 
+    def test_retry(self) -> None:
+        """A run is not retried unless its ``retry`` block says so, in the shared vocabulary."""
+        settings = module.validate(
+            {"triggers": [trigger(schedule="@daily"), trigger(schedule="@hourly", retry={"max_retries": 2})]}
+        )
+        assert [t.retry.max_retries for t in settings.triggers] == [0, 2]
+        assert settings.triggers[1].retry.retry_delay == timedelta(milliseconds=500)
+        with pytest.raises(ValidationError):
+            module.validate({"triggers": [trigger(schedule="@daily", max_retries=1)]})
+
     def test_json_schema(self) -> None:
-        """The schema is valid draft 2020-12 and carries the cron pattern."""
+        """The schema is valid draft 2020-12, carries the cron pattern and names classes ``*Settings``."""
         schema = TriggersSettings.model_json_schema()
         jsonschema.Draft202012Validator.check_schema(schema)
+        assert all(name.endswith("Settings") for name in schema["$defs"])
         validator = jsonschema.Draft202012Validator(schema)
         assert validator.is_valid({"triggers": [trigger(schedule="@daily")]})
         assert not validator.is_valid({"triggers": [trigger(schedule="every day")]})
@@ -114,6 +125,15 @@ class TestTimeoutCheck:
         """The default timeout counts when the trigger sets none; the issue points at the interval."""
         issues = check({"triggers": [trigger(interval="1m")]})
         assert [(i.code, i.path) for i in issues] == [("VALIDATION_021", "triggers.triggers.0.interval")]
+
+    def test_retry_delay_above_cap(self) -> None:
+        """The policy check reports a retried trigger's retry_delay above its cap, not an unretried one's."""
+        retry = {"retry_delay": "1m", "max_retry_delay": "1s"}
+        assert check({"triggers": [trigger(schedule="@daily", retry=retry)]}) == []
+        issues = check({"triggers": [trigger(schedule="@daily", retry={**retry, "max_retries": 1})]})
+        assert [(i.code, i.path) for i in issues] == [
+            ("VALIDATION_021", "triggers.triggers.0.retry.retry_delay")
+        ]
 
     def test_silent(self) -> None:
         """Short timeouts and cron schedules are not reported."""

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from sharedconfig.config.loader import Outcome, check
+from sharedconfig.config.issues import Issue
+from sharedconfig.config.loader import LoadOptions, Outcome, check
 from sharedconfig.config.snapshot import MISSING
 from sharedconfig.config.tree import REDACTED
-from sharedconfig.config.validation import Issue
 
 __all__ = ["diff", "schema", "show", "validate"]
 
@@ -56,26 +56,8 @@ SecretsDir = Annotated[
 EnvFile = Annotated[str, typer.Option("--env-file", help="The .env file to read when it exists.")]
 
 
-def _check(
-    files: list[Path] | None,
-    profile: str | None,
-    env_prefix: str,
-    require: list[str] | None,
-    overrides: list[str] | None,
-    ignore: list[str] | None,
-    secrets_dir: str | None,
-    env_file: str,
-) -> Outcome:
-    return check(
-        [str(f) for f in files or ()],
-        profile=profile,
-        env_prefix=env_prefix,
-        require=require or (),
-        overrides=overrides or (),
-        ignore=ignore or (),
-        secrets_dir=secrets_dir,
-        env_file=env_file or None,
-    )
+def _paths(files: list[Path] | None) -> list[str]:
+    return [str(f) for f in files or ()]
 
 
 def print_issue(issue: Issue, stream: Any = None) -> None:
@@ -111,7 +93,16 @@ def validate(
     env_file: EnvFile = ".env",
 ) -> None:
     """Validate configuration: exit 0 when valid (warnings allowed unless --strict), 1 when not."""
-    outcome = _check(files, profile, env_prefix, require, overrides, ignore, secrets_dir, env_file)
+    outcome = check(
+        _paths(files),
+        profile=profile,
+        env_prefix=env_prefix,
+        require=require or (),
+        overrides=overrides or (),
+        ignore=ignore or (),
+        secrets_dir=secrets_dir,
+        env_file=env_file or None,
+    )
     if output is IssueFormat.json:
         print(json.dumps([i.to_dict() for i in outcome.report], indent=2))
     else:
@@ -151,7 +142,16 @@ def show(
     env_file: EnvFile = ".env",
 ) -> None:
     """Print the effective configuration (sources plus defaults); secrets are shown as **********."""
-    config = _loaded(_check(files, profile, env_prefix, require, overrides, None, secrets_dir, env_file))
+    outcome = check(
+        _paths(files),
+        profile=profile,
+        env_prefix=env_prefix,
+        require=require or (),
+        overrides=overrides or (),
+        secrets_dir=secrets_dir,
+        env_file=env_file or None,
+    )
+    config = _loaded(outcome)
     if not explain:
         print(_dump(config.to_dict(), output), end="")
         return
@@ -191,8 +191,9 @@ def diff(
 
     Exit codes follow diff(1): 0 no differences, 1 differences, 2 a file failed to load.
     """
-    old = _loaded(_check([a], profile, env_prefix, None, None, None, None, env_file), failure=2)
-    new = _loaded(_check([b], profile, env_prefix, None, None, None, None, env_file), failure=2)
+    options = LoadOptions(profile=profile, env_prefix=env_prefix, env_file=env_file or None)
+    old = _loaded(check([a], **options), failure=2)
+    new = _loaded(check([b], **options), failure=2)
     rows = old.diff(new)
     for path, before, after in rows:
         if after is MISSING:

@@ -9,56 +9,18 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from importlib.util import find_spec
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from sharedconfig.cli.config import EnvFile, EnvPrefix, Files, Overrides, Profile, SecretsDir, print_issue
 
-if TYPE_CHECKING:
-    from sharedconfig.config.hooks import ConfigHooks
-    from sharedconfig.config.snapshot import Config
-    from sharedconfig.config.validation import ValidationReport
-
 __all__ = ["serve"]
 
 SERVER_EXTRA_HINT = "sharedconfig serve needs FastAPI and uvicorn: pip install 'sharedconfig[server]'"
-
-
-class RecordedHooks:
-    """Config hooks that keep the loader's calls and replay them later.
-
-    ``Monitoring`` is built from the configuration being loaded, so its hooks cannot exist during that
-    load; replaying gives them the real load and validation results and durations.
-    """
-
-    def __init__(self) -> None:
-        self._calls: list[Callable[[ConfigHooks], None]] = []
-
-    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
-        """Keep a finished load."""
-        self._calls.append(lambda hooks: hooks.on_load(config, report, seconds))
-
-    def on_validation(self, report: ValidationReport, seconds: float) -> None:
-        """Keep a finished validation."""
-        self._calls.append(lambda hooks: hooks.on_validation(report, seconds))
-
-    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
-        """Keep a finished reload."""
-        self._calls.append(lambda hooks: hooks.on_reload(old, new, report, seconds))
-
-    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
-        """Keep a snapshot change."""
-        self._calls.append(lambda hooks: hooks.on_change(old, new, changed))
-
-    def replay(self, hooks: ConfigHooks) -> None:
-        """Call ``hooks`` with everything kept, in order, and forget it."""
-        calls, self._calls = self._calls, []
-        for call in calls:
-            call(hooks)
 
 
 def _require_server_extra() -> None:
@@ -121,14 +83,18 @@ def serve(
     Binding to an address other than loopback needs an API token (SHAREDCONFIG_API_TOKEN).
     """
     _require_server_extra()
+    from sharedconfig.config.hooks import ConfigHooks
     from sharedconfig.config.loader import load
     from sharedconfig.monitoring.hub import Monitoring
     from sharedconfig.monitoring.settings import MonitoringSettings
     from sharedconfig.server.app import create_app
     from sharedconfig.server.auth import check_bind, configured_token
     from sharedconfig.server.background import BackgroundServer
+    from sharedconfig.testing.hooks import Recording
 
-    recorded = RecordedHooks()
+    # Monitoring is built from the configuration being loaded, so its hooks cannot exist during that
+    # load: record the loader's calls and replay them, with the real results and durations, once it does
+    recorded = Recording(ConfigHooks)
     config = load(
         [str(f) for f in files or ()],
         profile=profile,
@@ -136,7 +102,7 @@ def serve(
         overrides=overrides or (),
         secrets_dir=secrets_dir,
         env_file=env_file or None,
-        hooks=recorded,
+        hooks=recorded.hooks,
     )
     for issue in config.report.warnings:
         print_issue(issue, sys.stderr)
@@ -147,7 +113,9 @@ def serve(
     check_bind(host, token)
 
     monitoring = Monitoring.from_config(config)
-    recorded.replay(monitoring.config_hooks)
+    config_hooks = monitoring.config_hooks
+    if config_hooks is not None:  # None while monitoring is disabled: nobody to tell
+        recorded.replay(config_hooks)
     app = create_app(monitoring, config, api_token=token)
     try:
         server = BackgroundServer(app, host, port, access_log=access_log)

@@ -4,7 +4,8 @@ Import from here or from the top-level package; submodules hold the parts.
 """
 
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
-from sharedconfig.config.loader import check, load
+from sharedconfig.config.issues import Issue, KeyPath, ValidationReport
+from sharedconfig.config.loader import LoadOptions, Outcome, check, load
 from sharedconfig.config.modules import ConfigModule, SettingsModule, discover, module_check
 from sharedconfig.config.snapshot import Config
 from sharedconfig.config.validation import (
@@ -12,9 +13,7 @@ from sharedconfig.config.validation import (
     PERFORMANCE,
     SCHEMA,
     SECURITY,
-    Issue,
     ValidationContext,
-    ValidationReport,
     Validator,
     validator,
 )
@@ -29,6 +28,9 @@ __all__ = [
     "ConfigHooks",
     "ConfigModule",
     "Issue",
+    "KeyPath",
+    "LoadOptions",
+    "Outcome",
     "SettingsModule",
     "ValidationContext",
     "ValidationReport",

@@ -1,7 +1,7 @@
 """The configuration system's hook points: how the loader reports loads, validations and reloads.
 
 Components never import monitoring; ``sharedconfig.monitoring.hooks.config`` implements this protocol
-with metrics, events and logs. The default does nothing.
+with metrics, events and logs. The default (``NO_HOOKS``) is the toolkit's ``noop``; see sharedconfig.hooks.
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from sharedconfig.hooks import noop
+
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationReport
 
-__all__ = ["NO_HOOKS", "ConfigHooks", "NoConfigHooks"]
+__all__ = ["NO_HOOKS", "ConfigHooks"]
 
 
 @runtime_checkable
@@ -37,22 +39,5 @@ class ConfigHooks(Protocol):
         ...
 
 
-class NoConfigHooks:
-    """The default hooks: do nothing, cost nothing."""
-
-    __slots__ = ()
-
-    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
-        """Ignore."""
-
-    def on_validation(self, report: ValidationReport, seconds: float) -> None:
-        """Ignore."""
-
-    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
-        """Ignore."""
-
-    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
-        """Ignore."""
-
-
-NO_HOOKS: ConfigHooks = NoConfigHooks()
+NO_HOOKS: ConfigHooks = noop(ConfigHooks)
+"""The default hooks: ``sharedconfig.hooks.noop(ConfigHooks)``, doing nothing at no cost."""

@@ -1,22 +1,23 @@
 """``load()``: read the sources, merge them, validate every module and the pipeline, return a snapshot.
 
-Every problem is collected into one report; ``load`` raises ``ConfigValidationError`` when the report
-has errors, and ``check`` returns the report without raising (the CLI's ``validate`` uses it).
+Every problem is collected into one report. ``check`` is the one code path and returns an ``Outcome``
+(the CLI's ``validate`` uses it); ``load`` is ``check`` plus ``Outcome.config_or_raise()``, which raises
+``ConfigValidationError`` when the report has errors. Their options are declared once, in ``LoadOptions``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
-from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import Unpack
 
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
+from sharedconfig.config.issues import ValidationReport
 from sharedconfig.config.modules import ConfigModule, resolve
 from sharedconfig.config.schema_errors import report_schema_errors
 from sharedconfig.config.snapshot import Config
@@ -34,23 +35,62 @@ from sharedconfig.config.sources.env import DEFAULT_PREFIX, read_dotenv
 from sharedconfig.config.sources.secrets import read_secret_files, secret_path
 from sharedconfig.config.tree import Layer, Provenance, ReadContext, merge
 from sharedconfig.config.validation import (
-    SECURITY,
-    FunctionValidator,
-    PathParts,
+    BUILTIN_VALIDATORS,
     RuleConfig,
     ValidationContext,
-    ValidationReport,
     Validator,
     did_you_mean,
     run_pipeline,
 )
 from sharedconfig.errors import ConfigValidationError
 
-__all__ = ["LoadKwargs", "LoadOptions", "Outcome", "check", "check_options", "default_sources", "load"]
+__all__ = ["LoadOptions", "Outcome", "check", "default_sources", "load", "resolve_options"]
 
 PROFILE_VAR = "SHAREDCONFIG_PROFILE"
 SECRETS_DIR_VAR = "SHAREDCONFIG_SECRETS_DIR"
 RULES_KEY = "validation"
+DEFAULT_ENV_FILE = ".env"
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+
+
+class LoadOptions(TypedDict, total=False):
+    """How to read and check configuration: the keywords of ``load``, ``check`` and ``FileConfigProvider``.
+
+    Declared here once; every key is optional and its default is given below. Build one to keep options
+    (``LoadOptions(profile="production")``) and spread it into a call (``check(files, **options)``).
+    """
+
+    profile: str | None
+    """The profile whose overlays (``app.<profile>.yaml``) are read; default ``$SHAREDCONFIG_PROFILE``."""
+    env_prefix: str
+    """Prefix of the configuration variables in the environment and the .env file; ``SHAREDCONFIG_``."""
+    env_file: str | None
+    """The .env file read when it exists, None for none; default ``.env``."""
+    secrets_dir: str | None
+    """Directory of secret files; default ``$SHAREDCONFIG_SECRETS_DIR``, else none."""
+    overrides: Collection[str]
+    """``KEY.PATH=VALUE`` strings (the CLI's ``--set``), the highest precedence."""
+    defaults: Mapping[str, Any] | None
+    """Application defaults, the lowest precedence."""
+    require: Collection[str]
+    """Modules that must be valid even when their section is absent."""
+    ignore: Collection[str]
+    """Issue codes to ignore, on top of the files' ``validation.ignore``."""
+    modules: Collection[ConfigModule] | None
+    """The modules to validate with (replaces discovery); default every installed module."""
+    validators: Collection[Validator]
+    """Validators run after the built-in ones and the modules' own, by priority."""
+    sources: Sequence[Source] | None
+    """Replaces the standard precedence (``default_sources``), low to high."""
+    environ: Mapping[str, str] | None
+    """The environment to read, for keys and ``${VAR}``; default ``os.environ``."""
+    hooks: ConfigHooks
+    """Told about every validation and load; default no hooks."""
+    max_file_size: int
+    """Largest file read, in bytes; default 10 MiB."""
+
+
+_OPTION_NAMES = frozenset(LoadOptions.__annotations__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,90 +100,93 @@ class Outcome:
     config: Config | None
     report: ValidationReport
 
-
-@dataclass(frozen=True, slots=True)
-class LoadOptions:
-    """Everything ``load`` takes, kept so a provider or watcher can load again the same way."""
-
-    files: tuple[str, ...] = ()
-    profile: str | None = None
-    env_prefix: str = DEFAULT_PREFIX
-    env_file: str | None = ".env"
-    secrets_dir: str | None = None
-    overrides: tuple[str, ...] = ()
-    defaults: Mapping[str, Any] | None = None
-    require: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
-    environ: Mapping[str, str] | None = None
-    max_file_size: int = 10 * 1024 * 1024
+    def config_or_raise(self) -> Config:
+        """The snapshot; raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when invalid."""
+        if self.config is not None:
+            return self.config
+        errors = self.report.errors
+        first = errors[0]
+        raise ConfigValidationError(
+            f"configuration has {len(errors)} error{'s' if len(errors) != 1 else ''}; first: {first}",
+            issues=self.report.issues,
+            location=first.location,
+            path=first.path,
+        )
 
 
-def default_sources(opts: LoadOptions) -> tuple[Source, ...]:
+def _environ(options: LoadOptions) -> Mapping[str, str]:
+    environ = options.get("environ")
+    return os.environ if environ is None else environ
+
+
+def resolve_options(options: LoadOptions) -> LoadOptions:
+    """``options`` with the environment's defaults filled in: ``environ``, ``profile``, ``secrets_dir``.
+
+    ``load`` resolves on every call; ``FileConfigProvider`` once, so every reload uses the same profile.
+    Raises ``TypeError`` for a key that is not an option, as a misspelt keyword argument does.
+    """
+    unknown = options.keys() - _OPTION_NAMES
+    if unknown:
+        names = ", ".join(repr(name) for name in sorted(unknown))
+        raise TypeError(f"unexpected load option{'s' if len(unknown) > 1 else ''} {names}")
+    environ = _environ(options)
+    resolved = options.copy()
+    resolved["environ"] = environ
+    if options.get("profile") is None:
+        resolved["profile"] = environ.get(PROFILE_VAR) or None
+    if options.get("secrets_dir") is None:
+        resolved["secrets_dir"] = environ.get(SECRETS_DIR_VAR) or None
+    return resolved
+
+
+def default_sources(
+    files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]
+) -> tuple[Source, ...]:
     """The standard precedence, low to high: defaults, files, profile overlays, .env, secrets, env, --set."""
+    opts = resolve_options(options)
+    paths = tuple(os.fspath(f) for f in files)
+    prefix = opts.get("env_prefix", DEFAULT_PREFIX)
+    env_file = opts.get("env_file", DEFAULT_ENV_FILE)
+    defaults = opts.get("defaults")
     sources: list[Source] = []
-    if opts.defaults:
-        sources.append(DefaultsSource(opts.defaults))
-    sources.append(FileSource(opts.files))
-    sources.append(ProfileSource(opts.files, opts.profile))
-    if opts.env_file:
-        sources.append(DotenvSource(opts.env_file, opts.env_prefix))
-    sources.append(SecretsSource(opts.secrets_dir, opts.env_prefix))
-    sources.append(EnvSource(opts.env_prefix, opts.environ))
-    sources.append(OverrideSource(opts.overrides))
+    if defaults:
+        sources.append(DefaultsSource(defaults))
+    sources.append(FileSource(paths))
+    sources.append(ProfileSource(paths, opts.get("profile")))
+    if env_file:
+        sources.append(DotenvSource(env_file, prefix))
+    sources.append(SecretsSource(opts.get("secrets_dir"), prefix))
+    sources.append(EnvSource(prefix, opts.get("environ")))
+    sources.append(OverrideSource(tuple(opts.get("overrides", ()))))
     return tuple(sources)
 
 
-def _read_context(opts: LoadOptions, environ: Mapping[str, str]) -> ReadContext:
+def _read_context(opts: LoadOptions) -> ReadContext:
     """The context of one load; its interpolation variables are secrets-dir files named like variables,
     then .env, then the environment (what it reads here, the sources find in its cache)."""
-    ctx = ReadContext(max_file_size=opts.max_file_size)
+    ctx = ReadContext(max_file_size=opts.get("max_file_size", DEFAULT_MAX_FILE_SIZE))
+    prefix = opts.get("env_prefix", DEFAULT_PREFIX)
     variables: dict[str, str] = {}
     secret: set[str] = set()
-    if opts.secrets_dir:
-        directory = opts.secrets_dir
+    directory = opts.get("secrets_dir")
+    if directory:
         # problems are reported by SecretsSource, which reads the same cached result
         files, _problems = ctx.once("secrets", directory, lambda: read_secret_files(directory))
         for name, value in files.items():
-            if secret_path(name, opts.env_prefix) is None:
+            if secret_path(name, prefix) is None:
                 variables[name] = value
                 secret.add(name)
-    if opts.env_file:
-        env_file = opts.env_file
+    env_file = opts.get("env_file", DEFAULT_ENV_FILE)
+    if env_file:
         variables.update(ctx.once("dotenv", env_file, lambda: read_dotenv(env_file)))
-    for name, value in environ.items():
+    for name, value in _environ(opts).items():
         variables[name] = value
         secret.discard(name)
     return replace(ctx, variables=variables, secret_variables=frozenset(secret))
 
 
-def _secret_leaves(value: Any, path: PathParts) -> Iterable[PathParts]:
-    if isinstance(value, SecretStr):
-        yield path
-    elif isinstance(value, BaseModel):
-        for name, field in type(value).model_fields.items():
-            yield from _secret_leaves(getattr(value, name), (*path, field.alias or name))
-    elif isinstance(value, tuple | list):
-        for i, item in enumerate(value):
-            yield from _secret_leaves(item, (*path, i))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _secret_leaves(item, (*path, key))
-
-
-def _check_secrets(ctx: ValidationContext) -> None:
-    """Secrets written in plain text in a file, and credentials sent without TLS in production."""
-    for name, settings in ctx.modules.items():
-        for path in _secret_leaves(settings, (name,)):
-            origin = ctx.provenance.origin(path)
-            if origin is not None and origin.source == "file" and not origin.interpolated:
-                ctx.report("VALIDATION_010", path, "secret value is written in plain text in the file")
-
-
-SECRETS_IN_FILES = FunctionValidator("secrets_in_files", SECURITY, _check_secrets)
-
-
 def _validate_modules(
-    ctx: ValidationContext, registry: Mapping[str, ConfigModule], require: Sequence[str]
+    ctx: ValidationContext, registry: Mapping[str, ConfigModule], require: Collection[str]
 ) -> None:
     for name, section in ctx.tree.items():
         module = registry.get(name)
@@ -207,62 +250,21 @@ def _rules(tree: dict[str, Any]) -> tuple[RuleConfig, list[tuple[str, str]]]:
     return RuleConfig.from_mapping(section), problems
 
 
-def check(
-    files: Iterable[str | os.PathLike[str]] = (),
-    *,
-    profile: str | None = None,
-    env_prefix: str = DEFAULT_PREFIX,
-    env_file: str | None = ".env",
-    secrets_dir: str | None = None,
-    overrides: Iterable[str] = (),
-    defaults: Mapping[str, Any] | None = None,
-    require: Iterable[str] = (),
-    ignore: Iterable[str] = (),
-    modules: Iterable[ConfigModule] | None = None,
-    validators: Iterable[Validator] = (),
-    sources: Sequence[Source] | None = None,
-    environ: Mapping[str, str] | None = None,
-    hooks: ConfigHooks = NO_HOOKS,
-    max_file_size: int = 10 * 1024 * 1024,
-) -> Outcome:
+def check(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]) -> Outcome:
     """Load and validate like :func:`load`, but return the report instead of raising."""
-    environ = os.environ if environ is None else environ
-    opts = LoadOptions(
-        files=tuple(os.fspath(f) for f in files),
-        profile=profile if profile is not None else (environ.get(PROFILE_VAR) or None),
-        env_prefix=env_prefix,
-        env_file=env_file,
-        secrets_dir=secrets_dir if secrets_dir is not None else (environ.get(SECRETS_DIR_VAR) or None),
-        overrides=tuple(overrides),
-        defaults=defaults,
-        require=tuple(require),
-        ignore=tuple(ignore),
-        environ=environ,
-        max_file_size=max_file_size,
-    )
-    return check_options(opts, modules=modules, validators=validators, sources=sources, hooks=hooks)
-
-
-def check_options(
-    opts: LoadOptions,
-    *,
-    modules: Iterable[ConfigModule] | None = None,
-    validators: Iterable[Validator] = (),
-    sources: Sequence[Source] | None = None,
-    hooks: ConfigHooks = NO_HOOKS,
-) -> Outcome:
-    """:func:`check` with its options gathered in a :class:`LoadOptions`."""
     started = time.perf_counter()
-    environ = os.environ if opts.environ is None else opts.environ
-    read_ctx = _read_context(opts, environ)
+    opts = resolve_options(options)
+    read_ctx = _read_context(opts)
+    sources = opts.get("sources")
     layers: list[Layer] = []
-    for source in sources if sources is not None else default_sources(opts):
+    for source in sources if sources is not None else default_sources(files, **opts):
         layers.extend(source.read(read_ctx))
     tree = merge(layers)
     provenance = Provenance(layers)
     rules, rule_problems = _rules(tree)
-    registry = resolve(modules)
-    ctx = ValidationContext(tree, provenance, profile=opts.profile)
+    registry = resolve(opts.get("modules"))
+    profile = opts.get("profile")
+    ctx = ValidationContext(tree, provenance, profile=profile)
     for layer in layers:
         ctx.issues.extend(layer.issues)
         ctx.unresolved.update(i.path for i in layer.issues if i.code in ("CONFIG_015", "CONFIG_016"))
@@ -270,59 +272,28 @@ def check_options(
         ctx.report(code, (RULES_KEY,), message)
     validation_started = time.perf_counter()
     ctx._current = "schema"
-    _validate_modules(ctx, registry, opts.require)
-    pipeline: list[Validator] = [SECRETS_IN_FILES]
+    _validate_modules(ctx, registry, opts.get("require", ()))
+    pipeline: list[Validator] = list(BUILTIN_VALIDATORS)
     for name in ctx.modules:
         pipeline.extend(registry[name].validators)
-    pipeline.extend(validators)
+    pipeline.extend(opts.get("validators", ()))
     run_pipeline(pipeline, ctx)
-    rules = rules.merged(RuleConfig(ignore=frozenset(opts.ignore)))
+    rules = rules.merged(RuleConfig(ignore=frozenset(opts.get("ignore", ()))))
     report = ValidationReport(rules.apply(ctx.issues))
+    hooks = opts.get("hooks", NO_HOOKS)
     hooks.on_validation(report, time.perf_counter() - validation_started)
     config = None
     if report.ok:
-        config = Config(ctx.modules, tree, provenance, report, registry=registry, profile=opts.profile)
+        config = Config(ctx.modules, tree, provenance, report, registry=registry, profile=profile)
     hooks.on_load(config, report, time.perf_counter() - started)
     return Outcome(config, report)
 
 
-class LoadKwargs(TypedDict, total=False):
-    """The keyword options of :func:`load` and :func:`check`."""
-
-    profile: str | None
-    env_prefix: str
-    env_file: str | None
-    secrets_dir: str | None
-    overrides: Iterable[str]
-    defaults: Mapping[str, Any] | None
-    require: Iterable[str]
-    ignore: Iterable[str]
-    modules: Iterable[ConfigModule] | None
-    validators: Iterable[Validator]
-    sources: Sequence[Source] | None
-    environ: Mapping[str, str] | None
-    hooks: ConfigHooks
-    max_file_size: int
-
-
-def load(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadKwargs]) -> Config:
+def load(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]) -> Config:
     """Load, merge and validate configuration; return a frozen :class:`Config`.
 
-    ``files`` are YAML/JSON/TOML paths or globs. Options: ``profile``, ``env_prefix``, ``env_file``,
-    ``secrets_dir``, ``overrides`` (``"a.b=1"`` strings), ``defaults``, ``require`` (module names that must
-    be valid even when absent), ``ignore`` (issue codes), ``modules``, ``validators``, ``sources`` (replaces
-    the standard precedence), ``environ``, ``hooks``, ``max_file_size``.
-
-    Raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when the configuration has errors.
+    ``files`` are YAML/JSON/TOML paths or globs, low to high; the options are those of
+    :class:`LoadOptions`. Raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when the
+    configuration has errors: ``check(files, **options).config_or_raise()``.
     """
-    outcome = check(files, **options)
-    if outcome.config is None:
-        errors = outcome.report.errors
-        first = errors[0]
-        raise ConfigValidationError(
-            f"configuration has {len(errors)} error{'s' if len(errors) != 1 else ''}; first: {first}",
-            issues=outcome.report.issues,
-            location=first.location,
-            path=first.path,
-        )
-    return outcome.config
+    return check(files, **options).config_or_raise()

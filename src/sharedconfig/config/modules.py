@@ -15,7 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
-from sharedconfig.config.validation import PathParts, ValidationContext, Validator
+from sharedconfig.config.issues import KeyPath
+from sharedconfig.config.validation import ValidationContext, Validator
 from sharedconfig.errors import ConfigError
 
 __all__ = [
@@ -164,6 +165,6 @@ def resolve(modules: Iterable[ConfigModule] | None) -> dict[str, ConfigModule]:
     return {m.name: m for m in modules}
 
 
-def path_of(*parts: str | int) -> PathParts:
+def path_of(*parts: str | int) -> KeyPath:
     """Spell a path tuple readably in checks: ``path_of("monitoring", "events", "batch_size")``."""
     return parts

@@ -1,56 +1,71 @@
 """The seed's ConfigProvider for files: load, save, validate, and a polling watch.
 
 Remote stores (etcd, Redis) and the debounced ``ConfigWatcher`` come later and plug in beside this one;
-``watch`` here polls file modification times and keeps the last good config.
+``watch`` here polls file modification times on a scheduler (the Monitoring's runtime, or its own) and
+keeps the last good config; every wait is on the provider's clock.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable
 
 import yaml
+from typing_extensions import Unpack
 
-from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
-from sharedconfig.config.loader import LoadOptions, check_options
-from sharedconfig.config.modules import ConfigModule
+from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
+from sharedconfig.config.hooks import NO_HOOKS
+from sharedconfig.config.loader import LoadOptions, check, resolve_options
 from sharedconfig.config.snapshot import Config
 from sharedconfig.config.sources.files import expand, profile_overlay
-from sharedconfig.config.validation import Validator
-from sharedconfig.errors import ConfigError, ConfigValidationError
+from sharedconfig.errors import ConfigError
+from sharedconfig.runtime import Runtime, Scheduler
 
 __all__ = ["FileConfigProvider"]
 
 
 class FileConfigProvider:
-    """Loads configuration from files (plus env, secrets and overrides) the same way every time."""
+    """Loads configuration from files (plus env, secrets and overrides) the same way every time.
+
+    The options are those of ``load`` (:class:`LoadOptions`), given as ``options=`` and/or as keywords
+    (keywords win); the profile and secrets directory are taken from the environment once, here.
+    ``watch`` polls every ``poll_interval`` seconds of ``clock`` as a job on ``scheduler`` (for example
+    ``Monitoring.runtime``), or on a runtime of its own, started by the first subscriber and stopped
+    when the last one leaves.
+    """
 
     def __init__(
         self,
         files: Iterable[str | os.PathLike[str]],
         *,
         options: LoadOptions | None = None,
-        modules: Iterable[ConfigModule] | None = None,
-        validators: Iterable[Validator] = (),
-        hooks: ConfigHooks = NO_HOOKS,
         poll_interval: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK,
+        scheduler: Scheduler | None = None,
+        **more: Unpack[LoadOptions],
     ) -> None:
-        base = options or LoadOptions()
-        self.options = replace(base, files=tuple(os.fspath(f) for f in files))
-        self._modules = tuple(modules) if modules is not None else None
-        self._validators = tuple(validators)
-        self._hooks = hooks
+        merged: LoadOptions = options.copy() if options else {}
+        merged.update(more)
+        self.files = tuple(os.fspath(f) for f in files)
+        self._options = resolve_options(merged)
+        self._hooks = self._options.get("hooks", NO_HOOKS)
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
         self._current: Config | None = None
         self._stamps: dict[str, float] = {}
         self._subscribers: list[Callable[[Config], None]] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._clock = clock
+        self._scheduler = scheduler
+        self._own: Runtime | None = None
+        self._cancel: Callable[[], None] | None = None
+        self._in_poll = threading.local()
         self.last_error: Exception | None = None  # the last exception a subscriber raised in the watcher
+
+    @property
+    def options(self) -> LoadOptions:
+        """The options every load uses (a copy), with the environment's defaults resolved."""
+        return self._options.copy()
 
     @property
     def current(self) -> Config | None:
@@ -59,36 +74,27 @@ class FileConfigProvider:
 
     def load(self) -> Config:
         """Load and validate; raises ``ConfigValidationError`` with every issue when invalid."""
-        outcome = check_options(
-            self.options, modules=self._modules, validators=self._validators, hooks=self._hooks
-        )
-        if outcome.config is None:
-            errors = outcome.report.errors
-            raise ConfigValidationError(
-                f"configuration has {len(errors)} error(s); first: {errors[0]}",
-                issues=outcome.report.issues,
-                location=errors[0].location,
-                path=errors[0].path,
-            )
+        config = check(self.files, **self._options).config_or_raise()
         with self._lock:
-            self._current = outcome.config
+            self._current = config
             self._stamps = self._mtimes()
-        return outcome.config
+        return config
 
     def validate(self, config: Config) -> None:
         """Validate ``config`` again as a whole; raises ``ConfigValidationError`` when it has errors."""
-        opts = replace(
-            self.options,
-            files=(),
-            env_file=None,
-            secrets_dir=None,
-            overrides=(),
-            defaults=config.to_dict(redact=False),
-            environ={},
+        again = self._options.copy()
+        again.update(
+            LoadOptions(
+                env_file=None,
+                secrets_dir=None,
+                overrides=(),
+                defaults=config.to_dict(redact=False),
+                sources=None,
+                environ={},
+                hooks=NO_HOOKS,
+            )
         )
-        outcome = check_options(opts, modules=self._modules, validators=self._validators)
-        if not outcome.report.ok:
-            raise ConfigValidationError("configuration is not valid", issues=outcome.report.issues)
+        check((), **again).config_or_raise()
 
     def save(self, config: Config, destination: str | os.PathLike[str]) -> None:
         """Write the effective configuration as YAML (mode 0600: it holds the secret values)."""
@@ -108,21 +114,30 @@ class FileConfigProvider:
         """
         with self._lock:
             self._subscribers.append(callback)
-            if self._thread is None:
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="sharedconfig-watch", daemon=True)
-                self._thread.start()
+            first = self._cancel is None
+            if first:
+                scheduler = self._scheduler
+                if scheduler is None:
+                    scheduler = self._own = Runtime("sharedconfig-watch", clock=self._clock)
+                self._cancel = scheduler.every("config-poll", self.poll_interval, self._poll_job())
+        if first and self._own is not None:
+            self._own.start()
 
         def unsubscribe() -> None:
             with self._lock:
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
-                thread = self._thread if not self._subscribers else None
-                if thread is not None:
-                    self._thread = None
-                    self._stop.set()
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout=5)
+                if self._subscribers or self._cancel is None:
+                    return
+                cancel, self._cancel = self._cancel, None
+                own, self._own = self._own, None
+            cancel()
+            if own is None:
+                return
+            if getattr(self._in_poll, "active", False):  # a subscriber leaving from inside the poll
+                threading.Thread(target=own.stop, name="sharedconfig-watch-stop").start()
+            else:
+                own.stop()
 
         return unsubscribe
 
@@ -139,13 +154,11 @@ class FileConfigProvider:
             if stamps == self._stamps and old is not None:
                 return None
             self._stamps = stamps
-        started = time.perf_counter()
-        outcome = check_options(
-            self.options, modules=self._modules, validators=self._validators, hooks=self._hooks
-        )
+        started = self._clock.now()
+        outcome = check(self.files, **self._options)
         new = outcome.config
         if old is not None:
-            self._hooks.on_reload(old, new, outcome.report, time.perf_counter() - started)
+            self._hooks.on_reload(old, new, outcome.report, self._clock.now() - started)
         if new is None:
             return None
         with self._lock:
@@ -166,9 +179,10 @@ class FileConfigProvider:
         return new
 
     def _mtimes(self) -> dict[str, float]:
-        names = expand(self.options.files)
-        if self.options.profile:
-            names += [profile_overlay(n, self.options.profile) for n in names]
+        names = expand(self.files)
+        profile = self._options.get("profile")
+        if profile:
+            names += [profile_overlay(n, profile) for n in names]
         stamps: dict[str, float] = {}
         for name in names:
             try:
@@ -177,9 +191,25 @@ class FileConfigProvider:
                 stamps[name] = -1.0
         return stamps
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+    def _poll_in_thread(self) -> None:
+        self._in_poll.active = True
+        try:
+            self.poll()
+        finally:
+            self._in_poll.active = False
+
+    def _poll_job(self) -> Callable[[], Awaitable[None]]:
+        """The watch job: its first run (at once) only starts the schedule; later runs poll in a thread."""
+        first = True
+
+        async def job() -> None:
+            nonlocal first
+            if first:
+                first = False
+                return
             try:
-                self.poll()
+                await to_thread(self._poll_in_thread)
             except Exception as exc:  # the watcher must outlive a subscriber's failure; keep the last one
                 self.last_error = exc
+
+        return job

@@ -14,9 +14,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from sharedconfig.config.issues import KeyPath
 from sharedconfig.config.tree import looks_secret
 from sharedconfig.config.types import ERROR_CODES
-from sharedconfig.config.validation import PathParts, ValidationContext, did_you_mean
+from sharedconfig.config.validation import ValidationContext, did_you_mean
 from sharedconfig.errors import REGISTRY
 
 __all__ = ["report_schema_errors"]
@@ -56,7 +57,7 @@ def _has(node: Any, part: int | str) -> bool:
     return isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node)
 
 
-def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[PathParts, tuple[str, ...]]:
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[KeyPath, tuple[str, ...]]:
     """Map a pydantic ``loc`` onto the data: (path in the data, the tags skipped on the way)."""
     path: list[str | int] = []
     tags: list[str] = []

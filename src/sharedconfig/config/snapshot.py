@@ -9,9 +9,9 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
+from sharedconfig.config.issues import KeyPath, ValidationReport, format_path
 from sharedconfig.config.modules import ConfigModule
 from sharedconfig.config.tree import REDACTED, Provenance, looks_secret
-from sharedconfig.config.validation import PathParts, ValidationReport, format_path
 from sharedconfig.durations import format_duration
 from sharedconfig.errors import ConfigError, Location
 
@@ -23,7 +23,7 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 M = TypeVar("M", bound=BaseModel)
 
 
-def leaves(value: Any, path: PathParts = ()) -> Iterator[tuple[PathParts, Any]]:
+def leaves(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
     """Every leaf of a nested mapping/list with its path (empty containers count as leaves)."""
     if isinstance(value, Mapping) and value:
         for key, item in value.items():
@@ -35,7 +35,7 @@ def leaves(value: Any, path: PathParts = ()) -> Iterator[tuple[PathParts, Any]]:
         yield path, value
 
 
-def _mask(value: Any, path: PathParts, provenance: Provenance) -> Any:
+def _mask(value: Any, path: KeyPath, provenance: Provenance) -> Any:
     if isinstance(value, Mapping):
         return {k: _mask(v, (*path, k), provenance) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -50,7 +50,7 @@ def _mask(value: Any, path: PathParts, provenance: Provenance) -> Any:
     return value
 
 
-def redacted_tree(value: Any, provenance: Provenance, path: PathParts = ()) -> Any:
+def redacted_tree(value: Any, provenance: Provenance, path: KeyPath = ()) -> Any:
     """A copy of ``value`` with every secret replaced by ``**********``.
 
     Secret means: a ``SecretStr`` field, a value from the secrets directory (or interpolated from one),

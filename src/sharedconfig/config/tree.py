@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sharedconfig.config.validation import Issue, PathParts, format_path
+from sharedconfig.config.issues import Issue, KeyPath, format_path
 from sharedconfig.errors import Location
 from sharedconfig.redaction import REDACTED, looks_secret
 
@@ -60,12 +60,12 @@ class Layer:
     source: str  # "default", "file", "dotenv", "secret", "env", "override", "remote"
     name: str  # file path, "environment", ...
     data: dict[str, Any] = field(default_factory=dict)
-    spots: dict[PathParts, Spot] = field(default_factory=dict)
-    interpolated: set[PathParts] = field(default_factory=set)
-    secret: set[PathParts] = field(default_factory=set)
+    spots: dict[KeyPath, Spot] = field(default_factory=dict)
+    interpolated: set[KeyPath] = field(default_factory=set)
+    secret: set[KeyPath] = field(default_factory=set)
     issues: list[Issue] = field(default_factory=list)
 
-    def location(self, path: PathParts) -> Location | None:
+    def location(self, path: KeyPath) -> Location | None:
         """The location of ``path`` in this layer, or None when the layer does not set it."""
         spot = self.spots.get(path)
         if spot is None:
@@ -75,7 +75,7 @@ class Layer:
         return Location(self.source, self.name, spot[0], spot[1], interpolated=path in self.interpolated)
 
     def problem(
-        self, code: str, path: PathParts, message: str, *, spot: Spot | None = None, hint: str = ""
+        self, code: str, path: KeyPath, message: str, *, spot: Spot | None = None, hint: str = ""
     ) -> None:
         """Record an issue found while reading, located in this layer."""
         if isinstance(spot, tuple):
@@ -95,14 +95,14 @@ class Provenance:
     def __init__(self, layers: Sequence[Layer] = ()) -> None:
         self.layers = tuple(layers)
 
-    def origin(self, path: PathParts) -> Location | None:
+    def origin(self, path: KeyPath) -> Location | None:
         """The exact origin of ``path``; None means the value is a schema default."""
         for layer in reversed(self.layers):
             if path in layer.spots:
                 return layer.location(path)
         return None
 
-    def locate(self, path: PathParts) -> Location | None:
+    def locate(self, path: KeyPath) -> Location | None:
         """The origin of ``path`` or of its nearest ancestor that a source set (for error messages)."""
         for end in range(len(path), 0, -1):
             found = self.origin(path[:end])
@@ -110,7 +110,7 @@ class Provenance:
                 return found
         return None
 
-    def is_secret(self, path: PathParts) -> bool:
+    def is_secret(self, path: KeyPath) -> bool:
         """True when the value came from a secret (secrets dir, or interpolated from one)."""
         for layer in reversed(self.layers):
             if path in layer.spots:
@@ -118,7 +118,7 @@ class Provenance:
         return False
 
 
-def set_path(data: dict[str, Any], path: PathParts, value: Any) -> None:
+def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
     """Set ``value`` at ``path`` in nested dicts, creating them (int parts stay int keys until merge)."""
     node: dict[Any, Any] = data
     for part in path[:-1]:
@@ -130,7 +130,7 @@ def set_path(data: dict[str, Any], path: PathParts, value: Any) -> None:
     node[path[-1]] = value
 
 
-def mark_spots(layer: Layer, value: Any, path: PathParts, spot: Spot) -> None:
+def mark_spots(layer: Layer, value: Any, path: KeyPath, spot: Spot) -> None:
     """Record ``spot`` for ``path`` and every value below it (a JSON env value, an override, defaults)."""
     layer.spots[path] = spot
     if isinstance(value, Mapping):
@@ -145,7 +145,7 @@ def _indexed(value: dict[Any, Any]) -> bool:
     return bool(value) and all(isinstance(k, int) for k in value)
 
 
-def _merge_into(base: Any, top: Any, path: PathParts, layer: Layer) -> Any:
+def _merge_into(base: Any, top: Any, path: KeyPath, layer: Layer) -> Any:
     if isinstance(top, dict):
         if isinstance(base, list) and _indexed(top):
             out_list = list(base)

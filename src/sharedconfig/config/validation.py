@@ -1,30 +1,33 @@
 """The validation pipeline: validators with a priority report issues into one shared context.
 
 Every validator runs, every problem is collected; rule configuration (``validation: {ignore, severity}``)
-is applied at the end, as linters do.
+is applied at the end, as linters do. The built-in validators of the configuration layer live here too.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from sharedconfig.errors import REGISTRY, Location
+from pydantic import BaseModel, SecretStr
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-    from sharedconfig.config.tree import Provenance
+from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path
+from sharedconfig.config.tree import Provenance
+from sharedconfig.errors import Location
 
 __all__ = [
+    "BUILTIN_VALIDATORS",
     "COMPLIANCE",
     "PERFORMANCE",
     "SCHEMA",
+    "SECRETS_IN_FILES",
     "SECURITY",
+    "FunctionValidator",
     "Issue",
     "IssueSeverity",
+    "KeyPath",
     "RuleConfig",
     "ValidationContext",
     "ValidationReport",
@@ -40,85 +43,14 @@ SECURITY = 10
 PERFORMANCE = 20
 COMPLIANCE = 30
 
-IssueSeverity = Literal["error", "warning"]
-PathParts = tuple[str | int, ...]
-
-
-def format_path(parts: Iterable[str | int]) -> str:
-    """``("monitoring", "metrics", "exporters", 1)`` -> ``monitoring.metrics.exporters.1``."""
-    return ".".join(str(p) for p in parts)
+# the name key paths had before ``KeyPath``; kept so that existing imports still work
+PathParts = KeyPath
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt key, or None when nothing is close."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One problem: what (code, message), where (path, location), how bad, and how to fix it (hint)."""
-
-    code: str
-    path: str
-    message: str
-    severity: IssueSeverity = "error"
-    hint: str = ""
-    location: Location | None = None
-    validator: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.hint and self.code in REGISTRY:
-            object.__setattr__(self, "hint", REGISTRY[self.code].hint)
-
-    def __str__(self) -> str:
-        where = f"{self.location}: " if self.location else ""
-        path = f" {self.path}" if self.path else ""
-        return f"{where}{self.severity} {self.code}{path}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape printed by ``sharedconfig validate --format json``."""
-        loc = self.location
-        in_file = loc is not None and loc.source in ("file", "secret")
-        return {
-            "file": loc.name if in_file and loc else None,
-            "line": loc.line if loc else None,
-            "column": loc.column if loc else None,
-            "source": str(loc) if loc else None,
-            "path": self.path,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "hint": self.hint,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationReport:
-    """Every issue found, in source order; ``ok`` when none is an error."""
-
-    issues: tuple[Issue, ...] = ()
-
-    @property
-    def errors(self) -> tuple[Issue, ...]:
-        """Issues of severity error."""
-        return tuple(i for i in self.issues if i.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[Issue, ...]:
-        """Issues of severity warning."""
-        return tuple(i for i in self.issues if i.severity == "warning")
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no error (warnings allowed)."""
-        return not any(i.severity == "error" for i in self.issues)
-
-    def __iter__(self) -> Iterator[Issue]:
-        return iter(self.issues)
-
-    def __len__(self) -> int:
-        return len(self.issues)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,14 +124,14 @@ class ValidationContext:
         """The validated settings of module ``name``, or None when absent or invalid."""
         return self.modules.get(name)
 
-    def location(self, path: PathParts) -> Location | None:
+    def location(self, path: KeyPath) -> Location | None:
         """Where the value at ``path`` (or its nearest ancestor) came from."""
         return self.provenance.locate(path)
 
     def report(
         self,
         code: str,
-        path: PathParts,
+        path: KeyPath,
         message: str,
         *,
         severity: IssueSeverity | None = None,
@@ -278,3 +210,37 @@ def run_pipeline(validators: Sequence[Validator], ctx: ValidationContext) -> Non
         except Exception as exc:  # a broken validator must not hide the other issues
             ctx.report("VALIDATION_099", (), f"validator {v.name!r} raised {type(exc).__name__}: {exc}")
     ctx._current = ""
+
+
+# The built-in validators: checks of the configuration layer itself, whatever modules are installed.
+# A module's own checks live with its schema (``module_check``) and arrive with it through entry points.
+
+
+def _secret_leaves(value: Any, path: KeyPath) -> Iterable[KeyPath]:
+    if isinstance(value, SecretStr):
+        yield path
+    elif isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            yield from _secret_leaves(getattr(value, name), (*path, info.alias or name))
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _secret_leaves(item, (*path, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_leaves(item, (*path, key))
+
+
+def _check_secrets(ctx: ValidationContext) -> None:
+    """Secrets written in plain text in a file (``VALIDATION_010``), rather than through ``${VAR}``."""
+    for name, settings in ctx.modules.items():
+        for path in _secret_leaves(settings, (name,)):
+            origin = ctx.provenance.origin(path)
+            if origin is not None and origin.source == "file" and not origin.interpolated:
+                ctx.report("VALIDATION_010", path, "secret value is written in plain text in the file")
+
+
+SECRETS_IN_FILES = FunctionValidator("secrets_in_files", SECURITY, _check_secrets)
+"""``VALIDATION_010`` for a ``Secret`` field written literally in a file (not via ``${VAR}``)."""
+
+BUILTIN_VALIDATORS: tuple[Validator, ...] = (SECRETS_IN_FILES,)
+"""The validators every load runs, before the modules' own and the caller's."""

@@ -56,12 +56,8 @@ class Monitoring:
         s = self.settings
         self.enabled = s.enabled
         self.logger: StructLogger = make_logger(s.logging, stream=stream, component="monitoring")
-        self.metrics = MetricsRegistry(
-            namespace=s.metrics.namespace,
-            cardinality_limit=s.metrics.cardinality_limit,
-            sample_rate=s.sample_rate,
-            buckets=s.metrics.histogram_buckets,
-            enabled=s.enabled and s.metrics.enabled,
+        self.metrics = MetricsRegistry.from_settings(
+            s.metrics, sample_rate=s.sample_rate, clock=clock, enabled=s.enabled
         )
         for name, text in HELP.items():
             self.metrics.describe(name, text)

@@ -21,7 +21,7 @@ import structlog
 from pydantic import Secret, SecretBytes, SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from sharedconfig.errors import current_trace
+from sharedconfig import tracecontext
 from sharedconfig.interfaces import Logger
 from sharedconfig.monitoring.settings import LoggingSettings
 from sharedconfig.redaction import REDACTED, looks_secret
@@ -164,14 +164,14 @@ def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDic
 
 
 def add_trace_ids(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """Processor: add ``trace_id`` and ``span_id`` from ``sharedconfig.errors.current_trace`` when set.
+    """Processor: add ``trace_id`` and ``span_id`` of ``sharedconfig.tracecontext.current()`` inside a trace.
 
     Fields the caller gave under those names win, as with ``StdlibLogger``.
     """
-    trace = current_trace.get()
+    trace = tracecontext.current()
     if trace is not None:
-        event_dict.setdefault("trace_id", trace[0])
-        event_dict.setdefault("span_id", trace[1])
+        event_dict.setdefault("trace_id", trace.trace_id)
+        event_dict.setdefault("span_id", trace.span_id)
     return event_dict
 
 
@@ -266,7 +266,7 @@ class StructLogger:
     call's fields override them; fields named like the keys the pipeline writes (``event``, ``level``,
     ``timestamp``, ``exception``, ``stack``) are kept as ``event_``, ``level_``... A field ``exc_info``
     holding an exception, ``True`` or a ``sys.exc_info()`` tuple adds its traceback as ``exception``.
-    Inside a span (``sharedconfig.errors.current_trace`` set) ``trace_id`` and ``span_id`` are added.
+    Inside a trace (``sharedconfig.tracecontext.use(...)``) ``trace_id`` and ``span_id`` are added.
     A log call never raises: values are rendered with ``str`` when needed, and a failing stream drops
     the line.
     """

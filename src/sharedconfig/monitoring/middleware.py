@@ -1,6 +1,7 @@
 """Server-side request metrics for ASGI (FastAPI, Starlette) and WSGI (Flask, Django) applications.
 
-Labels use the route template, never the raw path (``unmatched`` if none matched); tracers use ``span_hook``.
+Labels use the route template, never the raw path (``unmatched`` if none matched); tracers use ``span_hook``,
+whose span's trace context is current while the app serves the request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sharedconfig.monitoring.names import (
     HTTP_SERVER_REQUEST_DURATION,
     HTTP_SERVER_REQUESTS,
 )
+from sharedconfig.tracecontext import TraceContext, use
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -64,16 +66,29 @@ class ServerRequest:
 class ServerSpan(Protocol):
     """A span opened by a ``ServerSpanHook``, finished once when the response is complete."""
 
+    @property
+    def trace(self) -> TraceContext | None:
+        """The span's trace context: current (``sharedconfig.tracecontext``) while the app runs, or None.
+
+        Logs written and errors raised while serving the request then carry its ``trace_id`` and
+        ``span_id``. None leaves the context as it was (a span that is not being traced).
+        """
+        ...
+
     def finish(self, route: str, status_code: int | None, error: BaseException | None) -> None:
         """End the span: ``route`` template, response status (None if none was sent), the app's exception."""
         ...
 
 
 ServerSpanHook = Callable[[ServerRequest], ServerSpan]
-"""Opens the server span of a request (tracing implements it; None means no tracing, at no cost).
+"""Opens the server span of a request: the tracer's entry point (None means no tracing, at no cost).
 
-It is called in the request's own context before the app runs, so a span it makes current there is the
-parent of everything the app does.
+It is called in the request's own context before the app runs (the incoming ``traceparent`` is in
+``request.headers``); the middleware makes the span's ``trace`` current for the app, so the span is the
+parent of everything the app does, and restores the previous context afterwards.
+
+Not a hook protocol of ``sharedconfig.hooks``: it returns a value (the span), so no-op and fan-out have
+no single meaning for it; pass None for no tracing.
 """
 
 
@@ -187,16 +202,22 @@ class ASGIMetricsMiddleware:
             await send(message)
 
         span = None
+        trace = None
         if self.span_hook is not None:
             request = ServerRequest(
                 scope["method"], scope.get("path", ""), _asgi_headers(scope), scope.get("scheme", "http")
             )
             span = self.span_hook(request)
+            trace = span.trace
         error: BaseException | None = None
         instruments.in_flight.inc()
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_status)
+            if trace is None:
+                await self.app(scope, receive, send_status)
+            else:
+                with use(trace):
+                    await self.app(scope, receive, send_status)
         except Exception as exc:
             error = exc
             raise
@@ -237,7 +258,18 @@ def _wsgi_headers(environ: WSGIEnvironment) -> dict[str, str]:
 class _Exchange:
     """One WSGI request in progress: its status and the single place it is recorded."""
 
-    __slots__ = ("environ", "error", "method", "middleware", "recorded", "route", "span", "started", "status")
+    __slots__ = (
+        "environ",
+        "error",
+        "method",
+        "middleware",
+        "recorded",
+        "route",
+        "span",
+        "started",
+        "status",
+        "trace",
+    )
 
     def __init__(self, middleware: WSGIMetricsMiddleware, environ: WSGIEnvironment) -> None:
         self.middleware = middleware
@@ -248,6 +280,7 @@ class _Exchange:
         self.error: BaseException | None = None
         self.recorded = False
         self.span: ServerSpan | None = None
+        self.trace: TraceContext | None = None
         self.started = time.perf_counter()
 
     def finish(self) -> None:
@@ -273,8 +306,20 @@ class _Body:
         self._exchange = exchange
 
     def __iter__(self) -> Iterator[bytes]:
+        trace = self._exchange.trace
         try:
-            yield from self._body
+            if trace is None:
+                yield from self._body
+                return
+            # the app's code runs at each step of a streamed body: in the trace, but not while we yield,
+            # since the server writes the chunk (and may serve others) between steps
+            chunks = iter(self._body)
+            while True:
+                with use(trace):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield chunk
         except Exception as exc:
             self._exchange.error = exc
             raise
@@ -283,7 +328,12 @@ class _Body:
         try:
             close = getattr(self._body, "close", None)
             if close is not None:
-                close()
+                trace = self._exchange.trace
+                if trace is None:
+                    close()
+                else:
+                    with use(trace):
+                        close()
         finally:
             self._exchange.finish()
 
@@ -327,10 +377,15 @@ class WSGIMetricsMiddleware:
                 str(environ.get("wsgi.url_scheme", "http")),
             )
             exchange.span = self.span_hook(request)
+            exchange.trace = exchange.span.trace
         self._instruments.in_flight.inc()
         exchange.started = time.perf_counter()
         try:
-            body = self.app(environ, capture)
+            if exchange.trace is None:
+                body = self.app(environ, capture)
+            else:
+                with use(exchange.trace):
+                    body = self.app(environ, capture)
         except Exception as exc:
             exchange.error = exc
             exchange.finish()

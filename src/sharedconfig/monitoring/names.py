@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from sharedconfig.hooks import HOOK_ERRORS, HOOK_ERRORS_HELP
+
 __all__ = [
+    "CIRCUIT_BREAKER_STATE",
     "CONFIG_LOADS",
     "CONFIG_LOAD_DURATION",
     "CONFIG_RELOADS",
@@ -16,6 +19,7 @@ __all__ = [
     "HEALTH_CHECK_STATUS",
     "HEALTH_CHECK_TRANSITIONS",
     "HELP",
+    "HOOK_ERRORS",
     "HTTP_CLIENT_REQUESTS",
     "HTTP_CLIENT_REQUEST_DURATION",
     "HTTP_SERVER_IN_FLIGHT",
@@ -24,8 +28,13 @@ __all__ = [
     "METRICS_CARDINALITY_OVERFLOW",
     "METRICS_DROPPED",
     "METRICS_EXPORT_FAILURES",
+    "PROCESS_CPU_SECONDS",
+    "PROCESS_MAX_FDS",
     "PROCESS_OPEN_FDS",
     "PROCESS_RESIDENT_MEMORY",
+    "PROCESS_START_TIME",
+    "PROCESS_THREADS",
+    "PROCESS_VIRTUAL_MEMORY",
     "SECURITY_AUTH_ATTEMPTS",
     "TRIGGER_EXECUTIONS",
 ]
@@ -57,9 +66,17 @@ METRICS_CARDINALITY_OVERFLOW: Final = "metrics_cardinality_overflow_total"
 METRICS_EXPORT_FAILURES: Final = "metrics_export_failures_total"
 METRICS_DROPPED: Final = "metrics_dropped_total"
 
-# process
+# delivery (sharedconfig.delivery): exporters now, event channels and notifiers next
+CIRCUIT_BREAKER_STATE: Final = "circuit_breaker_state"
+
+# process (metrics.process.ProcessCollector, read at collection time)
 PROCESS_RESIDENT_MEMORY: Final = "process_resident_memory_bytes"
 PROCESS_OPEN_FDS: Final = "process_open_fds"
+PROCESS_CPU_SECONDS: Final = "process_cpu_seconds_total"
+PROCESS_VIRTUAL_MEMORY: Final = "process_virtual_memory_bytes"
+PROCESS_START_TIME: Final = "process_start_time_seconds"
+PROCESS_MAX_FDS: Final = "process_max_fds"
+PROCESS_THREADS: Final = "process_threads"
 
 # HELP text of the built-in metrics, set on every registry a Monitoring builds
 HELP: Final = {
@@ -79,7 +96,15 @@ HELP: Final = {
     TRIGGER_EXECUTIONS: "Trigger executions by result.",
     METRICS_CARDINALITY_OVERFLOW: "Observations folded into a metric's overflow series (label limit hit).",
     METRICS_EXPORT_FAILURES: "Metric pushes that failed, by exporter.",
+    CIRCUIT_BREAKER_STATE: "Circuit breaker state by name and component: 0 closed, 1 half-open, 2 open, "
+    "3 disabled, 4 forced open.",
     METRICS_DROPPED: "Observations dropped as invalid, by reason.",
     PROCESS_RESIDENT_MEMORY: "Resident memory of this process.",
     PROCESS_OPEN_FDS: "Open file descriptors of this process.",
+    PROCESS_CPU_SECONDS: "User and system CPU time this process has used.",
+    PROCESS_VIRTUAL_MEMORY: "Virtual memory size of this process.",
+    PROCESS_START_TIME: "Start time of this process, in seconds since the Unix epoch.",
+    PROCESS_MAX_FDS: "Maximum number of open file descriptors (the soft limit).",
+    PROCESS_THREADS: "Threads of this process.",
+    HOOK_ERRORS: HOOK_ERRORS_HELP,  # the name lives in sharedconfig.hooks: foundation cannot import this
 }

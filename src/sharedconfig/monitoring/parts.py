@@ -16,6 +16,7 @@ from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
+from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.names import (
     HEALTH_CHECK_DURATION,
     HEALTH_CHECK_STATUS,
@@ -128,7 +129,8 @@ def config_part(ctx: PartContext) -> Part | None:
 
 @dataclass(eq=False)
 class ProcessPart(_Quiet):
-    """The ``process`` check (critical: ``/health/live`` fails on memory or descriptor exhaustion)."""
+    """The ``process`` check (critical: ``/health/live`` fails on memory or descriptor exhaustion) and the
+    process collector (memory, descriptors, CPU, threads), read at every scrape and push."""
 
     max_memory_bytes: int | None
     collector: Collector | None = None
@@ -160,7 +162,8 @@ def process_part(ctx: PartContext) -> Part | None:
     """The process part of an enabled Monitoring."""
     if not ctx.settings.enabled:
         return None
-    return ProcessPart(ctx.settings.resources.limits.max_memory_usage)
+    collector = ProcessCollector(namespace=ctx.settings.metrics.namespace)
+    return ProcessPart(ctx.settings.resources.limits.max_memory_usage, collector)
 
 
 @dataclass(eq=False)

@@ -13,6 +13,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 
 from sharedconfig.config.modules import SettingsModule, module_check
+from sharedconfig.config.policies import (
+    CircuitBreakerSettings,
+    RetrySettings,
+    circuit_breaker_field,
+    policy_check,
+    retry_field,
+)
 from sharedconfig.config.types import (
     ByteSize,
     Duration,
@@ -32,14 +39,19 @@ from sharedconfig.durations import format_duration
 
 __all__ = [
     "BUILTIN_HEALTH_CHECKS",
-    "AlertRule",
+    "AlertRuleSettings",
     "AlertsSettings",
+    "DatadogExporterSettings",
+    "EventChannelSettings",
     "EventsSettings",
     "HealthCheckSettings",
     "HealthSettings",
+    "MetricsExporterSettings",
     "MetricsSettings",
     "MonitoringSettings",
-    "ResourceLimits",
+    "NotifierSettings",
+    "PrometheusExporterSettings",
+    "ResourceLimitsSettings",
     "ResourcesSettings",
     "TracingSettings",
     "module",
@@ -60,7 +72,7 @@ def _s(seconds: float) -> timedelta:
 # -- metrics -----------------------------------------------------------------------------------------------
 
 
-class PrometheusExporter(Settings):
+class PrometheusExporterSettings(Settings):
     """Push samples to a Prometheus server by remote write (``/metrics`` is served for scraping anyway)."""
 
     type: Literal["prometheus"] = Field("prometheus", description="Exporter kind.")
@@ -68,9 +80,11 @@ class PrometheusExporter(Settings):
     push_interval: PositiveDuration | None = Field(
         None, description="Remote-write push interval; unset means Prometheus scrapes /metrics (no push)."
     )
+    retry: RetrySettings = retry_field(what="each push")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class DatadogExporter(Settings):
+class DatadogExporterSettings(Settings):
     """Send metrics to DataDog's API (and to a DogStatsD agent when ``statsd_host`` is set)."""
 
     type: Literal["datadog"] = Field("datadog", description="Exporter kind.")
@@ -84,9 +98,13 @@ class DatadogExporter(Settings):
     statsd_port: Port | None = Field(
         None, description="DogStatsD agent port (8125 when only the host is set)."
     )
+    retry: RetrySettings = retry_field(what="each push")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-MetricsExporter = Annotated[PrometheusExporter | DatadogExporter, Field(discriminator="type")]
+MetricsExporterSettings = Annotated[
+    PrometheusExporterSettings | DatadogExporterSettings, Field(discriminator="type")
+]
 
 
 class MetricsSettings(Settings):
@@ -103,7 +121,7 @@ class MetricsSettings(Settings):
     batch_size: PositiveInt = Field(
         1000, description="Samples per export request; at most monitoring.buffer_size."
     )
-    exporters: tuple[MetricsExporter, ...] = Field((), description="Where metrics are pushed.")
+    exporters: tuple[MetricsExporterSettings, ...] = Field((), description="Where metrics are pushed.")
     namespace: str = Field(
         "", pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$", description="Prefix added to every metric name (ns_name)."
     )
@@ -145,7 +163,7 @@ class ServerSettings(Settings):
 # -- events ------------------------------------------------------------------------------------------------
 
 
-class ElasticsearchChannel(Settings):
+class ElasticsearchChannelSettings(Settings):
     """Index events into Elasticsearch."""
 
     type: Literal["elasticsearch"] = Field("elasticsearch", description="Channel kind.")
@@ -153,17 +171,21 @@ class ElasticsearchChannel(Settings):
     index: NonEmptyStr = Field("sharedconfig-events", description="Index events are written to.")
     username: str | None = Field(None, description="Basic-auth user name.")
     password: Secret | None = Field(None, description="Basic-auth password; write it as ${ENV_VAR}.")
+    retry: RetrySettings = retry_field(what="each batch of events")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class KafkaChannel(Settings):
+class KafkaChannelSettings(Settings):
     """Produce events to a Kafka topic."""
 
     type: Literal["kafka"] = Field("kafka", description="Channel kind.")
     brokers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Bootstrap brokers, host:port.")
     topic: NonEmptyStr = Field("sharedconfig-events", description="Topic events are produced to.")
+    retry: RetrySettings = retry_field(what="each batch of events")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class WebhookChannel(Settings):
+class WebhookChannelSettings(Settings):
     """POST each batch of events as CloudEvents JSON to a URL."""
 
     type: Literal["webhook"] = Field("webhook", description="Channel kind.")
@@ -171,32 +193,41 @@ class WebhookChannel(Settings):
         description="Receiver URL; treated as a secret since such URLs often embed a token."
     )
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+    retry: RetrySettings = retry_field(what="each batch of events")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class LogChannel(Settings):
+class LogChannelSettings(Settings):
     """Write events to the service's log."""
 
     type: Literal["log"] = Field("log", description="Channel kind.")
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of events.")
 
 
-class SqliteChannel(Settings):
+class SqliteChannelSettings(Settings):
     """Keep events in a local SQLite file (the single-machine default)."""
 
     type: Literal["sqlite"] = Field("sqlite", description="Channel kind.")
     path: NonEmptyStr = Field("sharedconfig-events.sqlite3", description="Database file.")
 
 
-class NatsChannel(Settings):
+class NatsChannelSettings(Settings):
     """Publish events to NATS (JetStream when the subject is bound to a stream)."""
 
     type: Literal["nats"] = Field("nats", description="Channel kind.")
     servers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Server URLs, e.g. nats://nats:4222.")
     subject: NonEmptyStr = Field("sharedconfig.events", description="Subject events are published on.")
+    retry: RetrySettings = retry_field(what="each batch of events")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-EventChannel = Annotated[
-    ElasticsearchChannel | KafkaChannel | WebhookChannel | LogChannel | SqliteChannel | NatsChannel,
+EventChannelSettings = Annotated[
+    ElasticsearchChannelSettings
+    | KafkaChannelSettings
+    | WebhookChannelSettings
+    | LogChannelSettings
+    | SqliteChannelSettings
+    | NatsChannelSettings,
     Field(discriminator="type"),
 ]
 
@@ -212,7 +243,7 @@ class EventsSettings(Settings):
     flush_interval: PositiveDuration = Field(
         _s(5), description="Longest wait before a partial batch is sent."
     )
-    exporters: tuple[EventChannel, ...] = Field((), description="Channels events are delivered to.")
+    exporters: tuple[EventChannelSettings, ...] = Field((), description="Channels events are delivered to.")
 
 
 # -- health ------------------------------------------------------------------------------------------------
@@ -246,14 +277,14 @@ class HealthSettings(Settings):
 # -- tracing -----------------------------------------------------------------------------------------------
 
 
-class JaegerExporter(Settings):
+class JaegerExporterSettings(Settings):
     """Jaeger's own protocol; deprecated, use ``otlp`` (Jaeger >= 1.35 ingests OTLP)."""
 
     type: Literal["jaeger"] = Field("jaeger", description="Exporter kind (deprecated: use otlp).")
     endpoint: HttpEndpoint = Field(description="Jaeger collector URL, e.g. http://jaeger:14268/api/traces.")
 
 
-class OtlpExporter(Settings):
+class OtlpExporterSettings(Settings):
     """Export spans with OTLP to any OpenTelemetry collector, Jaeger or Tempo."""
 
     type: Literal["otlp"] = Field("otlp", description="Exporter kind.")
@@ -265,21 +296,22 @@ class OtlpExporter(Settings):
     timeout: PositiveDuration = Field(_s(10), description="Time an export may take.")
 
 
-class ZipkinExporter(Settings):
+class ZipkinExporterSettings(Settings):
     """Export spans to Zipkin's v2 JSON API."""
 
     type: Literal["zipkin"] = Field("zipkin", description="Exporter kind.")
     endpoint: HttpEndpoint = Field("http://localhost:9411/api/v2/spans", description="Zipkin spans URL.")
 
 
-class ConsoleExporter(Settings):
+class ConsoleExporterSettings(Settings):
     """Print spans to standard output (development)."""
 
     type: Literal["console"] = Field("console", description="Exporter kind.")
 
 
-TraceExporter = Annotated[
-    JaegerExporter | OtlpExporter | ZipkinExporter | ConsoleExporter, Field(discriminator="type")
+TraceExporterSettings = Annotated[
+    JaegerExporterSettings | OtlpExporterSettings | ZipkinExporterSettings | ConsoleExporterSettings,
+    Field(discriminator="type"),
 ]
 
 
@@ -290,13 +322,13 @@ class TracingSettings(Settings):
     sample_rate: Ratio = Field(1.0, description="Fraction of traces sampled (parent-based).")
     service_name: NonEmptyStr = Field("unknown_service", description="OpenTelemetry service.name.")
     service_version: str = Field("", description="OpenTelemetry service.version.")
-    exporters: tuple[TraceExporter, ...] = Field((), description="Where spans are exported.")
+    exporters: tuple[TraceExporterSettings, ...] = Field((), description="Where spans are exported.")
 
 
 # -- alerts ------------------------------------------------------------------------------------------------
 
 
-class AlertRule(Settings):
+class AlertRuleSettings(Settings):
     """One alerting rule: a PromQL condition that must hold for ``duration`` before it fires."""
 
     name: NonEmptyStr = Field(description="Alert name (alertname label).")
@@ -309,15 +341,17 @@ class AlertRule(Settings):
     )
 
 
-class SlackNotifier(Settings):
+class SlackNotifierSettings(Settings):
     """Post notifications to a Slack incoming webhook."""
 
     type: Literal["slack"] = Field("slack", description="Notifier kind.")
     webhook_url: SecretUrl = Field(description="Incoming webhook URL; write it as ${SLACK_WEBHOOK_URL}.")
     channel: str | None = Field(None, description="Channel override, e.g. #alerts.")
+    retry: RetrySettings = retry_field(what="each notification")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class EmailNotifier(Settings):
+class EmailNotifierSettings(Settings):
     """Send notifications by SMTP."""
 
     type: Literal["email"] = Field("email", description="Notifier kind.")
@@ -328,9 +362,11 @@ class EmailNotifier(Settings):
     username: str | None = Field(None, description="SMTP user name.")
     password: Secret | None = Field(None, description="SMTP password; write it as ${ENV_VAR}.")
     use_tls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    retry: RetrySettings = retry_field(what="each notification")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class WebhookNotifier(Settings):
+class WebhookNotifierSettings(Settings):
     """POST notifications as JSON (Alertmanager's webhook payload) to a URL."""
 
     type: Literal["webhook"] = Field("webhook", description="Notifier kind.")
@@ -338,17 +374,22 @@ class WebhookNotifier(Settings):
         description="Receiver URL; treated as a secret since such URLs often embed a token."
     )
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+    retry: RetrySettings = retry_field(what="each notification")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class AlertmanagerNotifier(Settings):
+class AlertmanagerNotifierSettings(Settings):
     """Hand alerts to Prometheus Alertmanager, which groups, silences and routes them."""
 
     type: Literal["alertmanager"] = Field("alertmanager", description="Notifier kind.")
     endpoint: HttpEndpoint = Field("http://localhost:9093", description="Alertmanager URL.")
+    retry: RetrySettings = retry_field(what="each notification")
+    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-Notifier = Annotated[
-    SlackNotifier | EmailNotifier | WebhookNotifier | AlertmanagerNotifier, Field(discriminator="type")
+NotifierSettings = Annotated[
+    SlackNotifierSettings | EmailNotifierSettings | WebhookNotifierSettings | AlertmanagerNotifierSettings,
+    Field(discriminator="type"),
 ]
 
 
@@ -357,14 +398,16 @@ class AlertsSettings(Settings):
 
     enabled: bool = Field(True, description="Evaluate alert rules.")
     evaluation_interval: PositiveDuration = Field(_s(15), description="How often rules are evaluated.")
-    rules: tuple[AlertRule, ...] = Field((), description="Alerting rules.")
-    notifications: tuple[Notifier, ...] = Field((), description="Where firing and resolved alerts are sent.")
+    rules: tuple[AlertRuleSettings, ...] = Field((), description="Alerting rules.")
+    notifications: tuple[NotifierSettings, ...] = Field(
+        (), description="Where firing and resolved alerts are sent."
+    )
 
 
 # -- resources ---------------------------------------------------------------------------------------------
 
 
-class ResourceLimits(Settings):
+class ResourceLimitsSettings(Settings):
     """Limits on the process; strategies act as usage approaches them. Unset means no limit."""
 
     max_memory_usage: ByteSize | None = Field(None, description="Resident memory limit, e.g. 2GiB.")
@@ -372,7 +415,7 @@ class ResourceLimits(Settings):
     max_disk_usage: ByteSize | None = Field(None, description="Limit on spill and dead-letter files.")
 
 
-class ReduceSampling(Settings):
+class ReduceSamplingSettings(Settings):
     """Lower the sample rates when usage crosses the threshold."""
 
     type: Literal["reduce_sampling"] = Field("reduce_sampling", description="Strategy kind.")
@@ -380,29 +423,30 @@ class ReduceSampling(Settings):
     reduction_factor: float = Field(0.5, gt=0.0, lt=1.0, description="Sample rates are multiplied by this.")
 
 
-class FlushBuffers(Settings):
+class FlushBuffersSettings(Settings):
     """Flush every buffer early when usage crosses the threshold."""
 
     type: Literal["flush_buffers"] = Field("flush_buffers", description="Strategy kind.")
     trigger_threshold: Ratio = Field(0.8, description="Fraction of a limit at which the strategy runs.")
 
 
-class GcForce(Settings):
+class GcForceSettings(Settings):
     """Run a full garbage collection when usage crosses the threshold."""
 
     type: Literal["gc_force"] = Field("gc_force", description="Strategy kind.")
     trigger_threshold: Ratio = Field(0.95, description="Fraction of a limit at which the strategy runs.")
 
 
-class DisableNonCritical(Settings):
+class DisableNonCriticalSettings(Settings):
     """Pause non-critical work (non-critical health checks, debug events) when usage crosses the threshold."""
 
     type: Literal["disable_non_critical"] = Field("disable_non_critical", description="Strategy kind.")
     trigger_threshold: Ratio = Field(0.95, description="Fraction of a limit at which the strategy runs.")
 
 
-Strategy = Annotated[
-    ReduceSampling | FlushBuffers | GcForce | DisableNonCritical, Field(discriminator="type")
+StrategySettings = Annotated[
+    ReduceSamplingSettings | FlushBuffersSettings | GcForceSettings | DisableNonCriticalSettings,
+    Field(discriminator="type"),
 ]
 
 
@@ -411,8 +455,10 @@ class ResourcesSettings(Settings):
 
     enabled: bool = Field(True, description="Sample resource usage and apply strategies.")
     check_interval: PositiveDuration = Field(_s(15), description="How often usage is sampled.")
-    limits: ResourceLimits = Field(default_factory=ResourceLimits, description="Resource limits.")
-    strategies: tuple[Strategy, ...] = Field((), description="What to do as usage nears a limit.")
+    limits: ResourceLimitsSettings = Field(
+        default_factory=ResourceLimitsSettings, description="Resource limits."
+    )
+    strategies: tuple[StrategySettings, ...] = Field((), description="What to do as usage nears a limit.")
 
 
 # -- the section -------------------------------------------------------------------------------------------
@@ -595,6 +641,6 @@ def check_jaeger(settings: MonitoringSettings, ctx: ValidationContext) -> None:
 module: SettingsModule[MonitoringSettings] = SettingsModule(
     name="monitoring",
     schema=MonitoringSettings,
-    validators=(check_plaintext_credentials, check_batches, check_intervals, check_jaeger),
+    validators=(check_plaintext_credentials, check_batches, check_intervals, check_jaeger, policy_check(_M)),
     description="Metrics, events, health checks, tracing, alerts and resource limits.",
 )

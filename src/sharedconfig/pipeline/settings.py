@@ -10,16 +10,16 @@ from datetime import timedelta
 from pydantic import Field
 
 from sharedconfig.config.modules import SettingsModule, module_check
+from sharedconfig.config.policies import RetrySettings, policy_check, retry_field
 from sharedconfig.config.types import (
     NonEmptyStr,
-    NonNegativeInt,
     PositiveDuration,
     PositiveInt,
     Settings,
 )
 from sharedconfig.config.validation import PERFORMANCE, ValidationContext
 
-__all__ = ["PipelineSettings", "StageSettings", "module"]
+__all__ = ["PipelineRetrySettings", "PipelineSettings", "StageSettings", "module"]
 
 
 class StageSettings(Settings):
@@ -32,6 +32,10 @@ class StageSettings(Settings):
     timeout: PositiveDuration = Field(timedelta(seconds=30), description="Time one batch may take.")
 
 
+class PipelineRetrySettings(RetrySettings, defaults={"max_retries": 3}):
+    """Retries of a failed batch: the shared vocabulary, three retries by default."""
+
+
 class PipelineSettings(Settings):
     """The ``pipeline`` section."""
 
@@ -41,8 +45,8 @@ class PipelineSettings(Settings):
     flush_interval: PositiveDuration = Field(
         timedelta(seconds=5), description="Longest wait before a partial batch is processed."
     )
-    max_retries: NonNegativeInt = Field(
-        3, description="Retries of a failed batch before it is dead-lettered."
+    retry: PipelineRetrySettings = retry_field(
+        PipelineRetrySettings, what="a failed batch before it is dead-lettered"
     )
     dead_letter_path: str | None = Field(
         None, description="File where failed items are written; unset drops them and counts the drops."
@@ -71,6 +75,6 @@ def check_batches(settings: PipelineSettings, ctx: ValidationContext) -> None:
 module: SettingsModule[PipelineSettings] = SettingsModule(
     name="pipeline",
     schema=PipelineSettings,
-    validators=(check_batches,),
+    validators=(check_batches, policy_check("pipeline")),
     description="A batched data pipeline: stages, buffering, retries and a dead-letter file.",
 )

@@ -6,17 +6,19 @@ Mount it in your ASGI app or run it with ``sharedconfig serve``; only ``/api/*``
 from __future__ import annotations
 
 import gzip
-from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from types import GenericAlias
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, create_model
 from starlette.routing import Match, Route
 
 import sharedconfig
-from sharedconfig.monitoring.health import Scope
+from sharedconfig.interfaces import HealthStatus
+from sharedconfig.monitoring.health import HealthReport, Scope
+from sharedconfig.monitoring.health.wire import wire_fields
 from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.middleware import ASGIMetricsMiddleware
 from sharedconfig.server.api import api_router, install_error_handlers
@@ -32,30 +34,40 @@ __all__ = ["CheckBody", "HealthBody", "create_app"]
 _GZIP_MIN_BYTES = 1024
 _NO_STORE = {"Cache-Control": "no-store"}
 
-State = Literal["healthy", "degraded", "unhealthy", "unknown"]
+
+def _body_type(hint: object, models: Mapping[object, type[BaseModel]]) -> object:
+    """``hint`` with the health dataclasses in it replaced by their body models (mappings become dicts)."""
+    if hint in models:
+        return models[hint]
+    if get_origin(hint) in (Mapping, dict):
+        key, value = get_args(hint)
+        return GenericAlias(dict, (key, _body_type(value, models)))
+    return hint
 
 
-class CheckBody(BaseModel):
-    """One check in a health body: its last result (``checked_at`` null until it has run)."""
-
-    state: State
-    message: str
-    critical: bool
-    duration_seconds: float
-    checked_at: datetime | None
-    description: str
-    tags: dict[str, str]
-    details: dict[str, Any]
+def _body_model(cls: type, name: str, doc: str, models: Mapping[object, type[BaseModel]]) -> type[BaseModel]:
+    """A pydantic model of the JSON form of the dataclass ``cls`` (``wire_fields``), for OpenAPI."""
+    definitions: dict[str, Any] = {
+        w.key: (_body_type(w.hint, models), Field(description=w.description or None))
+        for w in wire_fields(cls)
+    }
+    return create_model(name, __doc__=doc, __module__=__name__, **definitions)
 
 
-class HealthBody(BaseModel):
-    """The body of /health, /health/live and /health/ready."""
-
-    status: State = Field(description="The aggregate of the checks in this scope.")
-    scope: Scope = Field(description="all: every check; live: the process check; ready: critical checks.")
-    checked_at: datetime = Field(description="When this report was made from the cached results.")
-    checks: dict[str, CheckBody] = Field(description="Each check by name.")
-
+# Derived from the dataclasses, never written out: a field added to CheckResult, HealthStatus or
+# HealthReport shows in the body (``HealthReport.to_dict``) and in these schemas at once.
+CheckBody = _body_model(
+    HealthStatus,
+    "CheckBody",
+    "One check in a health body: its name, its last result's fields and how it counts.",
+    {},
+)
+HealthBody = _body_model(
+    HealthReport,
+    "HealthBody",
+    "The body of /health, /health/live and /health/ready.",
+    {HealthStatus: CheckBody},
+)
 
 _HEALTH_ROUTES: tuple[tuple[str, Scope, str, str], ...] = (
     ("/health", "all", "Aggregate health", "Every check's last result and the aggregate."),

@@ -11,10 +11,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from sharedconfig.config.modules import SettingsModule, module_check
+from sharedconfig.config.policies import RetrySettings, policy_check
 from sharedconfig.config.types import (
-    Duration,
     NonEmptyStr,
-    NonNegativeInt,
     PositiveDuration,
     Secret,
     Settings,
@@ -25,12 +24,18 @@ from sharedconfig.config.validation import SECURITY, ValidationContext
 __all__ = ["ConnectionSettings", "StorageSettings", "module"]
 
 
-class ConnectionSettings(Settings):
-    """How storage requests are timed out and retried."""
+class ConnectionSettings(
+    RetrySettings,
+    defaults={"max_retries": 3, "retry_delay": timedelta(seconds=5), "multiplier": 1.0, "jitter": "none"},
+):
+    """How storage requests are timed out and retried: the seed's flat keys, in the retry vocabulary.
+
+    ``max_retries`` and ``retry_delay`` (seed Deliverable 1.3) and the other retry keys are those of
+    :class:`~sharedconfig.config.policies.RetrySettings`; by default every retry waits ``retry_delay``,
+    as the seed's ``RetryDelay``.
+    """
 
     timeout: PositiveDuration = Field(timedelta(seconds=30), description="Time one request may take.")
-    max_retries: NonNegativeInt = Field(3, description="Retries after a failed request (0 disables them).")
-    retry_delay: Duration = Field(timedelta(seconds=5), description="Wait between retries.")
 
 
 class StorageSettings(Settings):
@@ -89,6 +94,6 @@ def check_plaintext_credentials(settings: StorageSettings, ctx: ValidationContex
 module: SettingsModule[StorageSettings] = SettingsModule(
     name="storage",
     schema=StorageSettings,
-    validators=(check_plaintext_credentials,),
+    validators=(check_plaintext_credentials, policy_check("storage")),
     description="Object storage (MinIO or S3): endpoint, bucket, credentials, timeouts and retries.",
 )

@@ -3,13 +3,13 @@
 Import from here (``from sharedconfig.testing import FakeClock, LoggerContract``); pytest is not required.
 """
 
+from sharedconfig.testing.clock import FakeClock, LoopDidNotSettle
 from sharedconfig.testing.compliance import (
     ConfigProviderContract,
     HealthCheckerContract,
     LoggerContract,
     MetricsRecorderContract,
 )
-from sharedconfig.testing.clock import FakeClock, LoopDidNotSettle
 from sharedconfig.testing.fakes import (
     InMemoryMetricsRecorder,
     LogRecord,
@@ -18,11 +18,13 @@ from sharedconfig.testing.fakes import (
     RecordingLogger,
     StaticHealthChecker,
 )
+from sharedconfig.testing.hooks import HookCall, Recording
 
 __all__ = [
     "ConfigProviderContract",
     "FakeClock",
     "HealthCheckerContract",
+    "HookCall",
     "InMemoryMetricsRecorder",
     "LogRecord",
     "LoggerContract",
@@ -30,6 +32,7 @@ __all__ = [
     "MetricsRecorderContract",
     "NullMetricsRecorder",
     "RecordedMetric",
+    "Recording",
     "RecordingLogger",
     "StaticHealthChecker",
 ]

@@ -1,6 +1,6 @@
 """Test doubles that ship with the package, each satisfying its ``sharedconfig.interfaces`` Protocol.
 
-In-memory metrics recorder, recording logger and static health checker (the fake clock is in ``testing.clock``).
+In-memory metrics recorder, recording logger and static health checker (the fake clock: ``testing.clock``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sharedconfig.interfaces import CustomMetric, DependencyStatus, HealthState, HealthStatus, MetricKind
+from sharedconfig.interfaces import CheckResult, CustomMetric, HealthState, HealthStatus, MetricKind
 
 __all__ = [
     "InMemoryMetricsRecorder",
@@ -170,13 +170,13 @@ class StaticHealthChecker:
     """A ``HealthChecker`` that reports the state it was given (change it with ``set``).
 
     ``state`` may be a ``HealthState`` or its string value; ``now`` supplies ``checked_at`` (pass
-    ``FakeClock().wall`` in tests).
+    ``FakeClock().wall`` in tests). ``dependencies`` are reported as given.
     """
 
     def __init__(
         self,
         state: HealthState | str,
-        dependencies: Iterable[DependencyStatus] = (),
+        dependencies: Iterable[HealthStatus] = (),
         *,
         name: str = "static",
         message: str = "",
@@ -195,9 +195,9 @@ class StaticHealthChecker:
 
     def health_check(self) -> HealthStatus:
         """The configured state, stamped with the injected clock's time."""
-        return HealthStatus(self.name, self.state, self.message, checked_at=self._now())
+        return HealthStatus(self.name, CheckResult(self.state, self.message, checked_at=self._now()))
 
-    def dependencies(self) -> Sequence[DependencyStatus]:
+    def dependencies(self) -> Sequence[HealthStatus]:
         """The dependency statuses given at construction."""
         return self._dependencies
 

@@ -13,11 +13,12 @@ from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from sharedconfig.config.modules import SettingsModule, module_check
-from sharedconfig.config.types import NonEmptyStr, NonNegativeInt, PositiveDuration, PositiveInt, Settings
+from sharedconfig.config.policies import RetrySettings, policy_check, retry_field
+from sharedconfig.config.types import NonEmptyStr, PositiveDuration, PositiveInt, Settings
 from sharedconfig.config.validation import PERFORMANCE, ValidationContext
 from sharedconfig.durations import format_duration
 
-__all__ = ["CRON_PATTERN", "Cron", "TriggerSettings", "TriggersSettings", "module"]
+__all__ = ["CRON_PATTERN", "Cron", "TriggerRetrySettings", "TriggerSettings", "TriggersSettings", "module"]
 
 _NUMERIC = r"[0-9*/,-]+"
 _NAMED = r"(?:[0-9*/,-]|[A-Za-z]{3})+"  # months and weekdays may be written JAN, MON-FRI
@@ -53,6 +54,10 @@ Cron = Annotated[
 """A cron expression of five fields, or an alias such as ``@daily``."""
 
 
+class TriggerRetrySettings(RetrySettings, defaults={"max_retries": 0}):
+    """Retries of a failed run: the shared vocabulary; a run is not retried unless asked."""
+
+
 class TriggerSettings(Settings):
     """One trigger: what runs, and when."""
 
@@ -66,7 +71,7 @@ class TriggerSettings(Settings):
     timeout: PositiveDuration | None = Field(
         None, description="Time a run may take; defaults to default_timeout."
     )
-    max_retries: NonNegativeInt = Field(0, description="Retries of a failed run.")
+    retry: TriggerRetrySettings = retry_field(TriggerRetrySettings, what="a failed run")
 
     @model_validator(mode="after")
     def _one_timing(self) -> TriggerSettings:
@@ -109,6 +114,6 @@ def check_timeouts(settings: TriggersSettings, ctx: ValidationContext) -> None:
 module: SettingsModule[TriggersSettings] = SettingsModule(
     name="triggers",
     schema=TriggersSettings,
-    validators=(check_timeouts,),
+    validators=(check_timeouts, policy_check("triggers")),
     description="Scheduled and interval triggers: actions, timeouts, retries and concurrency.",
 )

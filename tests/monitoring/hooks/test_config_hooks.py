@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sharedconfig.config import ConfigHooks, Issue, SettingsModule, ValidationReport, check
 from sharedconfig.config.loader import LoadOptions
 from sharedconfig.config.provider import FileConfigProvider
+from sharedconfig.hooks import HOOK_ERRORS, fan_out
 from sharedconfig.interfaces import HealthState
 from sharedconfig.monitoring.health import ConfigHealth
 from sharedconfig.monitoring.hooks import MonitoringConfigHooks
@@ -19,7 +20,7 @@ from sharedconfig.monitoring.names import (
     CONFIG_RELOADS,
     CONFIG_VALIDATION_ERRORS,
 )
-from sharedconfig.testing import InMemoryMetricsRecorder, RecordingLogger
+from sharedconfig.testing import InMemoryMetricsRecorder, Recording, RecordingLogger
 
 
 class Demo(BaseModel):
@@ -135,3 +136,40 @@ class TestReloads:
         h.on_validation(ValidationReport(), 0.0)
         h.on_load(None, ValidationReport((Issue("CONFIG_002", "", "bad"),)), 0.0)
         assert metrics.total(CONFIG_LOADS, {"result": "failure"}) == 1
+
+
+class TestComposition:
+    def test_fan_out_with_health_and_a_broken_hook(self, tmp_path: Path) -> None:
+        """fan_out of these hooks, ConfigHealth and a hook that raises: the load is still measured and
+        health follows it, while the broken hook is counted in hook_errors_total and logged."""
+
+        class Broken:
+            def on_load(self, *args: object) -> None:
+                raise RuntimeError("user hook bug")
+
+            def on_validation(self, *args: object) -> None: ...
+            def on_reload(self, *args: object) -> None: ...
+            def on_change(self, *args: object) -> None: ...
+
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 0.1}\n")
+        health = ConfigHealth()
+        monitoring_hooks, metrics, logger = hooks()
+        composed = fan_out(ConfigHooks, Broken(), monitoring_hooks, health, logger=logger, metrics=metrics)
+        outcome = check([path], modules=MODULES, environ={}, env_file=None, hooks=composed)
+        assert outcome.config is not None
+        assert metrics.total(CONFIG_LOADS, {"result": "success"}) == 1
+        assert health.check().state is HealthState.HEALTHY
+        assert metrics.total(HOOK_ERRORS, {"hook": "ConfigHooks", "method": "on_load"}) == 1
+        assert any(r.message == "hook raised; the other hooks still ran" for r in logger.records)
+
+    def test_replaying_a_recorded_load_feeds_the_hooks_as_the_load_did(self, tmp_path: Path) -> None:
+        """A load recorded before monitoring exists (as ``serve`` does) replays into the same metrics."""
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 7}\n")
+        rec = Recording(ConfigHooks)
+        check([path], modules=MODULES, environ={}, env_file=None, hooks=rec.hooks)
+        h, metrics, _ = hooks()
+        rec.replay(h)
+        assert metrics.total(CONFIG_LOADS, {"result": "failure"}) == 1
+        assert metrics.total(CONFIG_VALIDATION_ERRORS, {"code": "VALIDATION_003"}) == 1

@@ -12,31 +12,37 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 import httpx
 import jsonschema
 import pytest
 from pydantic import SecretStr
 
+from sharedconfig.delivery import DeliveryError, Jitter, RetryPolicy
 from sharedconfig.monitoring.metrics.datadog import (
     DATAGRAM_LIMIT,
     CountDeltas,
-    DatadogExporter,
-    DogStatsDExporter,
+    DatadogEncoder,
     Point,
     PointType,
+    datadog_exporter,
     datagrams,
+    dogstatsd_exporter,
     statsd_line,
     to_points,
 )
-from sharedconfig.monitoring.metrics.exporters import Exporter, ExportError, RetryPolicy
+from sharedconfig.monitoring.metrics.exporters import Exporter
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
+from sharedconfig.monitoring.metrics.push import EXPORT_RETRY, PushExporter
 from sharedconfig.monitoring.names import METRICS_EXPORT_FAILURES
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
+
+T = TypeVar("T")
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH_S = 1_767_225_600
@@ -211,39 +217,52 @@ def histogram(name: str, count: float, total: float) -> MetricFamily:
     )
 
 
-def api_exporter(
-    url: str,
-    collector: Collector,
-    *,
-    sleeps: list[float] | None = None,
-    **kwargs: object,
-) -> DatadogExporter:
-    """A DatadogExporter with the canary key, a fake clock and a sleep that only records."""
-    delays = sleeps if sleeps is not None else []
+async def drive(clock: FakeClock, aw: Awaitable[T], waits: list[float]) -> T:
+    """Await ``aw``, moving the clock to each sleeper's deadline (appended to ``waits``) while it runs.
 
-    async def sleep(seconds: float) -> None:
-        delays.append(seconds)
+    When nothing sleeps the loop is only yielded to, so real sockets (the fake API, UDP) get answered.
+    """
+    task = asyncio.ensure_future(aw)
+    while not task.done():
+        deadline = clock.next_deadline()
+        if deadline is None:
+            await asyncio.sleep(0)
+            continue
+        waits.append(deadline - clock.now())
+        await clock.advance_async(deadline - clock.now())
+    return task.result()
 
+
+def api_exporter(url: str, collector: Collector, **kwargs: object) -> PushExporter[Point]:
+    """A DataDog API exporter with the canary key, a fake clock and retries without jitter."""
     options: dict[str, object] = {
         "tags": {"env": "test", "service": "api"},
         "interval": 10,
         "clock": FakeClock(epoch=EPOCH),
-        "sleep": sleep,
-        "retry": RetryPolicy(attempts=3, initial=1.0, jitter=0.0),
+        "retry": RetryPolicy(max_retries=2, initial_delay=1.0, jitter=Jitter.NONE),
         **kwargs,
     }
-    return DatadogExporter(SecretStr(CANARY), url, collector, **options)  # type: ignore[arg-type]
+    return datadog_exporter(SecretStr(CANARY), url, collector, **options)  # type: ignore[arg-type]
 
 
-def push(exporter: DatadogExporter | DogStatsDExporter, times: int = 1) -> None:
-    """Run ``times`` ticks, then close the exporter's client or socket, on one event loop."""
+def clock_of(exporter: PushExporter[Point]) -> FakeClock:
+    """The fake clock an exporter's delivery waits on."""
+    clock = exporter.delivery._clock  # the test built it with a FakeClock
+    assert isinstance(clock, FakeClock)
+    return clock
+
+
+def push(exporter: PushExporter[Point], times: int = 1) -> list[float]:
+    """Run ``times`` ticks, then close the exporter's client or socket, on one loop; the clock's waits."""
+    waits: list[float] = []
 
     async def run() -> None:
         for _ in range(times):
-            await exporter.tick()
+            await drive(clock_of(exporter), exporter.tick(), waits)
         await exporter.aclose()
 
     asyncio.run(run())
+    return waits
 
 
 class TestMapping:
@@ -364,10 +383,10 @@ class TestApiExporter:
     def test_retries_500_and_429(self, fake_datadog: FakeDatadog) -> None:
         """A 500 and a 429 with Retry-After are retried; the wait honours Retry-After; nothing is counted."""
         fake_datadog.statuses, fake_datadog.retry_after = [500, 429], "7"
-        metrics, sleeps = InMemoryMetricsRecorder(), list[float]()
-        push(api_exporter(fake_datadog.url, Collector([gauge("depth", 1)]), sleeps=sleeps, metrics=metrics))
+        metrics = InMemoryMetricsRecorder()
+        waits = push(api_exporter(fake_datadog.url, Collector([gauge("depth", 1)]), metrics=metrics))
         assert [r.status for r in fake_datadog.received] == [500, 429, 202]
-        assert sleeps == [1.0, 7.0]
+        assert waits == [1.0, 7.0]
         assert metrics.get_metrics(METRICS_EXPORT_FAILURES) == []
 
     def test_bad_request_not_retried(self, fake_datadog: FakeDatadog) -> None:
@@ -385,6 +404,18 @@ class TestApiExporter:
         collector = Collector([gauge(f"g{i}", i) for i in range(5)])
         push(api_exporter(fake_datadog.url, collector, batch_size=2))
         assert [len(r.body["series"]) for r in fake_datadog.received] == [2, 2, 1]
+
+    def test_encoder_commits_only_delivered_batches(self) -> None:
+        """The encoder sends deltas against what was delivered: an undelivered batch is sent again in full."""
+        encoder = DatadogEncoder(interval=10, compression=False, batch_size=1, clock=FakeClock(epoch=EPOCH))
+        first, second = encoder.encode([counter("a", 5), counter("b", 7)])
+        encoder.delivered(first)
+        values = [
+            json.loads(b.body)["series"][0]["points"][0]["value"]
+            for b in encoder.encode([counter("a", 6), counter("b", 9)])
+        ]
+        assert values == [1, 9]
+        assert second.items[0].metric == "b.count"
 
     def test_flush_waits_for_a_tick_in_flight(self) -> None:
         """A flush started while a tick's request is pending runs after it, so counts are not sent twice."""
@@ -418,11 +449,11 @@ class TestApiKeySecrecy:
     """The API key never shows in repr, logs or exceptions (canary)."""
 
     def test_repr(self) -> None:
-        """repr shows the key masked."""
+        """No repr of the exporter or its parts shows the key; the parts holding it show it masked."""
         exporter = api_exporter("https://api.datadoghq.com", Collector())
-        assert CANARY not in repr(exporter)
-        assert "**********" in repr(exporter)
-        assert CANARY not in repr(exporter.__dict__)
+        parts = [exporter, exporter.encoder, exporter.delivery, exporter.delivery.sender]
+        assert all(CANARY not in repr(p) + repr(vars(p)) for p in parts)
+        assert "**********" in repr(vars(exporter.delivery)) + repr(vars(exporter.delivery.sender))
         assert isinstance(exporter, Exporter)
 
     def test_key_echoed_by_server_is_scrubbed(
@@ -443,22 +474,18 @@ class TestApiKeySecrecy:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         caplog.set_level(logging.DEBUG)
-        metrics, sleeps = InMemoryMetricsRecorder(), list[float]()
-        push(
-            api_exporter(
-                f"http://127.0.0.1:{port}", Collector([gauge("d", 1)]), metrics=metrics, sleeps=sleeps
-            )
-        )
-        assert len(sleeps) == 2
+        metrics = InMemoryMetricsRecorder()
+        waits = push(api_exporter(f"http://127.0.0.1:{port}", Collector([gauge("d", 1)]), metrics=metrics))
+        assert waits == [1.0, 2.0]
         assert metrics.total(METRICS_EXPORT_FAILURES) == 1.0
         assert "ConnectError" in caplog.text
         assert CANARY not in caplog.text
 
-    def test_export_error_text(self) -> None:
-        """An ExportError built by the exporter carries status and hint but no credential."""
-        error = ExportError("datadog: HTTP 403", exporter="datadog", retryable=False, status=403)
+    def test_delivery_error_text(self) -> None:
+        """A DeliveryError for a refused push carries status and hint but no credential, and is final."""
+        error = DeliveryError("datadog: HTTP 403", status=403)
         assert CANARY not in str(error) + repr(error) + json.dumps(error.to_dict())
-        assert error.status == 403 and not error.recoverable
+        assert error.status == 403 and not error.recoverable and not EXPORT_RETRY.retryable(error)
 
 
 class TestDogStatsD:
@@ -483,7 +510,7 @@ class TestDogStatsD:
         """Two ticks send totals then increases to the agent socket, with the configured tags."""
         port = udp.getsockname()[1]
         collector = Collector([counter("jobs", 5, queue="a"), gauge("depth", 2)])
-        exporter = DogStatsDExporter("127.0.0.1", port, collector, tags={"env": "test"}, interval=10)
+        exporter = dogstatsd_exporter("127.0.0.1", port, collector, tags={"env": "test"}, interval=10)
 
         async def run() -> None:
             await exporter.tick()
@@ -500,7 +527,7 @@ class TestDogStatsD:
         """Many series arrive in several datagrams, each at most 1432 bytes, none lost."""
         port = udp.getsockname()[1]
         collector = Collector([gauge(f"metric_number_{i}", i, route=f"/v1/items/{i}") for i in range(200)])
-        push(DogStatsDExporter("127.0.0.1", port, collector, interval=10))
+        push(dogstatsd_exporter("127.0.0.1", port, collector, interval=10, clock=FakeClock()))
         lines: list[str] = []
         sizes: list[int] = []
         while len(lines) < 200:
@@ -514,16 +541,22 @@ class TestDogStatsD:
 
     def test_send_error_is_counted(self) -> None:
         """A socket error (port 0 is refused by the kernel) is retried, counted and never raised."""
-        metrics, sleeps = InMemoryMetricsRecorder(), list[float]()
-
-        async def sleep(seconds: float) -> None:
-            sleeps.append(seconds)
-
-        exporter = DogStatsDExporter(
-            "127.0.0.1", 0, Collector([gauge("d", 1)]), interval=10, metrics=metrics, sleep=sleep
+        metrics, clock = InMemoryMetricsRecorder(), FakeClock()
+        exporter = dogstatsd_exporter(
+            "127.0.0.1", 0, Collector([gauge("d", 1)]), interval=10, metrics=metrics, clock=clock
         )
-        assert asyncio.run(exporter.tick()) == 10.0
-        assert len(sleeps) == 2
+        waits: list[float] = []
+
+        async def run() -> float | None:
+            try:
+                return await drive(clock, exporter.tick(), waits)
+            finally:
+                await exporter.aclose()
+
+        assert asyncio.run(run()) == 10.0
+        assert len(waits) == 2 and all(0 <= w <= 1.0 for w in waits)  # the default full jitter
         assert metrics.total(METRICS_EXPORT_FAILURES, {"exporter": "dogstatsd"}) == 1.0
         assert isinstance(exporter, Exporter)
-        assert repr(exporter) == "DogStatsDExporter(host='127.0.0.1', port=0, interval=10.0)"
+        assert repr(exporter) == (
+            "PushExporter(name='dogstatsd', sender=UdpSender(host='127.0.0.1', port=0), interval=10.0)"
+        )

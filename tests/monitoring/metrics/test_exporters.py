@@ -1,36 +1,47 @@
-"""Tests for the shared exporter machinery: backoff, the circuit, delivery, error classes and the factory.
+"""Tests for the exporter composition (push.py) and the factory (exporters.py).
 
-Time is a FakeClock and sleeps only record their delays: no test waits or reads the wall clock.
+HTTP answers, the push schedule, the breaker's gauge, and the factory from settings; time is a FakeClock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import httpx
 import pytest
 
-from sharedconfig.monitoring.metrics.datadog import DatadogExporter, DogStatsDExporter
-from sharedconfig.monitoring.metrics.exporters import (
-    CircuitBreaker,
+from sharedconfig.delivery import (
+    CircuitBreakerConfig,
     CircuitState,
-    Collector,
     Delivery,
-    Exporter,
-    ExportError,
+    DeliveryError,
+    Jitter,
     RetryPolicy,
-    build_exporters,
-    check_response,
 )
-from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
-from sharedconfig.monitoring.metrics.remote_write import RemoteWriteExporter
-from sharedconfig.monitoring.names import METRICS_EXPORT_FAILURES
-from sharedconfig.runtime import Runtime
+from sharedconfig.monitoring.metrics.datadog import DatadogEncoder, DogStatsDEncoder, UdpSender
+from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
+from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType, Sample
+from sharedconfig.monitoring.metrics.push import (
+    EXPORT_BREAKER,
+    EXPORT_RETRY,
+    Batch,
+    HttpSender,
+    PushExporter,
+    check_response,
+    exporter_delivery,
+    parse_retry_after,
+)
+from sharedconfig.monitoring.metrics.remote_write import RemoteWriteEncoder, remote_write_exporter
+from sharedconfig.monitoring.names import CIRCUIT_BREAKER_STATE, METRICS_EXPORT_FAILURES
 from sharedconfig.monitoring.settings import MetricsSettings
+from sharedconfig.runtime import Runtime
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
+
+T = TypeVar("T")
 
 
 class OneGauge:
@@ -47,101 +58,47 @@ def response(status: int, headers: dict[str, str] | None = None, text: str = "")
     return httpx.Response(status, headers=headers, text=text, request=request)
 
 
-class Sleeps:
-    """An async sleep that records delays and advances a FakeClock by them."""
+def run(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
+    """Run ``aw`` on a new loop, moving the clock to each sleeper's deadline; the result and the waits."""
 
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.delays: list[float] = []
+    async def main() -> tuple[T, list[float]]:
+        task = asyncio.ensure_future(aw)
+        waits: list[float] = []
+        while not task.done():
+            deadline = clock.next_deadline()
+            if deadline is None:
+                await asyncio.sleep(0)
+                continue
+            waits.append(deadline - clock.now())
+            await clock.advance_async(deadline - clock.now())
+        return task.result(), waits
 
-    async def __call__(self, seconds: float) -> None:
-        """Record and advance."""
-        self.delays.append(seconds)
-        self.clock.advance(seconds)
-
-
-def failing(*errors: BaseException) -> tuple[Callable[[], object], list[int]]:
-    """A send that raises each error in turn, then succeeds; and the list counting its calls."""
-    calls: list[int] = []
-    queue = list(errors)
-
-    async def send() -> None:
-        calls.append(1)
-        if queue:
-            raise queue.pop(0)
-
-    return send, calls
-
-
-def delivery(clock: FakeClock, **kwargs: object) -> tuple[Delivery, Sleeps, InMemoryMetricsRecorder]:
-    """A Delivery with deterministic backoff (no jitter), a recording sleep and an in-memory recorder."""
-    sleeps, metrics = Sleeps(clock), InMemoryMetricsRecorder()
-    options: dict[str, object] = {
-        "retry": RetryPolicy(attempts=4, initial=0.5, multiplier=2, max_delay=3, jitter=0),
-        "circuit": CircuitBreaker(threshold=2, cooldown=60, max_cooldown=200, clock=clock),
-        "metrics": metrics,
-        "sleep": sleeps,
-        "clock": clock,
-        **kwargs,
-    }
-    return Delivery("sink", **options), sleeps, metrics  # type: ignore[arg-type]
-
-
-class TestRetryPolicy:
-    """Backoff delays."""
-
-    def test_exponential_capped(self) -> None:
-        """Without jitter delays double from initial and stop at max_delay."""
-        policy = RetryPolicy(attempts=6, initial=0.5, multiplier=2, max_delay=3, jitter=0)
-        assert [policy.delay(n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-
-    def test_jitter_shortens_within_bounds(self) -> None:
-        """Jitter takes up to its fraction off the delay, as drawn by the injected random source."""
-        draws = iter([0.0, 1.0, 0.5])
-        policy = RetryPolicy(initial=4, jitter=0.5, random=lambda: next(draws))
-        assert [policy.delay(0), policy.delay(0), policy.delay(0)] == [4.0, 2.0, 3.0]
-
-    def test_retry_after_raises_the_delay_up_to_the_cap(self) -> None:
-        """A server's Retry-After lengthens the wait but never beyond max_delay."""
-        policy = RetryPolicy(initial=1, max_delay=10, jitter=0)
-        assert policy.delay(0, retry_after=4) == 4
-        assert policy.delay(0, retry_after=600) == 10
-        assert policy.delay(3, retry_after=0.1) == 8
-
-    @pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"jitter": 1.5}, {"multiplier": 0.5}])
-    def test_rejects_nonsense(self, kwargs: dict[str, float]) -> None:
-        """Zero attempts, jitter above 1 and shrinking backoff are refused."""
-        with pytest.raises(ValueError, match="must be"):
-            RetryPolicy(**kwargs)  # type: ignore[arg-type]
+    return asyncio.run(main())
 
 
 class TestCheckResponse:
-    """Which answers are failures, and which of those are worth retrying."""
+    """Which answers are failures; the retry policy decides which of those are retried."""
 
     def test_success(self) -> None:
         """Any 2xx passes."""
         for status in (200, 202, 204):
             check_response(response(status), "sink")
 
-    @pytest.mark.parametrize(
-        ("status", "retryable"), [(400, False), (401, False), (404, False), (413, False)]
-    )
-    def test_client_errors_are_final(self, status: int, retryable: bool) -> None:
-        """4xx other than 429 raise a non-retryable ExportError naming the status, without the query."""
-        with pytest.raises(ExportError) as caught:
+    @pytest.mark.parametrize("status", [400, 401, 404, 413, 429, 500, 503])
+    def test_failures_carry_status_without_the_query(self, status: int) -> None:
+        """A non-2xx raises a DeliveryError naming the status and body, never the query string."""
+        with pytest.raises(DeliveryError) as caught:
             check_response(response(status, text="nope"), "sink")
         assert caught.value.status == status
-        assert caught.value.recoverable is retryable
-        assert caught.value.code == "HTTP_001"
+        assert caught.value.code == "DELIVERY_001"
         assert f"HTTP {status} from http://sink.test/write: nope" in str(caught.value)
         assert "token" not in str(caught.value)
+        assert EXPORT_RETRY.retryable(caught.value) is (status in (429, 500, 503))
 
-    @pytest.mark.parametrize("status", [429, 500, 502, 503])
-    def test_throttling_and_server_errors_are_retryable(self, status: int) -> None:
-        """429 and 5xx raise a retryable ExportError with Retry-After in seconds."""
-        with pytest.raises(ExportError) as caught:
-            check_response(response(status, {"Retry-After": "12"}), "sink")
-        assert caught.value.recoverable
+    def test_retry_after_in_seconds(self) -> None:
+        """A Retry-After in seconds is kept on the error."""
+        with pytest.raises(DeliveryError) as caught:
+            check_response(response(503, {"Retry-After": "12"}), "sink")
         assert caught.value.retry_after == 12.0
 
     def test_retry_after_as_http_date(self) -> None:
@@ -149,146 +106,182 @@ class TestCheckResponse:
         clock = FakeClock()
         later = clock.wall() + timedelta(seconds=30)
         header = later.strftime("%a, %d %b %Y %H:%M:%S GMT")
-        with pytest.raises(ExportError) as caught:
+        with pytest.raises(DeliveryError) as caught:
             check_response(response(503, {"Retry-After": header}), "sink", clock=clock)
         assert caught.value.retry_after == 30.0
 
     def test_unparseable_retry_after_is_ignored(self) -> None:
-        """A Retry-After that is neither seconds nor a date is treated as absent."""
-        with pytest.raises(ExportError) as caught:
-            check_response(response(503, {"Retry-After": "soon"}), "sink")
-        assert caught.value.retry_after is None
+        """A Retry-After that is neither seconds nor a date is treated as absent; a past date is 0."""
+        assert parse_retry_after("soon", FakeClock().wall()) is None
+        assert parse_retry_after(None, FakeClock().wall()) is None
+        assert parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", FakeClock().wall()) == 0.0
 
 
-class TestCircuitBreaker:
-    """Opening after repeated failures, probing after the cooldown, closing on success."""
+class TestHttpSender:
+    """Transport failures become DeliveryErrors."""
 
-    def test_lifecycle(self) -> None:
-        """Closed -> open after threshold failures -> half-open after cooldown -> closed on success."""
+    def test_transport_errors_are_retryable(self) -> None:
+        """A refused connection raises a retryable DeliveryError naming the httpx error."""
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused", request=request)
+
+        async def main() -> DeliveryError:
+            client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+            sender = HttpSender("sink", "http://sink.test/x", headers={}, client=client)
+            try:
+                await sender.send(Batch(b"x"))
+            except DeliveryError as exc:
+                return exc
+            finally:
+                await client.aclose()
+            raise AssertionError("no error")  # pragma: no cover
+
+        error = asyncio.run(main())
+        assert "ConnectError: refused" in error.message
+        assert error.retryable is True and isinstance(error.cause, httpx.ConnectError)
+
+    def test_unsupported_scheme_is_final(self) -> None:
+        """An endpoint with a scheme httpx cannot speak is not retried."""
+
+        async def main() -> DeliveryError:
+            sender = HttpSender("sink", "ftp://sink.test/x", headers={})
+            try:
+                await sender.send(Batch(b"x"))
+            except DeliveryError as exc:
+                return exc
+            finally:
+                await sender.aclose()
+            raise AssertionError("no error")  # pragma: no cover
+
+        assert asyncio.run(main()).retryable is False
+
+
+class Recorder:
+    """An httpx handler answering with queued statuses (then 204), keeping the requests."""
+
+    def __init__(self, statuses: Sequence[int] = ()) -> None:
+        self.statuses = list(statuses)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Answer with the next queued status."""
+        self.requests.append(request)
+        return httpx.Response(self.statuses.pop(0) if self.statuses else 204)
+
+
+def exporter(
+    statuses: Sequence[int], clock: FakeClock, **kwargs: object
+) -> tuple[PushExporter[object], Recorder, httpx.AsyncClient]:
+    """A remote-write exporter on a mock transport (no jitter) and its recorder and client."""
+    recorder = Recorder(statuses)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+    options: dict[str, object] = {
+        "interval": 15,
+        "client": client,
+        "clock": clock,
+        "retry": RetryPolicy(max_retries=2, initial_delay=1, jitter=Jitter.NONE),
+        **kwargs,
+    }
+    return remote_write_exporter("http://prom:9090", OneGauge(), **options), recorder, client  # type: ignore[arg-type,return-value]
+
+
+class TestPushExporter:
+    """The composition: ticks, the breaker's effect on the schedule, its gauge, flush."""
+
+    def test_defaults(self) -> None:
+        """Exporters retry twice and open after half of at least 5 of the last 10 attempts failed."""
+        assert (EXPORT_RETRY.max_retries, EXPORT_RETRY.jitter) == (2, Jitter.FULL)
+        assert (EXPORT_BREAKER.sliding_window_size, EXPORT_BREAKER.minimum_number_of_calls) == (10, 5)
+        assert EXPORT_BREAKER.permitted_number_of_calls_in_half_open_state == 1
+
+    def test_open_circuit_stretches_the_schedule_and_records_its_state(self) -> None:
+        """Failures open the breaker: the state gauge reads 2 and tick waits out the open period."""
+        clock, metrics, logger = FakeClock(), InMemoryMetricsRecorder(), RecordingLogger()
+        push, recorder, client = exporter([503] * 5, clock, metrics=metrics, logger=logger)
+        (delay, waits) = run(clock, push.tick())
+        assert (delay, waits) == (15.0, [1.0, 2.0])
+        (delay, waits) = run(clock, push.tick())
+        assert waits == [1.0]
+        assert len(recorder.requests) == 5  # the 5th failed attempt opened it: no 6th, no wait for one
+        assert delay == 30.0
+        labels = {"name": "remote_write", "component": "exporter"}
+        assert [(m.value, m.labels) for m in metrics.get_metrics(CIRCUIT_BREAKER_STATE)] == [(2.0, labels)]
+        assert metrics.total(METRICS_EXPORT_FAILURES, {"exporter": "remote_write"}) == 2.0
+        assert any(r.message == "circuit breaker state changed" for r in logger.records)
+        clock.advance(delay)
+        (delay, _) = run(clock, push.tick())  # the half-open probe succeeds
+        assert delay == 15.0
+        assert [m.value for m in metrics.get_metrics(CIRCUIT_BREAKER_STATE)] == [2.0, 1.0, 0.0]
+        asyncio.run(client.aclose())
+
+    def test_state_changes_reach_a_given_listener(self) -> None:
+        """on_state_change hears the exporter's breaker (the hub may log or count it)."""
         clock = FakeClock()
-        circuit = CircuitBreaker(threshold=3, cooldown=10, clock=clock)
-        assert not circuit.record_failure()
-        assert not circuit.record_failure()
-        assert circuit.allow()
-        assert circuit.record_failure()
-        assert circuit.state is CircuitState.OPEN
-        assert not circuit.allow()
-        assert circuit.remaining() == 10
-        clock.advance(10)
-        assert circuit.state is CircuitState.HALF_OPEN
-        assert circuit.allow()
-        circuit.record_success()
-        assert circuit.state is CircuitState.CLOSED
-        assert circuit.failures == 0
-        assert circuit.remaining() == 0
-
-    def test_failed_probe_doubles_cooldown_up_to_max(self) -> None:
-        """Each failed probe reopens the circuit for twice as long, capped at max_cooldown."""
-        clock = FakeClock()
-        circuit = CircuitBreaker(threshold=1, cooldown=10, max_cooldown=25, clock=clock)
-        circuit.record_failure()
-        cooldowns = []
-        for _ in range(3):
-            clock.advance(circuit.remaining())
-            assert circuit.record_failure()
-            cooldowns.append(circuit.remaining())
-        assert cooldowns == [20, 25, 25]
-        clock.advance(25)
-        circuit.record_success()
-        circuit.record_failure()
-        assert circuit.remaining() == 10
-
-    def test_rejects_zero_threshold(self) -> None:
-        """A threshold below one is refused."""
-        with pytest.raises(ValueError, match="threshold"):
-            CircuitBreaker(threshold=0)
-
-
-class TestDelivery:
-    """Retries, counting, logging and the circuit around one send."""
-
-    def test_retries_until_success(self) -> None:
-        """Retryable errors are retried with the backoff sequence; success is not counted."""
-        clock = FakeClock()
-        deliver, sleeps, metrics = delivery(clock)
-        send, calls = failing(
-            httpx.ConnectError("refused"),
-            ExportError("503", exporter="sink", retryable=True, status=503),
-            OSError("unreachable"),
+        heard: list[tuple[str, CircuitState, CircuitState]] = []
+        push, _, client = exporter(
+            [500],
+            clock,
+            retry=RetryPolicy(max_retries=0),
+            breaker=CircuitBreakerConfig(sliding_window_size=1, minimum_number_of_calls=1),
+            on_state_change=lambda *c: heard.append(c),
         )
-        assert asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert len(calls) == 4
-        assert sleeps.delays == [0.5, 1.0, 2.0]
-        assert metrics.get_metrics(METRICS_EXPORT_FAILURES) == []
+        run(clock, push.tick())
+        assert heard == [("remote_write", CircuitState.CLOSED, CircuitState.OPEN)]
+        asyncio.run(client.aclose())
 
-    def test_gives_up_after_attempts_and_counts_once(self) -> None:
-        """When every attempt fails the push is counted once under its exporter label."""
+    def test_flush_is_one_attempt_then_closes(self) -> None:
+        """flush makes a single attempt even when the server fails, then closes the sender."""
         clock = FakeClock()
-        deliver, sleeps, metrics = delivery(clock)
-        send, calls = failing(*(httpx.ReadTimeout("slow") for _ in range(9)))
-        assert not asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert len(calls) == 4
-        assert sleeps.delays == [0.5, 1.0, 2.0]
-        assert metrics.total(METRICS_EXPORT_FAILURES, {"exporter": "sink"}) == 1.0
+        push, recorder, client = exporter([500, 500], clock)
+        run(clock, push.flush())
+        assert len(recorder.requests) == 1
+        asyncio.run(client.aclose())
 
-    def test_no_retry_on_final_errors(self) -> None:
-        """A non-retryable ExportError (a 400) and an unexpected exception are tried once."""
-        clock = FakeClock()
-        deliver, sleeps, metrics = delivery(clock, circuit=CircuitBreaker(threshold=5, clock=clock))
-        for error in (ExportError("400", exporter="sink", retryable=False, status=400), KeyError("bug")):
-            send, calls = failing(error)
-            assert not asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-            assert len(calls) == 1
-        assert sleeps.delays == []
-        assert metrics.total(METRICS_EXPORT_FAILURES) == 2.0
+    def test_rejects_bad_arguments(self) -> None:
+        """A non-positive interval or batch size is refused at construction."""
+        with pytest.raises(ValueError, match="interval"):
+            remote_write_exporter("http://p:9090", OneGauge(), interval=0)
+        with pytest.raises(ValueError, match="batch_size"):
+            remote_write_exporter("http://p:9090", OneGauge(), interval=5, batch_size=0)
 
-    def test_circuit_opens_skips_and_probes(self) -> None:
-        """After two failed pushes the circuit opens: pushes are skipped, then one probe closes it."""
-        clock = FakeClock()
-        logger = RecordingLogger()
-        deliver, _, metrics = delivery(clock, logger=logger)
-        bad = ExportError("400", exporter="sink", retryable=False, status=400)
-        for _ in range(2):
-            send, _calls = failing(bad)
-            asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert deliver.circuit.state is CircuitState.OPEN
-        assert deliver.next_delay(15) == 60
-        assert any("circuit open" in r.message for r in logger.records)
-        send, calls = failing()
-        assert not asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert calls == []
-        clock.advance(60)
-        send, calls = failing(httpx.ConnectError("still down"), httpx.ConnectError("still down"))
-        assert not asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert len(calls) == 1  # a half-open circuit allows a single probe, no retries
-        assert deliver.circuit.remaining() == 120
-        clock.advance(120)
-        send, calls = failing()
-        assert asyncio.run(deliver.deliver(send))  # type: ignore[arg-type]
-        assert deliver.circuit.state is CircuitState.CLOSED
-        assert deliver.next_delay(15) == 15
-        assert any(r.message == "metrics export recovered: circuit closed" for r in logger.records)
-        assert metrics.total(METRICS_EXPORT_FAILURES) == 3.0
+    def test_is_an_exporter_with_a_readable_repr(self) -> None:
+        """The composition satisfies the Exporter protocol; repr names the sender, not credentials."""
+        push = remote_write_exporter("http://u:canary@p:9090", OneGauge(), interval=5)
+        assert isinstance(push, Exporter)
+        assert repr(push) == (
+            "PushExporter(name='remote_write', sender=HttpSender(url='http://p:9090/api/v1/write'), "
+            "interval=5.0)"
+        )
 
-    def test_broken_recorder_does_not_break_delivery(self) -> None:
-        """A metrics recorder that raises is logged; the failure is still handled."""
+    def test_custom_encoder_and_sender_compose(self) -> None:
+        """Any encoder and sender compose: a batch is committed only after it was delivered."""
 
-        class Broken(InMemoryMetricsRecorder):
-            def record_counter(self, name: str, value: float = 1.0, labels: object = None) -> None:
-                raise RuntimeError("recorder down")
+        class Encoder:
+            def __init__(self) -> None:
+                self.delivered_batches: list[Batch[str]] = []
 
-        logger = RecordingLogger()
-        deliver = Delivery("sink", metrics=Broken(), logger=logger)
-        deliver.failed("sink: boom")
-        assert [r.level for r in logger.records] == ["error", "warning"]
+            def encode(self, families: Sequence[MetricFamily]) -> list[Batch[str]]:
+                return [Batch(b"a", ("a",)), Batch(b"b", ("b",))]
 
-    def test_single_attempt(self) -> None:
-        """single=True (used by flush) makes one attempt even for retryable errors."""
-        deliver, sleeps, _ = delivery(FakeClock())
-        send, calls = failing(httpx.ConnectError("refused"))
-        assert not asyncio.run(deliver.deliver(send, single=True))  # type: ignore[arg-type]
-        assert len(calls) == 1
-        assert sleeps.delays == []
+            def delivered(self, batch: Batch[str]) -> None:
+                self.delivered_batches.append(batch)
+
+        class Sender:
+            def __init__(self) -> None:
+                self.bodies: list[bytes] = []
+
+            async def send(self, payload: Batch[object]) -> None:
+                self.bodies.append(payload.body)
+                if payload.body == b"b":
+                    raise DeliveryError("no", status=400)
+
+        encoder, sender = Encoder(), Sender()
+        delivery: Delivery[Batch[str]] = exporter_delivery("custom", sender)
+        push = PushExporter(OneGauge(), encoder, delivery, interval=1)
+        assert asyncio.run(push.tick()) == 1.0
+        assert sender.bodies == [b"a", b"b"]
+        assert [b.items for b in encoder.delivered_batches] == [("a",)]
 
 
 class TestBuildExporters:
@@ -312,25 +305,36 @@ class TestBuildExporters:
     def test_one_exporter_per_destination(self) -> None:
         """Scrape-only Prometheus builds nothing; push and DataDog (plus its agent) build one each."""
         built = build_exporters(self.settings(), OneGauge(), metrics=InMemoryMetricsRecorder(), host="h")
-        assert [type(e) for e in built] == [
-            RemoteWriteExporter,
-            DatadogExporter,
-            DogStatsDExporter,
-            DatadogExporter,
-        ]
         assert [e.name for e in built] == ["remote_write", "datadog", "dogstatsd", "datadog_2"]
         assert [e.interval for e in built] == [30.0, 20.0, 20.0, 20.0]
-        assert all(isinstance(e, Exporter) for e in built)
-        remote, api, agent, eu = built
-        assert isinstance(remote, RemoteWriteExporter) and remote.url == "http://prom:9090/api/v1/write"
-        assert isinstance(api, DatadogExporter) and api.tags == {"env": "prod"} and api.host == "h"
-        assert isinstance(agent, DogStatsDExporter) and (agent.host, agent.port) == ("127.0.0.1", 8125)
-        assert isinstance(eu, DatadogExporter) and eu.url == "https://api.datadoghq.eu/api/v2/series"
+        assert all(isinstance(e, Exporter) and isinstance(e, PushExporter) for e in built)
+        remote, api, agent, eu = (e for e in built if isinstance(e, PushExporter))
+        assert isinstance(remote.encoder, RemoteWriteEncoder) and remote.encoder.batch_size == 500
+        assert isinstance(remote.delivery.sender, HttpSender)
+        assert remote.delivery.sender.url == "http://prom:9090/api/v1/write"
+        assert isinstance(api.encoder, DatadogEncoder)
+        assert (api.encoder.tags, api.encoder.host, api.encoder.batch_size) == ({"env": "prod"}, "h", 500)
+        assert isinstance(agent.encoder, DogStatsDEncoder) and agent.encoder.tags == {"env": "prod"}
+        assert isinstance(agent.delivery.sender, UdpSender)
+        assert (agent.delivery.sender.host, agent.delivery.sender.port) == ("127.0.0.1", 8125)
+        assert isinstance(eu.delivery.sender, HttpSender)
+        assert eu.delivery.sender.url == "https://api.datadoghq.eu/api/v2/series"
 
     def test_compression_setting_reaches_datadog(self) -> None:
         """metrics.compression: false turns off gzip for the DataDog API."""
         built = build_exporters(self.settings(compression=False), OneGauge())
-        assert [e.compression for e in built if isinstance(e, DatadogExporter)] == [False, False]
+        encoders = [e.encoder for e in built if isinstance(e, PushExporter)]
+        assert [c.compression for c in encoders if isinstance(c, DatadogEncoder)] == [False, False]
+
+    def test_policies_are_one_argument_each(self) -> None:
+        """A RetryPolicy and a CircuitBreakerConfig given to the factory reach every exporter."""
+        retry = RetryPolicy(max_retries=7)
+        config = CircuitBreakerConfig(wait_duration_in_open_state=99)
+        built = build_exporters(self.settings(), OneGauge(), retry=retry, breaker=config)
+        deliveries = [e.delivery for e in built if isinstance(e, PushExporter)]
+        assert len(deliveries) == 4
+        assert all(d.retry is retry and d.breaker.config is config for d in deliveries)
+        assert {d.breaker.name for d in deliveries} == {"remote_write", "datadog", "dogstatsd", "datadog_2"}
 
     def test_disabled_builds_nothing(self) -> None:
         """With metrics disabled there are no exporters."""
@@ -348,15 +352,15 @@ class TestWithRegistry:
         registry.record_counter("jobs_total", 3, {"queue": "a"})
         assert isinstance(registry, Collector)
         client = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(400)))
-        exporter = RemoteWriteExporter(
+        push = remote_write_exporter(
             "http://prom:9090", registry, interval=5, client=client, metrics=registry
         )
 
-        async def run() -> None:
-            await exporter.tick()
+        async def main() -> None:
+            await push.tick()
             await client.aclose()
 
-        asyncio.run(run())
+        asyncio.run(main())
         assert registry.sample_value(METRICS_EXPORT_FAILURES, {"exporter": "remote_write"}) == 1.0
 
 
@@ -374,10 +378,10 @@ class TestRuntimeWiring:
             return httpx.Response(204)
 
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-        exporter = RemoteWriteExporter("http://prom:9090", OneGauge(), interval=3600, client=client)
-        runtime = Runtime("test-runtime-exporters")
-        runtime.every(exporter.name, exporter.interval, exporter.tick)
-        runtime.on_stop(exporter.flush)
+        push = remote_write_exporter("http://prom:9090", OneGauge(), interval=3600, client=client)
+        runtime = Runtime("test-runtime-exporters", clock=FakeClock())
+        runtime.every(push.name, push.interval, push.tick)
+        runtime.on_stop(push.flush)
         runtime.start()
         assert first.wait(10)
         runtime.stop()

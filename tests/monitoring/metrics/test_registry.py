@@ -1,15 +1,14 @@
-"""Tests for sharedconfig.monitoring.metrics.registry: recording, declared instruments, threads, processors.
+"""Tests for sharedconfig.monitoring.metrics.registry: recording, processors, and the null registry.
 
-Includes the MetricsRecorder contract and the 8 threads x 100k increments check for each hot path.
+Includes the MetricsRecorder contract; instruments, shards and collectors have their
+own files (test_instruments.py, test_storage.py, test_collectors.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from sharedconfig.interfaces import CustomMetric, MetricKind, MetricsRecorder
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.processors import DropSeries, SeriesDraft, SeriesIndex
-from sharedconfig.monitoring.metrics.registry import DEFAULT_BUCKETS, MetricsRegistry
+from sharedconfig.monitoring.metrics.registry import DEFAULT_BUCKETS, MetricsRegistry, NullMetricsRegistry
 from sharedconfig.monitoring.settings import MetricsSettings
 from sharedconfig.testing import FakeClock
 from sharedconfig.testing.compliance import MetricsRecorderContract
@@ -42,33 +41,23 @@ def folds(registry: MetricsRegistry, metric: str) -> float | None:
     return registry.sample_value("metrics_cardinality_overflow_total", {"metric": metric})
 
 
-def run_threads(work: Callable[[], None], count: int = 8) -> None:
-    """Run ``work`` in ``count`` threads started together and re-raise the first error."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def guarded() -> None:
-        barrier.wait()
-        try:
-            work()
-        except BaseException as exc:  # re-raised below in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 class TestMetricsRegistryContract(MetricsRecorderContract):
     """MetricsRegistry passes the MetricsRecorder contract."""
 
     def make(self) -> MetricsRecorder:
         """A fresh registry."""
         return MetricsRegistry()
+
+    def recorded_total(
+        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+    ) -> float:
+        """The registry's sample for the series: ``x_total``, ``x`` or ``x_sum``."""
+        assert isinstance(recorder, MetricsRegistry)
+        if kind is MetricKind.COUNTER:
+            sample = f"{name.removesuffix('_total')}_total"
+        else:
+            sample = name if kind is MetricKind.GAUGE else f"{name}_sum"
+        return recorder.sample_value(sample, labels) or 0.0
 
 
 class TestCounters:
@@ -299,362 +288,6 @@ class TestHotPathNeverRaises:
         assert registry.sample_value("h_sum") == 0.5
 
 
-class TestDeclaredInstruments:
-    """counter(), gauge() and histogram() declare instruments with cached children."""
-
-    def test_counter_children_by_position_and_name(self) -> None:
-        """labels(...) by position or keyword gives the same cached child."""
-        registry = MetricsRegistry()
-        counter = registry.counter("http_requests_total", "Requests.", ("method", "status"))
-        child = counter.labels("GET", "200")
-        assert counter.labels(method="GET", status="200") is child
-        child.inc()
-        child.inc(2)
-        assert registry.sample_value("http_requests_total", GET) == 3
-        assert family(registry, "http_requests").help == "Requests."
-
-    def test_unlabelled_counter_shows_zero_at_once(self) -> None:
-        """An unlabelled declared counter is exposed as 0 before its first increment."""
-        registry = MetricsRegistry()
-        counter = registry.counter("restarts_total", "Restarts.")
-        assert registry.sample_value("restarts_total") == 0
-        counter.inc()
-        assert registry.sample_value("restarts_total") == 1
-
-    def test_declaring_twice_returns_the_same_instrument(self) -> None:
-        """Same name, type and labels: the same object, with or without _total."""
-        registry = MetricsRegistry()
-        counter = registry.counter("jobs_total", "Jobs.", ("queue",))
-        assert registry.counter("jobs_total", "Jobs.", ["queue"]) is counter
-        assert registry.counter("jobs", labelnames=("queue",)) is counter
-
-    @pytest.mark.parametrize(
-        ("declare", "match"),
-        [
-            (lambda r: r.gauge("jobs", labelnames=("queue",)), "already declared as a counter"),
-            (lambda r: r.gauge("jobs_total", labelnames=("queue",)), "clashes with the counter jobs_total"),
-            (lambda r: r.histogram("jobs", labelnames=("queue",)), "already declared as a counter"),
-            (lambda r: r.counter("jobs_total", labelnames=("queue", "kind")), "already declared with labels"),
-            (lambda r: r.counter("jobs_total"), "already declared with labels"),
-        ],
-    )
-    def test_conflicting_redeclaration_raises(
-        self, declare: Callable[[MetricsRegistry], object], match: str
-    ) -> None:
-        """Another type or other label names for a declared name raise a clear ValueError."""
-        registry = MetricsRegistry()
-        registry.counter("jobs_total", labelnames=("queue",))
-        with pytest.raises(ValueError, match=match):
-            declare(registry)
-
-    def test_other_buckets_for_a_declared_histogram_raise(self) -> None:
-        """Redeclaring a histogram with other buckets raises; without buckets it returns the same one."""
-        registry = MetricsRegistry()
-        histogram = registry.histogram("lat_seconds", buckets=(1.0, 2.0))
-        assert registry.histogram("lat_seconds") is histogram
-        with pytest.raises(ValueError, match="buckets"):
-            registry.histogram("lat_seconds", buckets=(1.0,))
-
-    def test_declaring_a_name_recorded_as_another_type_raises(self) -> None:
-        """A name already used by record_gauge cannot be declared a counter."""
-        registry = MetricsRegistry()
-        registry.record_gauge("depth", 1.0)
-        with pytest.raises(ValueError, match="clashes with the gauge depth"):
-            registry.counter("depth")
-
-    @pytest.mark.parametrize(
-        ("declare", "match"),
-        [
-            (lambda r: r.counter("bad name"), "invalid metric name"),
-            (lambda r: r.counter("ok_total", labelnames=("bad-label",)), "invalid label name"),
-            (lambda r: r.counter("ok_total", labelnames=("__x",)), "invalid label name"),
-            (lambda r: r.counter("ok_total", labelnames=("a", "a")), "duplicate"),
-            (lambda r: r.counter("ok_total", labelnames="method"), "not the string"),
-            (lambda r: r.histogram("ok_seconds", labelnames=("le",)), '"le"'),
-            (lambda r: r.histogram("ok_seconds", buckets=(3.0, 1.0)), "increasing"),
-        ],
-    )
-    def test_invalid_declarations_raise(
-        self, declare: Callable[[MetricsRegistry], object], match: str
-    ) -> None:
-        """Invalid names, label names and buckets raise ValueError at declaration."""
-        with pytest.raises(ValueError, match=match):
-            declare(MetricsRegistry())
-
-    def test_wrong_label_values_raise(self) -> None:
-        """Too few or too many values, unknown names, or mixing styles raise ValueError."""
-        counter = MetricsRegistry().counter("c_total", labelnames=("a", "b"))
-        for call in (
-            lambda: counter.labels("x"),
-            lambda: counter.labels("x", "y", "z"),
-            lambda: counter.labels(a="x", c="y"),
-            lambda: counter.labels("x", b="y"),
-            counter.inc,
-        ):
-            with pytest.raises(ValueError, match="label"):
-                call()
-
-    def test_counters_only_go_up(self) -> None:
-        """A negative increment on a declared counter raises ValueError."""
-        counter = MetricsRegistry().counter("c_total")
-        with pytest.raises(ValueError, match="only goes up"):
-            counter.inc(-1)
-
-    def test_record_path_shares_declared_series(self) -> None:
-        """record_counter with the declared label names adds to the declared series; others are dropped."""
-        registry = MetricsRegistry()
-        child = registry.counter("jobs_total", labelnames=("queue",)).labels("a")
-        registry.record_counter("jobs_total", 2, {"queue": "a"})
-        registry.record_counter("jobs_total", 1, {"other": "a"})
-        child.inc()
-        assert registry.sample_value("jobs_total", {"queue": "a"}) == 3
-        assert dropped(registry, "label_mismatch") == 1
-        registry.record_gauge("jobs_total", 1.0)
-        registry.record_gauge("jobs", 1.0)
-        assert dropped(registry, "type_conflict") == 2
-
-    def test_gauge_set_inc_dec(self) -> None:
-        """A declared gauge sets, increments and decrements, with and without labels."""
-        registry = MetricsRegistry()
-        gauge = registry.gauge("in_flight", "Requests in flight.")
-        gauge.inc()
-        gauge.inc(2)
-        gauge.dec()
-        assert registry.sample_value("in_flight") == 2
-        gauge.set(-4.5)
-        assert registry.sample_value("in_flight") == -4.5
-        child = registry.gauge("temp_celsius", labelnames=("room",)).labels(room="lab")
-        child.set(21)
-        child.dec(0.5)
-        assert registry.sample_value("temp_celsius", {"room": "lab"}) == 20.5
-
-    def test_histogram_observe_with_custom_buckets(self) -> None:
-        """A declared histogram uses its own buckets."""
-        registry = MetricsRegistry()
-        histogram = registry.histogram("payload_bytes", "Payload sizes.", ("kind",), buckets=(100, 1000))
-        histogram.labels("json").observe(50)
-        histogram.labels("json").observe(500)
-        assert registry.sample_value("payload_bytes_bucket", {"kind": "json", "le": "100.0"}) == 1
-        assert registry.sample_value("payload_bytes_bucket", {"kind": "json", "le": "1000.0"}) == 2
-        assert registry.sample_value("payload_bytes_sum", {"kind": "json"}) == 550
-
-    def test_unlabelled_histogram_observe(self) -> None:
-        """An unlabelled declared histogram observes directly."""
-        registry = MetricsRegistry()
-        registry.histogram("batch_seconds").observe(0.2)
-        assert registry.sample_value("batch_seconds_count") == 1
-
-    def test_repr_names_the_instrument(self) -> None:
-        """An instrument's repr shows its type, name and label names."""
-        counter = MetricsRegistry().counter("jobs_total", labelnames=("queue",))
-        assert repr(counter) == "Counter('jobs', labelnames=('queue',))"
-
-
-class TestTimer:
-    """timer() and Histogram.time() record elapsed seconds from the registry's clock."""
-
-    def test_context_manager(self) -> None:
-        """``with registry.timer(name):`` records the time the block took."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-        with registry.timer("step_seconds", {"step": "load"}):
-            clock.advance(0.3)
-        assert registry.sample_value("step_seconds_sum", {"step": "load"}) == pytest.approx(0.3)
-        assert registry.sample_value("step_seconds_count", {"step": "load"}) == 1
-
-    def test_context_manager_records_when_the_block_raises(self) -> None:
-        """A block that raises is still timed, and the exception propagates."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-
-        def fail() -> None:
-            with registry.timer("fail_seconds"):
-                clock.advance(1.0)
-                raise RuntimeError("boom")
-
-        with pytest.raises(RuntimeError, match="boom"):
-            fail()
-        assert registry.sample_value("fail_seconds_sum") == 1.0
-
-    def test_nested_blocks_on_one_timer(self) -> None:
-        """Nested ``with`` on the same Timer time each block."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-        timer = registry.timer("nest_seconds")
-        with timer:
-            clock.advance(1.0)
-            with timer:
-                clock.advance(2.0)
-        assert registry.sample_value("nest_seconds_sum") == 5.0
-
-    def test_decorator(self) -> None:
-        """``@registry.timer(name)`` times each call and keeps the function's result and name."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-
-        @registry.timer("work_seconds")
-        def work(x: int) -> int:
-            clock.advance(0.5)
-            return x * 2
-
-        assert work(2) == 4
-        assert work(3) == 6
-        assert work.__name__ == "work"
-        assert registry.sample_value("work_seconds_count") == 2
-        assert registry.sample_value("work_seconds_sum") == 1.0
-
-    def test_async_decorator(self) -> None:
-        """On a coroutine function the decorator times the whole await."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-
-        @registry.timer("fetch_seconds")
-        async def fetch() -> str:
-            await asyncio.sleep(0)
-            clock.advance(2.0)
-            return "ok"
-
-        assert asyncio.run(fetch()) == "ok"
-        assert registry.sample_value("fetch_seconds_sum") == 2.0
-
-    def test_histogram_time(self) -> None:
-        """Histogram.time() and a child's time() observe into that series."""
-        clock = FakeClock()
-        registry = MetricsRegistry(clock=clock)
-        histogram = registry.histogram("q_seconds", labelnames=("q",))
-        with histogram.labels("a").time():
-            clock.advance(0.1)
-        unlabelled = registry.histogram("u_seconds")
-
-        @unlabelled.time()
-        def run() -> None:
-            clock.advance(0.2)
-
-        run()
-        assert registry.sample_value("q_seconds_count", {"q": "a"}) == 1
-        assert registry.sample_value("u_seconds_sum") == pytest.approx(0.2)
-
-
-class TestThreads:
-    """8 threads x 100k operations lose nothing, on every hot path."""
-
-    THREADS = 8
-    OPS = 100_000
-
-    def test_record_counter(self) -> None:
-        """8 x 100k record_counter calls on one series sum exactly."""
-        registry = MetricsRegistry()
-
-        def work() -> None:
-            for _ in range(self.OPS):
-                registry.record_counter("hits_total", 1, GET)
-
-        run_threads(work, self.THREADS)
-        assert registry.sample_value("hits_total", GET) == self.THREADS * self.OPS
-
-    def test_declared_child_inc(self) -> None:
-        """8 x 100k inc() on one declared child sum exactly."""
-        registry = MetricsRegistry()
-        child = registry.counter("hits_total", labelnames=("method", "status")).labels("GET", "200")
-
-        def work() -> None:
-            for _ in range(self.OPS):
-                child.inc()
-
-        run_threads(work, self.THREADS)
-        assert registry.sample_value("hits_total", GET) == self.THREADS * self.OPS
-
-    def test_histogram_observe(self) -> None:
-        """8 x 100k histogram observations count exactly, by record_histogram and a declared child."""
-        registry = MetricsRegistry(buckets=(1.0,))
-        child = registry.histogram("child_seconds", labelnames=("method", "status")).labels(**GET)
-
-        def work() -> None:
-            for i in range(self.OPS):
-                registry.record_histogram("lat_seconds", float(i % 2) * 2, GET)
-                child.observe(0.5)
-
-        run_threads(work, self.THREADS)
-        total = self.THREADS * self.OPS
-        assert registry.sample_value("lat_seconds_count", GET) == total
-        assert registry.sample_value("lat_seconds_bucket", {**GET, "le": "1.0"}) == total / 2
-        assert registry.sample_value("lat_seconds_sum", GET) == total
-        assert registry.sample_value("child_seconds_count", GET) == total
-
-    def test_new_series_from_many_threads_respect_the_limit(self) -> None:
-        """Threads racing to create series never exceed the cardinality limit, and nothing is lost."""
-        registry = MetricsRegistry(cardinality_limit=50)
-
-        def work() -> None:
-            for i in range(200):
-                registry.record_counter("racy_total", 1, {"id": str(i)})
-
-        run_threads(work, self.THREADS)
-        samples = family(registry, "racy").samples
-        assert len(samples) == 51
-        assert sum(s.value for s in samples) == self.THREADS * 200
-        assert folds(registry, "racy_total") == self.THREADS * 150
-
-    def test_collect_while_recording_never_goes_down(self) -> None:
-        """A counter collected while threads record and finish only grows, and ends exact."""
-        registry = MetricsRegistry()
-        seen: list[float] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                seen.append(registry.sample_value("busy_total") or 0.0)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        for _ in range(5):  # threads finish between collects: their shards are folded, not lost
-
-            def work() -> None:
-                for _ in range(20_000):
-                    registry.record_counter("busy_total")
-
-            run_threads(work, 4)
-        stop.set()
-        watcher.join()
-        seen.append(registry.sample_value("busy_total") or 0.0)
-        assert seen == sorted(seen)
-        assert seen[-1] == 5 * 4 * 20_000
-
-    def test_live_and_finished_threads_add_up(self) -> None:
-        """Values from a finished thread and from a live one are summed per series."""
-        registry = MetricsRegistry(buckets=(1.0,))
-        registry.record_histogram("mixed_seconds", 0.5)
-        registry.record_counter("mixed_total")
-        run_threads(
-            lambda: (registry.record_histogram("mixed_seconds", 2.0), registry.record_counter("mixed_total")),
-            2,
-        )
-        assert registry.sample_value("mixed_seconds_count") == 3
-        assert registry.sample_value("mixed_seconds_bucket", {"le": "1.0"}) == 1
-        assert registry.sample_value("mixed_total") == 3
-
-    def test_thread_churn_without_collect_keeps_few_shards(self) -> None:
-        """Shards of finished threads are folded when new threads arrive, even if nobody collects."""
-        registry = MetricsRegistry()
-        for _ in range(50):
-            run_threads(lambda: registry.record_counter("churn_total"), 2)
-        assert len(registry._shards) <= 3  # the folding is internal; its effect is only visible here
-        assert registry.sample_value("churn_total") == 100
-
-    def test_gauge_inc_dec_from_threads(self) -> None:
-        """Concurrent inc and dec on a declared gauge balance to zero."""
-        registry = MetricsRegistry()
-        gauge = registry.gauge("in_flight")
-
-        def work() -> None:
-            for _ in range(20_000):
-                gauge.inc()
-                gauge.dec()
-
-        run_threads(work, self.THREADS)
-        assert registry.sample_value("in_flight") == 0
-
-
 class TestCardinalityLimit:
     """Label sets beyond the limit fold into one overflow="true" series; each fold is counted."""
 
@@ -843,17 +476,83 @@ class TestNamespaceAndProcessors:
         names = [type(p).__name__ for p in MetricsRegistry(processors=(extra,)).processors]
         assert names == ["Namespace", "HistogramSampling", "function", "CardinalityLimit"]
 
-    def test_disabled_registry_records_nothing(self) -> None:
-        """enabled=False keeps the MetricsRecorder API but records and exposes nothing."""
-        registry = MetricsRegistry(enabled=False)
+
+class TestNullRegistry:
+    """A disabled registry is a NullMetricsRegistry: the same surface, keeping nothing."""
+
+    def test_enabled_false_builds_the_null_registry(self) -> None:
+        """MetricsRegistry(enabled=False, ...) is a NullMetricsRegistry, still a MetricsRegistry."""
+        registry = MetricsRegistry(enabled=False, namespace="svc", cardinality_limit=5)
+        assert type(registry) is NullMetricsRegistry
+        assert isinstance(registry, MetricsRegistry)
         assert isinstance(registry, MetricsRecorder)
+        assert (registry.enabled, MetricsRegistry().enabled) == (False, True)
+        assert type(NullMetricsRegistry()) is NullMetricsRegistry
+
+    def test_records_and_exposes_nothing(self) -> None:
+        """Every record_* call, declared instrument and timer is a no-op; collect() is empty."""
+        clock = FakeClock()
+        registry = NullMetricsRegistry()
+        registry.describe("c_total", "Help.")
         registry.record_counter("c_total", 1, GET)
+        registry.record_counter("bad name", -1)
         registry.record_gauge("g", 1.0)
         registry.record_histogram("h_seconds", 1.0)
         registry.record_duration("d_seconds", timedelta(seconds=1))
         registry.record_custom(CustomMetric("x", 1, MetricKind.GAUGE))
         registry.counter("declared_total").inc()
+        registry.counter("labelled_total", labelnames=("a",)).labels("1").inc(2)
+        registry.gauge("gauge", labelnames=("a",)).labels(a="1").set(3)
+        registry.histogram("lat_seconds").observe(0.5)
+        with registry.timer("t_seconds"):
+            clock.advance(1.0)
         assert registry.collect() == []
+        assert registry.sample_value("c_total", GET) is None
+        assert (registry.series_count("c"), registry.has_series("c", ())) == (0, False)
+        assert (registry.processors, registry.namespace) == ((), "")
+
+    def test_collectors_are_not_kept(self) -> None:
+        """register and unregister accept a collector and keep nothing: collect() stays empty."""
+
+        class One:
+            def collect(self) -> list[MetricFamily]:
+                return [MetricFamily("one", MetricType.GAUGE, "One.", (Sample("one", (), 1.0),))]
+
+        registry = NullMetricsRegistry()
+        collector = One()
+        registry.register(collector)
+        assert registry.collect() == []
+        registry.unregister(collector)
+        registry.unregister(collector)
+
+    def test_overrides_every_public_method(self) -> None:
+        """Each public method and property of MetricsRegistry is redefined, so none records by accident."""
+        public = {name for name in vars(MetricsRegistry) if not name.startswith("_")}
+        inherited = public - set(vars(NullMetricsRegistry)) - {"from_settings"}
+        assert inherited == set()
+
+    def test_declarations_are_checked_as_when_enabled(self) -> None:
+        """Bad names, labels, buckets, label values and negative increments raise as they would enabled."""
+        registry = NullMetricsRegistry()
+        counter = registry.counter("ok_total", labelnames=("a",))
+        for call in (
+            lambda: registry.counter("bad name"),
+            lambda: registry.gauge("ok", labelnames=("a", "a")),
+            lambda: registry.histogram("ok_seconds", labelnames=("le",)),
+            lambda: registry.histogram("ok_seconds", buckets=(2.0, 1.0)),
+            lambda: counter.labels("1", "2"),
+            counter.inc,
+            lambda: registry.counter("c_total").inc(-1),
+        ):
+            with pytest.raises(ValueError):  # noqa: PT011  # each raises a different message
+                call()
+
+    def test_null_instruments_hand_out_uncached_children(self) -> None:
+        """A null instrument keeps no child per label set, so unbounded label values cost no memory."""
+        counter = NullMetricsRegistry().counter("c_total", labelnames=("id",))
+        for i in range(100):
+            counter.labels(str(i)).inc()
+        assert counter._children == {}  # internal, but the point of the test: nothing is kept
 
     def test_from_settings(self) -> None:
         """from_settings takes namespace, cardinality limit and buckets from monitoring.metrics."""
@@ -863,3 +562,40 @@ class TestNamespaceAndProcessors:
         registry.record_histogram("lat_seconds", 2.0, {"a": "2"})
         assert registry.sample_value("svc_lat_seconds_bucket", {"a": "1", "le": "5.0"}) == 1
         assert folds(registry, "svc_lat_seconds") == 1
+        assert registry.namespace == "svc"
+
+    def test_from_settings_disabled_is_null(self) -> None:
+        """metrics.enabled false, or monitoring disabled (enabled=False), gives the null registry."""
+        assert type(MetricsRegistry.from_settings(MetricsSettings(enabled=False))) is NullMetricsRegistry
+        disabled = MetricsRegistry.from_settings(MetricsSettings(), enabled=False)
+        assert type(disabled) is NullMetricsRegistry
+        assert type(MetricsRegistry.from_settings(MetricsSettings())) is MetricsRegistry
+
+    def test_from_settings_takes_the_clock(self) -> None:
+        """Timers of a registry built from settings run on the clock given."""
+        clock = FakeClock()
+        registry = MetricsRegistry.from_settings(MetricsSettings(), clock=clock)
+        with registry.timer("step_seconds"):
+            clock.advance(2.0)
+        assert registry.sample_value("step_seconds_sum") == 2.0
+
+
+class TestPublicNames:
+    """The registry's public names import from the package and from registry.py."""
+
+    def test_importable_from_the_package(self) -> None:
+        """sharedconfig.monitoring.metrics exports the registry, its instruments and the collectors."""
+        from sharedconfig.monitoring import metrics
+        from sharedconfig.monitoring.metrics import instruments, process, registry
+
+        assert metrics.MetricsRegistry is registry.MetricsRegistry
+        assert metrics.NullMetricsRegistry is registry.NullMetricsRegistry
+        assert metrics.Counter is instruments.Counter is registry.Counter
+        assert metrics.Timer is instruments.Timer is registry.Timer
+        assert metrics.ProcessCollector is process.ProcessCollector
+        assert metrics.DEFAULT_BUCKETS is registry.DEFAULT_BUCKETS
+        assert set(dir(metrics)) >= set(metrics.__all__)
+        for name in metrics.__all__:
+            assert getattr(metrics, name) is not None
+        with pytest.raises(AttributeError, match="nope"):
+            _ = metrics.nope

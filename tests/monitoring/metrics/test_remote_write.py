@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import cramjam
 import httpx
@@ -17,12 +18,16 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from sharedconfig import __version__
-from sharedconfig.monitoring.metrics.exporters import Exporter, RetryPolicy
+from sharedconfig.delivery import Jitter, RetryPolicy
+from sharedconfig.monitoring.metrics.exporters import Exporter
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
+from sharedconfig.monitoring.metrics.push import HttpSender, PushExporter
 from sharedconfig.monitoring.metrics.remote_write import (
-    RemoteWriteExporter,
+    REMOTE_WRITE_HEADERS,
+    RemoteWriteEncoder,
     TimeSeries,
     encode_write_request,
+    remote_write_exporter,
     to_timeseries,
 )
 from sharedconfig.monitoring.names import METRICS_EXPORT_FAILURES
@@ -30,6 +35,8 @@ from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH_MS = 1_767_225_600_000
+
+T = TypeVar("T")
 
 
 def _write_request_class() -> type[Message]:
@@ -136,29 +143,41 @@ def make_exporter(
     families: Sequence[MetricFamily],
     recorder: Recorder,
     *,
-    sleeps: list[float] | None = None,
     metrics: InMemoryMetricsRecorder | None = None,
     batch_size: int = 1000,
-) -> tuple[RemoteWriteExporter, Callable[[], None]]:
-    """An exporter on a mock transport with a fake clock and sleep; returns it and a closer."""
+) -> tuple[PushExporter[TimeSeries], FakeClock, Callable[[], None]]:
+    """An exporter on a mock transport with a fake clock; returns it, its clock and a closer."""
     client = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
-    delays = sleeps if sleeps is not None else []
-
-    async def sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    exporter = RemoteWriteExporter(
+    clock = FakeClock(epoch=EPOCH)
+    exporter = remote_write_exporter(
         "http://prom.test:9090/",
         StaticCollector(families),
         interval=30,
         client=client,
-        clock=FakeClock(epoch=EPOCH),
+        clock=clock,
         metrics=metrics,
-        retry=RetryPolicy(attempts=3, initial=1.0, jitter=0.0),
-        sleep=sleep,
+        retry=RetryPolicy(max_retries=2, initial_delay=1.0, jitter=Jitter.NONE),
         batch_size=batch_size,
     )
-    return exporter, lambda: asyncio.run(client.aclose())
+    return exporter, clock, lambda: asyncio.run(client.aclose())
+
+
+def run(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
+    """Run ``aw`` on a new loop, moving the clock to each sleeper's deadline; its result and the waits."""
+
+    async def main() -> tuple[T, list[float]]:
+        task = asyncio.ensure_future(aw)
+        waits: list[float] = []
+        while not task.done():
+            deadline = clock.next_deadline()
+            if deadline is None:
+                await asyncio.sleep(0)
+                continue
+            waits.append(deadline - clock.now())
+            await clock.advance_async(deadline - clock.now())
+        return task.result(), waits
+
+    return asyncio.run(main())
 
 
 class TestEncoding:
@@ -223,7 +242,7 @@ class TestExporter:
     def test_request_shape(self) -> None:
         """One POST to /api/v1/write with the 1.0 headers and a snappy-framed WriteRequest stamped in ms."""
         recorder = Recorder()
-        exporter, close = make_exporter(
+        exporter, _, close = make_exporter(
             [counter("jobs", 42, job="x"), histogram("latency_seconds")], recorder
         )
         assert asyncio.run(exporter.tick()) == 30.0
@@ -245,25 +264,25 @@ class TestExporter:
         """Series are split into requests of at most batch_size series."""
         recorder = Recorder()
         families = [counter(f"c{i}", i) for i in range(5)]
-        exporter, close = make_exporter(families, recorder, batch_size=2)
+        exporter, _, close = make_exporter(families, recorder, batch_size=2)
         asyncio.run(exporter.tick())
         close()
         assert [len(decode_body(r.content)) for r in recorder.requests] == [2, 2, 1]
 
     def test_retries_server_errors_with_backoff(self) -> None:
         """503 and 429 are retried after growing delays; the third attempt succeeds and nothing is counted."""
-        recorder, metrics, sleeps = Recorder([503, 429]), InMemoryMetricsRecorder(), list[float]()
-        exporter, close = make_exporter([counter("jobs", 1)], recorder, sleeps=sleeps, metrics=metrics)
-        asyncio.run(exporter.tick())
+        recorder, metrics = Recorder([503, 429]), InMemoryMetricsRecorder()
+        exporter, clock, close = make_exporter([counter("jobs", 1)], recorder, metrics=metrics)
+        _, waits = run(clock, exporter.tick())
         close()
         assert len(recorder.requests) == 3
-        assert sleeps == [1.0, 2.0]
+        assert waits == [1.0, 2.0] and clock.now() == 3.0
         assert metrics.get_metrics(METRICS_EXPORT_FAILURES) == []
 
     def test_bad_request_is_not_retried_and_is_counted(self) -> None:
         """A 400 is tried once, counted under exporter="remote_write", and tick still returns the interval."""
         recorder, metrics = Recorder([400]), InMemoryMetricsRecorder()
-        exporter, close = make_exporter([counter("jobs", 1)], recorder, metrics=metrics)
+        exporter, _, close = make_exporter([counter("jobs", 1)], recorder, metrics=metrics)
         assert asyncio.run(exporter.tick()) == 30.0
         close()
         assert len(recorder.requests) == 1
@@ -272,7 +291,7 @@ class TestExporter:
     def test_collector_failure_is_counted_not_raised(self) -> None:
         """A collector that raises makes tick count a failure and return normally."""
         metrics = InMemoryMetricsRecorder()
-        exporter = RemoteWriteExporter(
+        exporter = remote_write_exporter(
             "http://prom.test:9090",
             StaticCollector(error=RuntimeError("boom")),
             interval=10,
@@ -280,34 +299,46 @@ class TestExporter:
         )
         assert asyncio.run(exporter.tick()) == 10.0
         assert metrics.total(METRICS_EXPORT_FAILURES) == 1.0
+        assert exporter.delivery.breaker.metrics.calls == 0  # our bug, not the destination's
 
     def test_flush_sends_once_without_retrying(self) -> None:
         """flush makes a single attempt even when the server fails."""
         recorder = Recorder([500, 500])
-        exporter, close = make_exporter([counter("jobs", 1)], recorder)
-        asyncio.run(exporter.flush())
+        exporter, clock, close = make_exporter([counter("jobs", 1)], recorder)
+        _, waits = run(clock, exporter.flush())
+        assert waits == []
         close()
         assert len(recorder.requests) == 1
 
     def test_protocol_and_repr(self) -> None:
-        """The exporter satisfies the Exporter protocol and its repr names the URL."""
-        exporter = RemoteWriteExporter("http://p:9090", StaticCollector(), interval=5, headers={"X-A": "1"})
+        """The exporter satisfies the Exporter protocol, sends extra headers, and its repr names the URL."""
+        exporter = remote_write_exporter(
+            "http://p:9090", StaticCollector(), interval=5, headers={"X-A": "1", "Content-Type": "text/plain"}
+        )
         assert isinstance(exporter, Exporter)
         assert exporter.name == "remote_write"
-        assert repr(exporter) == "RemoteWriteExporter(url='http://p:9090/api/v1/write', interval=5.0)"
+        assert isinstance(exporter.encoder, RemoteWriteEncoder)
+        sender = exporter.delivery.sender
+        assert isinstance(sender, HttpSender)
+        assert sender.headers == {"X-A": "1", **REMOTE_WRITE_HEADERS}  # the protocol's headers win
+        assert repr(exporter) == (
+            "PushExporter(name='remote_write', sender=HttpSender(url='http://p:9090/api/v1/write'), "
+            "interval=5.0)"
+        )
 
     @pytest.mark.parametrize("kwargs", [{"interval": 0}, {"interval": 5, "batch_size": 0}])
     def test_rejects_bad_arguments(self, kwargs: dict[str, int]) -> None:
         """A non-positive interval or batch size is refused at construction."""
         with pytest.raises(ValueError, match="must be"):
-            RemoteWriteExporter("http://p:9090", StaticCollector(), **kwargs)  # type: ignore[arg-type]
+            remote_write_exporter("http://p:9090", StaticCollector(), **kwargs)  # type: ignore[arg-type]
 
 
 def test_endpoint_credentials_are_never_shown() -> None:
     """user:password@ in the endpoint is kept out of repr and scrubbed from messages."""
-    from sharedconfig.monitoring.metrics.remote_write import RemoteWriteExporter
-
-    exporter = RemoteWriteExporter("http://svc:canary-pass@prom:9090", StaticCollector([]), interval=15)
+    exporter = remote_write_exporter("http://svc:canary-pass@prom:9090", StaticCollector([]), interval=15)
     assert "canary-pass" not in repr(exporter)
-    assert exporter.shown_url == "http://prom:9090/api/v1/write"
-    assert "canary-pass" not in exporter.delivery.scrub("POST http://svc:canary-pass@prom:9090/api/v1/write")
+    sender = exporter.delivery.sender
+    assert isinstance(sender, HttpSender)
+    assert sender.shown_url == "http://prom:9090/api/v1/write"
+    scrubbed = exporter.delivery.scrub("POST http://svc:canary-pass@prom:9090/api/v1/write")
+    assert "canary-pass" not in scrubbed and "svc" not in scrubbed

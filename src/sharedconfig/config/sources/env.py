@@ -11,15 +11,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sharedconfig.config.issues import KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
-from sharedconfig.config.validation import PathParts
 
 __all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
 
 DEFAULT_PREFIX = "SHAREDCONFIG_"
 
 
-def env_path(name: str, prefix: str) -> PathParts | None:
+def env_path(name: str, prefix: str) -> KeyPath | None:
     """The key path a variable sets, or None when it is not a config variable.
 
     A config variable has the prefix and at least two parts (``MODULE__KEY``): ``SHAREDCONFIG_PROFILE``
@@ -33,7 +33,7 @@ def env_path(name: str, prefix: str) -> PathParts | None:
     parts = rest.lower().split("__")
     if any(not p for p in parts):
         return None
-    return tuple(int(p) if p.isdigit() else p for p in parts)
+    return key_path(parts)
 
 
 def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str) -> Layer:

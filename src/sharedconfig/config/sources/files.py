@@ -20,9 +20,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sharedconfig.config.issues import Issue, KeyPath
 from sharedconfig.config.tree import InterpolationProblem as _Interp
 from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate
-from sharedconfig.config.validation import Issue, PathParts
 from sharedconfig.errors import ConfigFileError, Location
 
 __all__ = ["FileSource", "ProfileSource", "expand", "profile_overlay", "read_file"]
@@ -103,7 +103,7 @@ class _YamlReader:
         self.budget = ctx.max_alias_expansions
         self.built: dict[int, tuple[Any, int]] = {}  # node id -> (value, node count), for aliases
 
-    def build(self, node: Node, where: PathParts) -> Any:
+    def build(self, node: Node, where: KeyPath) -> Any:
         seen = self.built.get(id(node))
         if seen is not None:  # an alias: the same node again
             self.budget -= seen[1]
@@ -137,7 +137,7 @@ class _YamlReader:
             self.built[id(node)] = (value, count)
         return value
 
-    def unsafe(self, node: Node, where: PathParts) -> ConfigFileError:
+    def unsafe(self, node: Node, where: KeyPath) -> ConfigFileError:
         mark = node.start_mark
         return _fail(
             "CONFIG_010",
@@ -148,7 +148,7 @@ class _YamlReader:
             _dotted(where),
         )
 
-    def scalar(self, node: ScalarNode, where: PathParts) -> Any:
+    def scalar(self, node: ScalarNode, where: KeyPath) -> Any:
         tag = node.tag
         if tag == _STR:
             text: str = node.value
@@ -171,11 +171,11 @@ class _YamlReader:
                 _dotted(where),
             ) from None
 
-    def interpolate(self, text: str, node: ScalarNode, where: PathParts) -> str:
+    def interpolate(self, text: str, node: ScalarNode, where: KeyPath) -> str:
         mark = node.start_mark
         return _substitute(text, where, self.layer, self.ctx, (mark.line + 1, mark.column + 1))
 
-    def mapping(self, node: MappingNode, where: PathParts) -> dict[str, Any]:
+    def mapping(self, node: MappingNode, where: KeyPath) -> dict[str, Any]:
         if node.tag != _MAP:
             raise self.unsafe(node, where)
         out: dict[str, Any] = {}
@@ -211,7 +211,7 @@ class _YamlReader:
             self.layer.spots[(*where, key)] = (mark.line + 1, mark.column + 1)
         return out
 
-    def merge_keys(self, out: dict[str, Any], value_node: Node, where: PathParts) -> None:
+    def merge_keys(self, out: dict[str, Any], value_node: Node, where: KeyPath) -> None:
         """YAML's ``<<: *defaults``: keys from the merged mappings, explicit keys win."""
         sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
         for src in sources:
@@ -230,7 +230,7 @@ class _YamlReader:
                 out.setdefault(key, value)
 
 
-def _substitute(text: str, where: PathParts, layer: Layer, ctx: ReadContext, spot: Spot | None) -> str:
+def _substitute(text: str, where: KeyPath, layer: Layer, ctx: ReadContext, spot: Spot | None) -> str:
     """Interpolate one string value; record a problem, or mark the value interpolated (and secret)."""
     try:
         out, used = interpolate(text, ctx.variables)
@@ -244,7 +244,7 @@ def _substitute(text: str, where: PathParts, layer: Layer, ctx: ReadContext, spo
     return out
 
 
-def _dotted(where: PathParts) -> str:
+def _dotted(where: KeyPath) -> str:
     return ".".join(str(p) for p in where)
 
 
@@ -318,7 +318,7 @@ class _Duplicate(Exception):
         self.key = key
 
 
-def _interpolate_tree(value: Any, where: PathParts, layer: Layer, ctx: ReadContext) -> Any:
+def _interpolate_tree(value: Any, where: KeyPath, layer: Layer, ctx: ReadContext) -> Any:
     """Interpolate every string of a JSON/TOML document; positions are per file for these formats."""
     layer.spots[where] = layer.name  # JSON and TOML positions are not kept: provenance names the file
     if isinstance(value, dict):

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
+from sharedconfig.config.issues import KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
-from sharedconfig.config.validation import PathParts
 from sharedconfig.errors import ConfigError
 
 __all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
@@ -17,7 +17,7 @@ __all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse_override(text: str) -> tuple[PathParts, Any]:
+def parse_override(text: str) -> tuple[KeyPath, Any]:
     """``a.b.0.c=value`` -> (("a", "b", 0, "c"), value).
 
     Scalars stay text and are coerced by the schema, as environment values are (so ``bucket=123`` is the
@@ -38,7 +38,7 @@ def parse_override(text: str) -> tuple[PathParts, Any]:
             ) from None
     elif raw.strip() in ("null", "~"):
         value = None
-    path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
+    path = key_path(key.split("."))
     return path, value
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from sharedconfig.config.issues import Issue, KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, set_path
-from sharedconfig.config.validation import Issue, PathParts
 from sharedconfig.errors import Location
 
 __all__ = ["SecretsSource", "read_secret_files", "secret_path"]
@@ -18,7 +18,7 @@ __all__ = ["SecretsSource", "read_secret_files", "secret_path"]
 MAX_SECRET_SIZE = 1024 * 1024
 
 
-def secret_path(filename: str, prefix: str) -> PathParts | None:
+def secret_path(filename: str, prefix: str) -> KeyPath | None:
     """The key path a secret file sets, or None for a plain variable file."""
     name = filename
     if name.upper().startswith(prefix.upper()):
@@ -28,7 +28,7 @@ def secret_path(filename: str, prefix: str) -> PathParts | None:
     parts = name.lower().split("__")
     if any(not p for p in parts):
         return None
-    return tuple(int(p) if p.isdigit() else p for p in parts)
+    return key_path(parts)
 
 
 def read_secret_files(directory: str) -> tuple[dict[str, str], list[tuple[str, str]]]:

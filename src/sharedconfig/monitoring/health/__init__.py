@@ -1,9 +1,11 @@
 """Health monitoring: checks with their own interval and timeout, run concurrently, reported from a cache.
 
-``HealthMonitor`` schedules and aggregates; ``checks`` holds ``HealthCheck``, ``CheckResult`` and the
-ready-made checks (TCP, HTTP, callable, ``process``, ``ConfigHealth`` for ``config_loader``).
+``HealthMonitor`` schedules and aggregates; ``checks`` holds ``HealthCheck`` and the ready-made checks
+(TCP, HTTP, callable, ``process``, ``ConfigHealth`` for ``config_loader``). A run's outcome is a
+``CheckResult``; a report lists each check as a ``HealthStatus`` (both from ``sharedconfig.interfaces``).
 """
 
+from sharedconfig.interfaces import HealthStatus
 from sharedconfig.monitoring.health.checks import (
     CONFIG_CHECK,
     PROCESS_CHECK,
@@ -19,7 +21,6 @@ from sharedconfig.monitoring.health.checks import (
 )
 from sharedconfig.monitoring.health.monitor import (
     STATE_VALUES,
-    CheckReport,
     HealthMonitor,
     HealthReport,
     Scope,
@@ -32,12 +33,12 @@ __all__ = [
     "STATE_VALUES",
     "CheckFunction",
     "CheckOutcome",
-    "CheckReport",
     "CheckResult",
     "ConfigHealth",
     "HealthCheck",
     "HealthMonitor",
     "HealthReport",
+    "HealthStatus",
     "Scope",
     "aggregate",
     "callable_check",

@@ -1,4 +1,4 @@
-"""Health checks: the ``HealthCheck`` description, ``CheckResult`` values and the ready-made checks.
+"""Health checks: the ``HealthCheck`` description, what a check may return, and the ready-made checks.
 
 Dependency checks (TCP, HTTP, any callable), the ``process`` headroom check and ``ConfigHealth``, which
 follows the config loader's hooks to say whether the last load or reload succeeded.
@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit
 
-from sharedconfig.interfaces import HealthState
+from sharedconfig.interfaces import CheckResult, HealthState
 from sharedconfig.redaction import REDACTED
 
 if TYPE_CHECKING:
@@ -52,19 +52,6 @@ CONFIG_CHECK = "config_loader"
 _MAX_MESSAGE = 300
 _DEGRADED_RATIO = 0.9
 _MAX_LISTED = 20
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """What one run of a check found: a state, a short message for people, and JSON-ready details."""
-
-    state: HealthState
-    message: str = ""
-    details: Mapping[str, object] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        """Copy ``details`` so later changes to the caller's dict do not change the result."""
-        object.__setattr__(self, "details", dict(self.details))
 
 
 CheckOutcome: TypeAlias = CheckResult | HealthState | bool | None

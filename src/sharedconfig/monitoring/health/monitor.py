@@ -11,25 +11,24 @@ import inspect
 import threading
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from enum import Enum
+from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
 
-from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.interfaces import DependencyStatus, HealthState, HealthStatus, Logger, MetricsRecorder
+from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread, wait
+from sharedconfig.interfaces import CheckResult, HealthState, HealthStatus, Logger, MetricsRecorder
 from sharedconfig.monitoring.health.checks import (
     PROCESS_CHECK,
     CheckOutcome,
-    CheckResult,
     HealthCheck,
     describe_exception,
     is_async_callable,
     to_result,
 )
+from sharedconfig.monitoring.health.wire import to_json
 from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
 
-__all__ = ["STATE_VALUES", "CheckReport", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
+__all__ = ["STATE_VALUES", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
 
 Scope = Literal["all", "live", "ready"]
 """``all``: every check; ``live``: the ``process`` check only; ``ready``: critical checks only."""
@@ -43,59 +42,11 @@ STATE_VALUES: Final[Mapping[HealthState, float]] = {
 """The ``health_check_status{check}`` gauge value of each state."""
 
 _SCOPES: Final = frozenset(get_args(Scope))
+_NOT_RUN: Final = CheckResult(HealthState.UNKNOWN, "not run yet")
+_NOT_REGISTERED: Final = CheckResult(HealthState.UNKNOWN, "not registered")
 
 
-def _jsonable(value: object) -> object:
-    """``value`` as JSON-ready data: containers recursively, times as ISO text, anything else as text."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Enum):
-        return _jsonable(value.value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """The cached outcome of one check, as ``/health`` shows it; ``checked_at`` is None before a run."""
-
-    name: str
-    state: HealthState
-    message: str = ""
-    details: Mapping[str, object] = field(default_factory=dict)
-    critical: bool = False
-    duration_seconds: float = 0.0
-    checked_at: datetime | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        """Copy ``details`` and ``tags`` so later changes to the caller's dicts do not show here."""
-        object.__setattr__(self, "details", dict(self.details))
-        object.__setattr__(self, "tags", dict(self.tags))
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form (the check's name is the key it is listed under)."""
-        return {
-            "state": self.state.value,
-            "message": self.message,
-            "critical": self.critical,
-            "duration_seconds": self.duration_seconds,
-            "checked_at": self.checked_at.isoformat() if self.checked_at else None,
-            "description": self.description,
-            "tags": dict(self.tags),
-            "details": _jsonable(self.details),
-        }
-
-
-def aggregate(checks: Iterable[CheckReport]) -> HealthState:
+def aggregate(checks: Iterable[HealthStatus]) -> HealthState:
     """The overall state of ``checks``; the rules, first match wins.
 
     1. no checks: healthy (nothing is wrong);
@@ -120,7 +71,7 @@ def aggregate(checks: Iterable[CheckReport]) -> HealthState:
     return HealthState.HEALTHY
 
 
-def _http_status(scope: Scope, status: HealthState, checks: Iterable[CheckReport]) -> int:
+def _http_status(scope: Scope, status: HealthState, checks: Iterable[HealthStatus]) -> int:
     if status is HealthState.UNHEALTHY:
         return 503
     if scope == "ready" and any(c.critical and c.state is HealthState.UNKNOWN for c in checks):
@@ -136,24 +87,25 @@ class HealthReport:
     result yet (unknown); 200 otherwise (healthy, degraded, or unknown outside ``ready``).
     """
 
-    scope: Scope
-    status: HealthState
-    http_status: int
-    checks: Mapping[str, CheckReport]
-    checked_at: datetime
+    scope: Scope = field(
+        metadata={"description": "all: every check; live: the process check; ready: critical checks."}
+    )
+    status: HealthState = field(metadata={"description": "The aggregate of the checks in this scope."})
+    http_status: int = field(metadata={"json": False})  # the response's status code, not part of the body
+    checks: Mapping[str, HealthStatus] = field(metadata={"description": "Each check by name."})
+    checked_at: datetime = field(
+        metadata={"description": "When this report was made from the cached results."}
+    )
 
     def __post_init__(self) -> None:
         """Copy ``checks`` so the report cannot change after it is made."""
         object.__setattr__(self, "checks", dict(self.checks))
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form: status, scope, time, and each check by name."""
-        return {
-            "status": self.status.value,
-            "scope": self.scope,
-            "checked_at": self.checked_at.isoformat(),
-            "checks": {name: check.to_dict() for name, check in self.checks.items()},
-        }
+        """JSON-ready form: scope, status, each check by name (flat: its result's fields inline), time."""
+        data = to_json(self)
+        assert isinstance(data, dict)
+        return data
 
 
 class _Entry:
@@ -192,7 +144,7 @@ class _Entry:
         self.description = str(pick("description", check.description))
         self.tags = {**check.tags, **(override.tags if override is not None else {})}
         self.next_due = float("-inf")
-        self.result: CheckReport | None = None
+        self.result: HealthStatus | None = None
         self.task: asyncio.Task[CheckResult] | None = None
         self.in_thread = False
 
@@ -206,15 +158,10 @@ class _Entry:
         """True while an earlier run (one that timed out, say) is still executing."""
         return self.in_thread or (self.task is not None and not self.task.done())
 
-    def placeholder(self, message: str) -> CheckReport:
-        """An unknown-state report standing in for a result this check has not produced yet."""
-        return CheckReport(
-            self.name,
-            HealthState.UNKNOWN,
-            message,
-            critical=self.critical,
-            tags=self.tags,
-            description=self.description,
+    def status(self, result: CheckResult) -> HealthStatus:
+        """``result`` under this check's name, with its effective critical flag, tags and description."""
+        return HealthStatus(
+            self.name, result, critical=self.critical, tags=self.tags, description=self.description
         )
 
 
@@ -239,6 +186,10 @@ class HealthMonitor:
     degraded or unhealthy, info otherwise) and counted in ``health_check_transitions_total{check,from,to}``.
     The first result of a check is a transition from ``unknown``. Thread-safe: run on one event loop,
     read from any thread.
+
+    Time is ``clock``'s: timeouts are measured on it (``sharedconfig.clock.wait``) and sync checks run in
+    ``sharedconfig.clock.to_thread``, so a ``FakeClock`` waits for them. Scheduling is the caller's: a
+    runtime calls ``run_due`` and sleeps the seconds it returns.
     """
 
     def __init__(
@@ -318,7 +269,7 @@ class HealthMonitor:
         if running is not None and not running.done():
             # an overlapping call (the scheduler and run_all, say) is running this check now: wait for
             # that run's result instead of starting a second one, bounded by the check's own timeout
-            await asyncio.wait((running,), timeout=entry.timeout)
+            await wait(self._clock, (running,), entry.timeout)
             return
         if entry.busy:  # a timed-out run is still going: never pile a second one on top of it
             self._logger.debug(
@@ -330,7 +281,7 @@ class HealthMonitor:
         task = asyncio.create_task(self._invoke(entry), name=f"health-check-{entry.name}")
         entry.task = task
         try:
-            await asyncio.wait((task,), timeout=entry.timeout)
+            await wait(self._clock, (task,), entry.timeout)  # the timeout runs on the monitor's clock
         finally:
             if not task.done():
                 task.cancel()  # not awaited: a check that ignores cancellation must not hold the others up
@@ -343,7 +294,7 @@ class HealthMonitor:
         else:
             result = task.result()
             duration = max(0.0, self._clock.now() - started)
-        self._record(entry, result, duration, checked_at)
+        self._record(entry, result.stamped(checked_at, duration))
 
     async def _invoke(self, entry: _Entry) -> CheckResult:
         fn = entry.check.check
@@ -360,33 +311,23 @@ class HealthMonitor:
                     finally:
                         entry.in_thread = False
 
-                outcome = await asyncio.to_thread(call)
+                outcome = await to_thread(call)  # counted, so a fake clock waits for the thread
             if inspect.isawaitable(outcome):  # async functions, and sync ones returning a coroutine
                 outcome = await outcome
             return to_result(outcome)
         except Exception as exc:  # a failing check is a result, not an error of the monitor
             return CheckResult(HealthState.UNHEALTHY, describe_exception(exc))
 
-    def _record(self, entry: _Entry, result: CheckResult, duration: float, checked_at: datetime) -> None:
-        report = CheckReport(
-            entry.name,
-            result.state,
-            result.message,
-            result.details,
-            critical=entry.critical,
-            duration_seconds=duration,
-            checked_at=checked_at,
-            tags=entry.tags,
-            description=entry.description,
-        )
+    def _record(self, entry: _Entry, result: CheckResult) -> None:
+        status = entry.status(result)
         with self._lock:
             if self._entries.get(entry.name) is not entry:
                 return  # unregistered while it ran
             previous = entry.result
-            entry.result = report
+            entry.result = status
         labels = {"check": entry.name}
         self._metrics.record_gauge(HEALTH_CHECK_STATUS, STATE_VALUES[result.state], labels)
-        self._metrics.record_duration(HEALTH_CHECK_DURATION, duration, labels)
+        self._metrics.record_duration(HEALTH_CHECK_DURATION, result.duration_seconds, labels)
         old = previous.state if previous is not None else HealthState.UNKNOWN
         if old is result.state:
             return
@@ -414,17 +355,12 @@ class HealthMonitor:
         if scope not in _SCOPES:
             raise ValueError(f"unknown health scope {scope!r}; use one of {sorted(_SCOPES)}")
         with self._lock:
-            found = [e.result or e.placeholder("not run yet") for e in self._active()]
+            found = [e.result or e.status(_NOT_RUN) for e in self._active()]
             registered = set(self._entries)
         if self.settings.enabled:
             found.extend(
-                CheckReport(
-                    s.name,
-                    HealthState.UNKNOWN,
-                    "not registered",
-                    critical=s.critical,
-                    tags=s.tags,
-                    description=s.description,
+                HealthStatus(
+                    s.name, _NOT_REGISTERED, critical=s.critical, tags=s.tags, description=s.description
                 )
                 for s in self._overrides.values()
                 if s.enabled and s.name not in registered
@@ -444,7 +380,11 @@ class HealthMonitor:
         )
 
     def health_check(self) -> HealthStatus:
-        """The aggregate of every check from the cache (``HealthChecker``); the scheduler keeps it fresh."""
+        """The aggregate of every check from the cache (``HealthChecker``); the scheduler keeps it fresh.
+
+        The message names the checks that are not healthy; ``details["checks"]`` maps each check to its
+        state; ``checked_at`` is the latest run (the report's time before any run).
+        """
         report = self.report("all")
         checks = list(report.checks.values())
         times = [c.checked_at for c in checks if c.checked_at is not None]
@@ -453,29 +393,18 @@ class HealthMonitor:
             for state in (HealthState.UNHEALTHY, HealthState.DEGRADED, HealthState.UNKNOWN)
             if any(c.state is state for c in checks)
         ]
-        return HealthStatus(
-            self.name,
+        result = CheckResult(
             report.status,
             "; ".join(problems),
             {"checks": {c.name: c.state.value for c in checks}},
-            checked_at=max(times) if times else report.checked_at,
             duration_seconds=max((c.duration_seconds for c in checks), default=0.0),
+            checked_at=max(times) if times else report.checked_at,
         )
+        return HealthStatus(self.name, result)
 
-    def dependencies(self) -> Sequence[DependencyStatus]:
-        """Each check's cached status, sorted by name (``HealthChecker``)."""
-        report = self.report("all")
-        return [
-            DependencyStatus(
-                c.name,
-                c.state,
-                c.message,
-                c.details,
-                checked_at=c.checked_at or report.checked_at,
-                duration_seconds=c.duration_seconds,
-            )
-            for c in report.checks.values()
-        ]
+    def dependencies(self) -> Sequence[HealthStatus]:
+        """Each check's cached status, sorted by name, as ``/health`` lists them (``HealthChecker``)."""
+        return list(self.report("all").checks.values())
 
     def status(self) -> str:
         """The overall state's value, e.g. ``"healthy"`` (``HealthChecker``)."""

@@ -21,27 +21,22 @@ from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
+from sharedconfig.delivery import CircuitBreakerConfig, Delivery, RetryPolicy, StateListener
 from sharedconfig.interfaces import Logger, MetricsRecorder
-from sharedconfig.monitoring.metrics.exporters import (
-    CircuitBreaker,
-    Collector,
-    Delivery,
-    LazyClient,
-    PushingExporter,
-    RetryPolicy,
-    Sleep,
-    check_response,
-)
-from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType
+from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType
+from sharedconfig.monitoring.metrics.push import Batch, HttpSender, PushExporter, exporter_delivery
 
 __all__ = [
     "DATAGRAM_LIMIT",
     "CountDeltas",
-    "DatadogExporter",
-    "DogStatsDExporter",
+    "DatadogEncoder",
+    "DogStatsDEncoder",
     "Point",
     "PointType",
+    "UdpSender",
+    "datadog_exporter",
     "datagrams",
+    "dogstatsd_exporter",
     "statsd_line",
     "to_points",
 ]
@@ -165,60 +160,46 @@ class _ApiKeyAuth(httpx.Auth):
         return "_ApiKeyAuth(api_key=SecretStr('**********'))"
 
 
-class DatadogExporter(PushingExporter):
-    """Pushes every collection to DataDog's metrics API v2 (``POST {endpoint}/api/v2/series``).
+class DatadogEncoder:
+    """Families to DataDog series API batches, counts as deltas committed per delivered batch.
 
     Payload: ``{"series": [{"metric", "type": 1 (count) | 3 (gauge), "points": [{"timestamp": unix
     seconds, "value"}], "tags": ["k:v", ...], "interval" (counts only), "resources": [{"name": host,
     "type": "host"}] (when ``host`` is set)}]}``, gzip-compressed when ``compression``, at most
-    ``batch_size`` series per request. Counts are deltas (see ``CountDeltas``), committed per request
-    that DataDog accepted. The API key is a ``SecretStr`` sent only as the ``DD-API-KEY`` header.
+    ``batch_size`` series per batch.
     """
 
     def __init__(
         self,
-        api_key: SecretStr,
-        endpoint: str,
-        collector: Collector,
         *,
         tags: Mapping[str, str] | None = None,
         interval: float,
         compression: bool = True,
         batch_size: int = 1000,
         host: str | None = None,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
-        metrics: MetricsRecorder | None = None,
-        retry: RetryPolicy | None = None,
-        circuit: CircuitBreaker | None = None,
-        sleep: Sleep = asyncio.sleep,
-        logger: Logger | None = None,
-        name: str = "datadog",
     ) -> None:
-        self._schedule(name, interval, batch_size)
-        self.url = endpoint.rstrip("/") + "/api/v2/series"
-        self._collector = collector
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self.tags: dict[str, str] = dict(tags or {})
+        self.interval = interval
         self.compression = compression
+        self.batch_size = batch_size
         self.host = host
-        self._batch_size = batch_size
-        self._auth = _ApiKeyAuth(api_key)
-        self._client = LazyClient(client, timeout=timeout)
-        self._timeout = timeout
         self._clock = clock
         self._deltas = CountDeltas()
-        self.delivery = Delivery(
-            name,
-            retry=retry,
-            circuit=circuit,
-            metrics=metrics,
-            logger=logger,
-            sleep=sleep,
-            clock=clock,
-            redact=(api_key,),
-        )
-        self._logger = self.delivery.logger
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers the body needs (the API key is added by the sender's auth)."""
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"sharedconfig/{__version__}",
+        }
+        if self.compression:
+            headers["Content-Encoding"] = "gzip"
+        return headers
 
     def payload(self, points: Sequence[Point], timestamp: int) -> dict[str, list[dict[str, object]]]:
         """The JSON document for ``points`` (deltas applied, nothing committed)."""
@@ -231,70 +212,94 @@ class DatadogExporter(PushingExporter):
                 "tags": list(point.tags),
             }
             if point.type is PointType.COUNT:
-                item["interval"] = max(1, round(self._interval))
+                item["interval"] = max(1, round(self.interval))
             if self.host:
                 item["resources"] = [{"name": self.host, "type": "host"}]
             series.append(item)
         return {"series": series}
 
-    def encode(self, points: Sequence[Point], timestamp: int) -> bytes:
+    def body(self, points: Sequence[Point], timestamp: int) -> bytes:
         """The request body for ``points``: JSON, gzip-compressed when ``compression`` is on."""
         body = json.dumps(self.payload(points, timestamp), separators=(",", ":"), allow_nan=False).encode()
         return gzip.compress(body, mtime=0) if self.compression else body
 
-    def _headers(self) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"sharedconfig/{__version__}",
-        }
-        if self.compression:
-            headers["Content-Encoding"] = "gzip"
-        return headers
+    def encode(self, families: Sequence[MetricFamily]) -> list[Batch[Point]]:
+        """One batch per ``batch_size`` series, stamped now (unix seconds)."""
+        points = to_points(families, self.tags)
+        timestamp = math.floor(self._clock.wall().timestamp())
+        return [
+            Batch(self.body(chunk, timestamp), tuple(chunk)) for chunk in _chunks(points, self.batch_size)
+        ]
 
-    async def aclose(self) -> None:
-        """Close the client this exporter opened, without pushing (a given client is left open)."""
-        await self._client.aclose()
+    def delivered(self, batch: Batch[Point]) -> None:
+        """Remember the totals the batch carried, so the next push sends only what was added."""
+        self._deltas.commit(batch.items)
 
-    async def _push(self, *, single: bool) -> None:
-        if not self.delivery.circuit.allow():
-            return
-        try:
-            points = to_points(self._collector.collect(), self.tags)
-            timestamp = math.floor(self._clock.wall().timestamp())
-            batches = [(batch, self.encode(batch, timestamp)) for batch in _chunks(points, self._batch_size)]
-        except Exception as exc:  # a collector or encoding bug: counted, never raised into the runtime
-            self.delivery.failed(f"{self._name}: collecting or encoding failed: {type(exc).__name__}: {exc}")
-            return
-        headers = self._headers()
-        for batch, body in batches:
+    def __repr__(self) -> str:
+        return f"DatadogEncoder(tags={self.tags!r}, interval={self.interval}, compression={self.compression})"
 
-            async def send(body: bytes = body) -> None:
-                response = await self._client.get().post(
-                    self.url, content=body, headers=headers, auth=self._auth, timeout=self._timeout
-                )
-                check_response(response, self._name, clock=self._clock)
-                self._warn_partial(response)
 
-            if not await self.delivery.deliver(send, single=single):
-                return  # later batches go to the same place; the next tick tries again
-            self._deltas.commit(batch)
+def datadog_exporter(
+    api_key: SecretStr,
+    endpoint: str,
+    collector: Collector,
+    *,
+    tags: Mapping[str, str] | None = None,
+    interval: float,
+    compression: bool = True,
+    batch_size: int = 1000,
+    host: str | None = None,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = 10.0,
+    clock: Clock = SYSTEM_CLOCK,
+    metrics: MetricsRecorder | None = None,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreakerConfig | None = None,
+    on_state_change: StateListener | None = None,
+    logger: Logger | None = None,
+    name: str = "datadog",
+) -> PushExporter[Point]:
+    """An exporter pushing every collection to DataDog's metrics API v2 (``POST {endpoint}/api/v2/series``).
 
-    def _warn_partial(self, response: httpx.Response) -> None:
+    The API key is a ``SecretStr`` sent only as the ``DD-API-KEY`` header, added as the request leaves;
+    it is scrubbed from every logged message. A 2xx answer that lists errors is logged as a warning.
+    """
+    encoder = DatadogEncoder(
+        tags=tags, interval=interval, compression=compression, batch_size=batch_size, host=host, clock=clock
+    )
+
+    def warn_partial(response: httpx.Response) -> None:
         try:
             errors = response.json().get("errors")
         except (ValueError, AttributeError):
             return
         if errors:
-            self._logger.warning(
-                "DataDog accepted the series with errors", errors=self.delivery.scrub(str(errors)[:200])
+            delivery.logger.warning(
+                "DataDog accepted the series with errors", errors=delivery.scrub(str(errors)[:200])
             )
 
-    def __repr__(self) -> str:
-        return (
-            f"DatadogExporter(url={self.url!r}, api_key=SecretStr('**********'), tags={self.tags!r}, "
-            f"interval={self._interval})"
-        )
+    sender = HttpSender(
+        name,
+        endpoint.rstrip("/") + "/api/v2/series",
+        headers=encoder.headers,
+        client=client,
+        timeout=timeout,
+        auth=_ApiKeyAuth(api_key),
+        clock=clock,
+        on_response=warn_partial,
+    )
+    delivery: Delivery[Batch[Point]] = exporter_delivery(
+        name,
+        sender,
+        retry=retry,
+        breaker=breaker,
+        metrics=metrics,
+        logger=logger,
+        clock=clock,
+        redact=(api_key,),
+        on_state_change=on_state_change,
+    )
+    return PushExporter(collector, encoder, delivery, interval=interval)
 
 
 def _statsd_value(value: float) -> str:
@@ -337,50 +342,43 @@ def datagrams(
     return packed
 
 
-class DogStatsDExporter(PushingExporter):
-    """Sends every collection to a DogStatsD agent over UDP (``name:value|c|#k:v``; ``|g`` for gauges).
+class DogStatsDEncoder:
+    """Families to DogStatsD datagrams: the same mapping and count deltas as ``DatadogEncoder``, lines
+    packed into datagrams of at most ``limit`` bytes."""
 
-    The same mapping and count deltas as ``DatadogExporter``; lines are batched into datagrams of at
-    most 1432 bytes. UDP has no acknowledgement: a datagram counts as delivered once the socket took it.
+    def __init__(self, *, tags: Mapping[str, str] | None = None, limit: int = DATAGRAM_LIMIT) -> None:
+        self.tags: dict[str, str] = dict(tags or {})
+        self.limit = limit
+        self._deltas = CountDeltas()
+
+    def lines(self, families: Sequence[MetricFamily]) -> list[tuple[str, Point]]:
+        """One DogStatsD line per series (deltas applied, nothing committed)."""
+        return [(statsd_line(p, self._deltas.delta(p)), p) for p in to_points(families, self.tags)]
+
+    def encode(self, families: Sequence[MetricFamily]) -> list[Batch[Point]]:
+        """One batch per datagram."""
+        return [Batch(data, tuple(points)) for data, points in datagrams(self.lines(families), self.limit)]
+
+    def delivered(self, batch: Batch[Point]) -> None:
+        """Remember the totals the datagram carried."""
+        self._deltas.commit(batch.items)
+
+    def __repr__(self) -> str:
+        return f"DogStatsDEncoder(tags={self.tags!r}, limit={self.limit})"
+
+
+class UdpSender:
+    """Sends each batch as one UDP datagram to ``host:port``, resolving and opening the socket lazily.
+
+    UDP has no acknowledgement: a datagram counts as delivered once the socket took it. A socket error
+    closes the socket (the next attempt resolves and opens it again) and is raised as it is (an
+    ``OSError``, which the retry policy retries).
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        collector: Collector,
-        *,
-        tags: Mapping[str, str] | None = None,
-        interval: float,
-        clock: Clock = SYSTEM_CLOCK,
-        metrics: MetricsRecorder | None = None,
-        retry: RetryPolicy | None = None,
-        circuit: CircuitBreaker | None = None,
-        sleep: Sleep = asyncio.sleep,
-        logger: Logger | None = None,
-        name: str = "dogstatsd",
-        datagram_limit: int = DATAGRAM_LIMIT,
-    ) -> None:
-        self._schedule(name, interval)
+    def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self.tags: dict[str, str] = dict(tags or {})
-        self._collector = collector
-        self._limit = datagram_limit
-        self._deltas = CountDeltas()
         self._target: tuple[socket.socket, _Address] | None = None
-        self.delivery = Delivery(
-            name, retry=retry, circuit=circuit, metrics=metrics, logger=logger, sleep=sleep, clock=clock
-        )
-
-    def lines(self) -> list[tuple[str, Point]]:
-        """Collect now: one DogStatsD line per series (deltas applied, nothing committed)."""
-        points = to_points(self._collector.collect(), self.tags)
-        return [(statsd_line(p, self._deltas.delta(p)), p) for p in points]
-
-    async def aclose(self) -> None:
-        """Close the socket without sending; the next tick opens a new one."""
-        self._close()
 
     async def _connect(self) -> tuple[socket.socket, _Address]:
         if self._target is None:
@@ -392,32 +390,51 @@ class DogStatsDExporter(PushingExporter):
             self._target = (sock, address)
         return self._target
 
-    def _close(self) -> None:
+    async def send(self, payload: Batch[object]) -> None:
+        """Send ``payload.body`` as one datagram."""
+        try:
+            sock, address = await self._connect()
+            sock.sendto(payload.body, address)
+        except OSError:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the socket; the next send opens a new one."""
         target, self._target = self._target, None
         if target is not None:
             target[0].close()
 
-    async def _push(self, *, single: bool) -> None:
-        if not self.delivery.circuit.allow():
-            return
-        try:
-            packed = datagrams(self.lines(), self._limit)
-        except Exception as exc:  # a collector bug: counted, never raised into the runtime
-            self.delivery.failed(f"{self._name}: collecting failed: {type(exc).__name__}: {exc}")
-            return
-        for data, points in packed:
-
-            async def send(data: bytes = data) -> None:
-                try:
-                    sock, address = await self._connect()
-                    sock.sendto(data, address)
-                except OSError:
-                    self._close()  # resolve and open again on the next attempt
-                    raise
-
-            if not await self.delivery.deliver(send, single=single):
-                return
-            self._deltas.commit(points)
-
     def __repr__(self) -> str:
-        return f"DogStatsDExporter(host={self.host!r}, port={self.port}, interval={self._interval})"
+        return f"UdpSender(host={self.host!r}, port={self.port})"
+
+
+def dogstatsd_exporter(
+    host: str,
+    port: int,
+    collector: Collector,
+    *,
+    tags: Mapping[str, str] | None = None,
+    interval: float,
+    clock: Clock = SYSTEM_CLOCK,
+    metrics: MetricsRecorder | None = None,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreakerConfig | None = None,
+    on_state_change: StateListener | None = None,
+    logger: Logger | None = None,
+    name: str = "dogstatsd",
+    datagram_limit: int = DATAGRAM_LIMIT,
+) -> PushExporter[Point]:
+    """An exporter sending every collection to a DogStatsD agent over UDP (``name:value|c|#k:v``)."""
+    delivery: Delivery[Batch[Point]] = exporter_delivery(
+        name,
+        UdpSender(host, port),
+        retry=retry,
+        breaker=breaker,
+        metrics=metrics,
+        logger=logger,
+        clock=clock,
+        on_state_change=on_state_change,
+    )
+    encoder = DogStatsDEncoder(tags=tags, limit=datagram_limit)
+    return PushExporter(collector, encoder, delivery, interval=interval)

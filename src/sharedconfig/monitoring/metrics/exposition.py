@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Final, Protocol
+from typing import Final
 
-from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType
+from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType
 
 __all__ = [
     "OPENMETRICS_CONTENT_TYPE",
@@ -30,14 +30,6 @@ OPENMETRICS_CONTENT_TYPE: Final = "application/openmetrics-text; version=1.0.0; 
 
 _SPECIAL: Final = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
 _OPENMETRICS_VERSIONS: Final = frozenset({"", "1.0.0", "0.0.1"})  # 0.0.1 is the same text, pre-1.0 name
-
-
-class Collector(Protocol):
-    """Anything with a ``collect()`` returning metric families, such as ``MetricsRegistry``."""
-
-    def collect(self) -> Iterable[MetricFamily]:
-        """Return the current families."""
-        ...
 
 
 def format_value(value: float) -> str:

@@ -1,12 +1,11 @@
 """Prometheus remote write 1.0: samples as a snappy-compressed ``prometheus.WriteRequest`` protobuf.
 
 The schema is four small messages, so the encoder is written here (varints, length-delimited fields,
-doubles) rather than generated; ``RemoteWriteExporter`` pushes one collection per tick.
+doubles) rather than generated; ``remote_write_exporter`` composes it with an ``HttpSender``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,24 +18,17 @@ from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
+from sharedconfig.delivery import CircuitBreakerConfig, Delivery, RetryPolicy, StateListener
 from sharedconfig.interfaces import Logger, MetricsRecorder
-from sharedconfig.monitoring.metrics.exporters import (
-    CircuitBreaker,
-    Collector,
-    Delivery,
-    LazyClient,
-    PushingExporter,
-    RetryPolicy,
-    Sleep,
-    check_response,
-)
-from sharedconfig.monitoring.metrics.model import Labels, MetricFamily
+from sharedconfig.monitoring.metrics.model import Collector, Labels, MetricFamily
+from sharedconfig.monitoring.metrics.push import Batch, HttpSender, PushExporter, exporter_delivery
 
 __all__ = [
     "REMOTE_WRITE_HEADERS",
-    "RemoteWriteExporter",
+    "RemoteWriteEncoder",
     "TimeSeries",
     "encode_write_request",
+    "remote_write_exporter",
     "to_timeseries",
 ]
 
@@ -128,86 +120,78 @@ def _batches(items: Sequence[TimeSeries], size: int) -> Iterator[Sequence[TimeSe
         yield items[start : start + size]
 
 
-class RemoteWriteExporter(PushingExporter):
-    """Pushes every collection to ``<endpoint>/api/v1/write`` by Prometheus remote write 1.0.
+class RemoteWriteEncoder:
+    """Families to remote-write batches: every sample stamped with the wall clock, ``batch_size`` series
+    per snappy-compressed ``WriteRequest``. Stateless: nothing to remember once a batch is delivered."""
 
-    Each tick collects once, stamps every sample with the wall-clock time, and sends requests of at most
-    ``batch_size`` series. Retries, the circuit and failure counting come from ``Delivery``; nothing is
-    raised to the caller. ``flush`` makes one last single-attempt push and closes the client it opened.
-    """
-
-    def __init__(
-        self,
-        endpoint: str,
-        collector: Collector,
-        *,
-        interval: float,
-        client: httpx.AsyncClient | None = None,
-        timeout: float = 10.0,
-        clock: Clock = SYSTEM_CLOCK,
-        metrics: MetricsRecorder | None = None,
-        headers: dict[str, str] | None = None,
-        batch_size: int = 1000,
-        retry: RetryPolicy | None = None,
-        circuit: CircuitBreaker | None = None,
-        sleep: Sleep = asyncio.sleep,
-        logger: Logger | None = None,
-        name: str = "remote_write",
-    ) -> None:
-        self._schedule(name, interval, batch_size)
-        self.url = endpoint.rstrip("/") + "/api/v1/write"
-        parts = urlsplit(self.url)
-        # user:password@ in the endpoint is basic auth for httpx; it is never shown (repr, logs, errors)
-        self.shown_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        credentials = [SecretStr(p) for p in (parts.username, parts.password) if p]
-        self._collector = collector
-        self._client = LazyClient(client, timeout=timeout)
-        self._timeout = timeout
+    def __init__(self, *, batch_size: int = 1000, clock: Clock = SYSTEM_CLOCK) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
         self._clock = clock
-        self._headers = {**(headers or {}), **REMOTE_WRITE_HEADERS}
-        self._batch_size = batch_size
-        self.delivery = Delivery(
-            name,
-            retry=retry,
-            circuit=circuit,
-            metrics=metrics,
-            logger=logger,
-            sleep=sleep,
-            clock=clock,
-            redact=credentials,
-        )
 
-    def payloads(self) -> list[bytes]:
-        """Collect now and encode: one snappy-compressed WriteRequest per batch."""
+    def encode(self, families: Sequence[MetricFamily]) -> list[Batch[TimeSeries]]:
+        """One batch per ``batch_size`` series, stamped now."""
         timestamp_ms = math.floor(self._clock.wall().timestamp() * 1000)
-        series = to_timeseries(self._collector.collect(), timestamp_ms)
+        series = to_timeseries(families, timestamp_ms)
         return [
-            bytes(cramjam.snappy.compress_raw(encode_write_request(batch)))
-            for batch in _batches(series, self._batch_size)
+            Batch(bytes(cramjam.snappy.compress_raw(encode_write_request(batch))), tuple(batch))
+            for batch in _batches(series, self.batch_size)
         ]
 
-    async def aclose(self) -> None:
-        """Close the client this exporter opened, without pushing (a given client is left open)."""
-        await self._client.aclose()
-
-    async def _push(self, *, single: bool) -> None:
-        if not self.delivery.circuit.allow():
-            return
-        try:
-            bodies = self.payloads()
-        except Exception as exc:  # a collector or encoding bug: counted, never raised into the runtime
-            self.delivery.failed(f"{self._name}: collecting or encoding failed: {type(exc).__name__}: {exc}")
-            return
-        for body in bodies:
-
-            async def send(body: bytes = body) -> None:
-                response = await self._client.get().post(
-                    self.url, content=body, headers=self._headers, timeout=self._timeout
-                )
-                check_response(response, self._name, clock=self._clock)
-
-            if not await self.delivery.deliver(send, single=single):
-                return  # later batches go to the same place; the next tick tries again
+    def delivered(self, batch: Batch[TimeSeries]) -> None:
+        """Nothing to remember: remote write sends absolute values."""
 
     def __repr__(self) -> str:
-        return f"RemoteWriteExporter(url={self.shown_url!r}, interval={self._interval})"
+        return f"RemoteWriteEncoder(batch_size={self.batch_size})"
+
+
+def remote_write_exporter(
+    endpoint: str,
+    collector: Collector,
+    *,
+    interval: float,
+    client: httpx.AsyncClient | None = None,
+    timeout: float = 10.0,
+    clock: Clock = SYSTEM_CLOCK,
+    metrics: MetricsRecorder | None = None,
+    headers: dict[str, str] | None = None,
+    batch_size: int = 1000,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreakerConfig | None = None,
+    on_state_change: StateListener | None = None,
+    logger: Logger | None = None,
+    name: str = "remote_write",
+) -> PushExporter[TimeSeries]:
+    """An exporter pushing every collection to ``<endpoint>/api/v1/write`` by Prometheus remote write 1.0.
+
+    ``user:password@`` in the endpoint is sent as basic auth (by httpx) and never shown: the sender's
+    ``shown_url`` and ``repr`` leave it out and logged messages have both parts scrubbed. Retries, the
+    breaker and failure counting come from ``exporter_delivery``.
+    """
+    url = endpoint.rstrip("/") + "/api/v1/write"
+    parts = urlsplit(url)
+    credentials = [SecretStr(p) for p in (parts.username, parts.password) if p]
+    sender = HttpSender(
+        name,
+        url,
+        headers={**(headers or {}), **REMOTE_WRITE_HEADERS},
+        client=client,
+        timeout=timeout,
+        clock=clock,
+        shown_url=urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
+    )
+    delivery: Delivery[Batch[TimeSeries]] = exporter_delivery(
+        name,
+        sender,
+        retry=retry,
+        breaker=breaker,
+        metrics=metrics,
+        logger=logger,
+        clock=clock,
+        redact=credentials,
+        on_state_change=on_state_change,
+    )
+    return PushExporter(
+        collector, RemoteWriteEncoder(batch_size=batch_size, clock=clock), delivery, interval=interval
+    )
