@@ -27,7 +27,7 @@ _EXPORTS = {
     "SharedConfigError": "sharedconfig.errors",
     "ConfigError": "sharedconfig.errors",
     "ConfigValidationError": "sharedconfig.errors",
-    "ErrorHandler": "sharedconfig.errors",
+    "ErrorHandler": "sharedconfig.delivery",
     "parse_duration": "sharedconfig.durations",
     "format_duration": "sharedconfig.durations",
     "Logger": "sharedconfig.interfaces",
@@ -70,8 +70,9 @@ if TYPE_CHECKING:
     from sharedconfig.config.provider import FileConfigProvider
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationContext, Validator, validator
+    from sharedconfig.delivery import ErrorHandler
     from sharedconfig.durations import format_duration, parse_duration
-    from sharedconfig.errors import ConfigError, ConfigValidationError, ErrorHandler, SharedConfigError
+    from sharedconfig.errors import ConfigError, ConfigValidationError, SharedConfigError
     from sharedconfig.interfaces import ConfigProvider, HealthChecker, Logger, MetricsRecorder
 
 

@@ -34,9 +34,9 @@ class Logger(Protocol):
 
     Seed mapping: ``Debug/Info/Warn/Error/Fatal`` -> ``debug/info/warning/error/critical`` (``critical``
     logs, it never exits), ``WithFields`` -> ``bind``. The seed's ``ctx`` argument and ``WithContext`` are
-    gone: request-scoped data (trace and span ids, request id) comes from ``contextvars`` such as
-    ``sharedconfig.errors.current_trace``, which implementations read when they emit. ``message`` is
-    positional-only so that any name, ``message`` included, can be a field. Implementations never raise
+    gone: request-scoped data (trace and span ids, request id) comes from ``contextvars`` such as the
+    trace context of ``sharedconfig.tracecontext``, which implementations read when they emit. ``message``
+    is positional-only so that any name, ``message`` included, can be a field. Implementations never raise
     for ordinary fields and redact fields that look secret.
     """
 

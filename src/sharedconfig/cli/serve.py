@@ -113,9 +113,7 @@ def serve(
     check_bind(host, token)
 
     monitoring = Monitoring.from_config(config)
-    config_hooks = monitoring.config_hooks
-    if config_hooks is not None:  # None while monitoring is disabled: nobody to tell
-        recorded.replay(config_hooks)
+    recorded.replay(monitoring.config_hooks)  # the load that made config, told to monitoring now
     app = create_app(monitoring, config, api_token=token)
     try:
         server = BackgroundServer(app, host, port, access_log=access_log)

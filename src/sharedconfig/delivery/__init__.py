@@ -9,6 +9,7 @@ The pieces, each usable alone::
                        plus DISABLED and FORCED_OPEN; count- or time-based sliding window
     Bulkhead           at most N deliveries at once; a caller waits up to ``max_wait`` on the clock
     Delivery           the composition around one ``Sender``: ``await deliver(payload) -> bool``
+    ErrorHandler       the seed's handler: wrap, recover (sync retries on the same policy), alert
 
 Every wait is ``await clock.sleep(...)`` on the injected ``Clock``; the breaker reads the clock and never
 waits. Failures are values to the caller of ``deliver``: counted, logged without secrets, and handed to
@@ -28,6 +29,7 @@ from sharedconfig.delivery._breaker import (
 )
 from sharedconfig.delivery._bulkhead import Bulkhead
 from sharedconfig.delivery._delivery import Delivery, GiveUp, SecretLike, Sender, Series
+from sharedconfig.delivery._handler import ErrorHandler
 from sharedconfig.delivery._retry import Jitter, RetryPolicy, retry_after
 from sharedconfig.errors import RETRYABLE_STATUSES, BulkheadFull, CallNotPermitted, DeliveryError
 
@@ -42,6 +44,7 @@ __all__ = [
     "CircuitState",
     "Delivery",
     "DeliveryError",
+    "ErrorHandler",
     "GiveUp",
     "Jitter",
     "RetryPolicy",

@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
+from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.monitoring.health import HealthMonitor
-from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.monitoring.names import HELP
@@ -98,12 +98,12 @@ class Monitoring:
         return self._started
 
     @property
-    def config_hooks(self) -> MonitoringConfigHooks | None:
-        """The hooks to pass to later loads (``load(..., hooks=mon.config_hooks)``), or None if disabled."""
+    def config_hooks(self) -> ConfigHooks:
+        """The hooks to pass to later loads (``load(..., hooks=mon.config_hooks)``); a no-op if disabled."""
         for part in self.parts:
             if isinstance(part, ConfigPart):
                 return part.hooks
-        return None
+        return NO_HOOKS
 
     @property
     def exporters(self) -> tuple[Exporter, ...]:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sharedconfig.config.hooks import ConfigHooks
+from sharedconfig.hooks import fan_out
 from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, process_check
 from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
@@ -18,6 +20,7 @@ from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.names import (
+    CIRCUIT_BREAKER_STATE,
     HEALTH_CHECK_DURATION,
     HEALTH_CHECK_STATUS,
     HEALTH_CHECK_TRANSITIONS,
@@ -95,7 +98,7 @@ class ConfigPart(_Quiet):
     (``Monitoring.from_config``); otherwise it stays unknown without holding readiness back.
     """
 
-    hooks: MonitoringConfigHooks
+    hooks: ConfigHooks
     health: ConfigHealth
     critical: bool
     name: str = "config"
@@ -121,7 +124,11 @@ def config_part(ctx: PartContext) -> Part | None:
     if not ctx.settings.enabled:
         return None
     health = ConfigHealth()
-    hooks = MonitoringConfigHooks(ctx.metrics, ctx.logger.bind(component="config"), health)
+    logger = ctx.logger.bind(component="config")
+    # fanned out: a failure in the metrics and logs side never keeps the health side from hearing a load
+    hooks = fan_out(
+        ConfigHooks, MonitoringConfigHooks(ctx.metrics, logger), health, logger=logger, metrics=ctx.metrics
+    )
     if ctx.config is not None:
         health.on_load(ctx.config, ctx.config.report, 0.0)
     return ConfigPart(hooks, health, critical=ctx.config is not None)
@@ -208,8 +215,8 @@ class ExportersPart(_Quiet):
         return tuple(Job(f"export-{e.name}", e.interval, e.tick) for e in self.exporters)
 
     def descriptions(self) -> Mapping[str, str]:
-        """The export failure counter."""
-        return {METRICS_EXPORT_FAILURES: HELP[METRICS_EXPORT_FAILURES]}
+        """The export failure counter and the breaker state gauge."""
+        return {n: HELP[n] for n in (METRICS_EXPORT_FAILURES, CIRCUIT_BREAKER_STATE)}
 
     async def close(self) -> None:
         """Flush every exporter, each on its own: one that fails does not keep the others from pushing."""

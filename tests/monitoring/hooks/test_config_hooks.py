@@ -39,9 +39,13 @@ OPTS = LoadOptions(env_file=None, environ={})
 
 def hooks(
     health: ConfigHealth | None = None,
-) -> tuple[MonitoringConfigHooks, InMemoryMetricsRecorder, RecordingLogger]:
+) -> tuple[ConfigHooks, InMemoryMetricsRecorder, RecordingLogger]:
+    """The hooks as Monitoring composes them: metrics and logs, fanned out with the health check."""
     metrics, logger = InMemoryMetricsRecorder(), RecordingLogger()
-    return MonitoringConfigHooks(metrics, logger, health), metrics, logger
+    observer = MonitoringConfigHooks(metrics, logger)
+    if health is None:
+        return observer, metrics, logger
+    return fan_out(ConfigHooks, observer, health, logger=logger, metrics=metrics), metrics, logger
 
 
 class TestLoads:

@@ -238,6 +238,38 @@ class TestPushExporter:
         assert len(recorder.requests) == 1
         asyncio.run(client.aclose())
 
+    def test_lock_follows_the_event_loop(self) -> None:
+        """After a restart on a new loop a flush beside a tick still waits for it instead of failing."""
+        bodies: list[bytes] = []
+        gate: list[asyncio.Event] = []
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            bodies.append(request.content)
+            if len(bodies) == 1:
+                await gate[-1].wait()  # hold the tick's request until the flush is queued behind it
+            return httpx.Response(204)
+
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))  # a mock holds no loop's sockets
+        push = remote_write_exporter("http://prom:9090", OneGauge(), interval=5, client=client)
+
+        async def contend() -> None:
+            gate.append(asyncio.Event())
+            tick = asyncio.create_task(push.tick())
+            while not bodies:
+                await asyncio.sleep(0)
+            flush = asyncio.create_task(push.flush())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert len(bodies) == 1  # the flush waits for the tick
+            gate[-1].set()
+            await asyncio.gather(tick, flush)
+
+        for _ in range(2):  # two loops, as a stopped and restarted runtime has
+            bodies.clear()
+            asyncio.run(contend())
+            assert len(bodies) == 2
+        asyncio.run(client.aclose())
+
     def test_rejects_bad_arguments(self) -> None:
         """A non-positive interval or batch size is refused at construction."""
         with pytest.raises(ValueError, match="interval"):
@@ -335,6 +367,41 @@ class TestBuildExporters:
         assert len(deliveries) == 4
         assert all(d.retry is retry and d.breaker.config is config for d in deliveries)
         assert {d.breaker.name for d in deliveries} == {"remote_write", "datadog", "dogstatsd", "datadog_2"}
+
+    def test_each_entry_s_retry_and_breaker_blocks_configure_its_delivery(self) -> None:
+        """An entry's retry / circuit_breaker settings reach its exporters (DogStatsD takes its datadog
+        entry's), forced_open and enabled: false included; other entries keep the defaults."""
+        from sharedconfig.delivery import CircuitState
+
+        settings = MetricsSettings.model_validate(
+            {
+                "exporters": [
+                    {
+                        "type": "prometheus",
+                        "endpoint": "http://prom:9090",
+                        "push_interval": "30s",
+                        "retry": {"max_retries": 5, "retry_delay": "2s"},
+                        "circuit_breaker": {"forced_open": True},
+                    },
+                    {
+                        "type": "datadog",
+                        "api_key": "k",
+                        "statsd_host": "127.0.0.1",
+                        "circuit_breaker": {"enabled": False, "sliding_window_size": 40},
+                    },
+                    {"type": "datadog", "api_key": "k2"},
+                ]
+            }
+        )
+        remote, api, agent, plain = (
+            e.delivery for e in build_exporters(settings, OneGauge()) if isinstance(e, PushExporter)
+        )
+        assert (remote.retry.max_retries, remote.retry.initial_delay) == (5, 2.0)
+        assert remote.breaker.state is CircuitState.FORCED_OPEN
+        assert api.breaker.state is agent.breaker.state is CircuitState.DISABLED
+        assert api.breaker.config.sliding_window_size == agent.breaker.config.sliding_window_size == 40
+        assert plain.breaker.state is CircuitState.CLOSED
+        assert plain.retry == EXPORT_RETRY and plain.breaker.config == EXPORT_BREAKER
 
     def test_disabled_builds_nothing(self) -> None:
         """With metrics disabled there are no exporters."""

@@ -21,7 +21,6 @@ from sharedconfig.monitoring.names import (
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationReport
-    from sharedconfig.monitoring.health.checks import ConfigHealth
 
 __all__ = ["MonitoringConfigHooks"]
 
@@ -41,17 +40,17 @@ def _where(report: ValidationReport) -> dict[str, object]:
 
 
 class MonitoringConfigHooks:
-    """Observes the config loader and watcher: metrics, logs, and (optionally) a ``ConfigHealth``.
+    """Observes the config loader and watcher with metrics and logs.
 
     ``result`` labels are ``success`` or ``failure`` for loads and reloads alike (a failed reload is one
     that was rejected: the last good configuration stays in force). Validation errors are counted per
-    issue code; warnings are not counted. Passes every call on to ``health`` when one is given.
+    issue code; warnings are not counted. ``Monitoring`` fans its calls out to
+    this and to the ``config_loader`` check's ``ConfigHealth`` (``sharedconfig.hooks.fan_out``).
     """
 
-    def __init__(self, metrics: MetricsRecorder, logger: Logger, health: ConfigHealth | None = None) -> None:
+    def __init__(self, metrics: MetricsRecorder, logger: Logger) -> None:
         self._metrics = metrics
         self._logger = logger
-        self._health = health
 
     def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
         """Time and count the load; log its outcome."""
@@ -68,15 +67,11 @@ class MonitoringConfigHooks:
             )
         else:
             self._logger.error("configuration failed to load", seconds=seconds, **_where(report))
-        if self._health is not None:
-            self._health.on_load(config, report, seconds)
 
     def on_validation(self, report: ValidationReport, seconds: float) -> None:
         """Count the report's errors per issue code."""
         for code, count in sorted(Counter(i.code for i in report.errors).items()):
             self._metrics.record_counter(CONFIG_VALIDATION_ERRORS, float(count), {"code": code})
-        if self._health is not None:
-            self._health.on_validation(report, seconds)
 
     def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
         """Count the reload; log it (a warning with codes and paths when it was rejected)."""
@@ -89,11 +84,7 @@ class MonitoringConfigHooks:
                 seconds=seconds,
                 **_where(report),
             )
-        if self._health is not None:
-            self._health.on_reload(old, new, report, seconds)
 
     def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
         """Log which key paths changed (not their values)."""
         self._logger.info("configuration changed", paths=list(changed), count=len(changed))
-        if self._health is not None:
-            self._health.on_change(old, new, changed)

@@ -7,14 +7,14 @@ import it back; ``Exporter`` (the protocol the hub runs) is re-exported from ``p
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.delivery import CircuitBreakerConfig, RetryPolicy, StateListener
 from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.metrics.datadog import datadog_exporter, dogstatsd_exporter
 from sharedconfig.monitoring.metrics.model import Collector
-from sharedconfig.monitoring.metrics.push import Exporter
+from sharedconfig.monitoring.metrics.push import Exporter, PushExporter
 from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 
 if TYPE_CHECKING:
@@ -49,10 +49,11 @@ def build_exporters(
     ``prometheus`` with ``push_interval`` becomes remote write (without it Prometheus scrapes /metrics and
     no exporter is needed); ``datadog`` becomes the series API exporter, plus DogStatsD when
     ``statsd_host`` is set, both every ``collection_interval``. ``host`` is the DataDog host resource
-    (default: this machine's hostname). ``retry`` and ``breaker`` replace the exporters' defaults
-    (``push.EXPORT_RETRY``, ``push.EXPORT_BREAKER``); ``on_state_change`` hears every exporter's breaker
-    (the ``circuit_breaker_state`` gauge is recorded into ``metrics`` either way). Nothing is built when
-    metrics are disabled.
+    (default: this machine's hostname). Each entry's ``retry`` and ``circuit_breaker`` blocks (the one
+    vocabulary of ``config.policies``) configure its delivery, DogStatsD taking its ``datadog`` entry's;
+    ``retry`` and ``breaker`` given here override every entry's; ``on_state_change`` hears every
+    exporter's breaker (the ``circuit_breaker_state`` gauge is recorded into ``metrics`` either way).
+    Nothing is built when metrics are disabled.
     """
     if not settings.enabled:
         return []
@@ -60,59 +61,65 @@ def build_exporters(
     taken: set[str] = set()
     every = settings.collection_interval.total_seconds()
     for config in settings.exporters:
+        policy = retry if retry is not None else config.retry.policy()
+        window = breaker if breaker is not None else config.circuit_breaker.config()
+        made: list[PushExporter[Any]] = []
         if config.type == "prometheus":
             if config.push_interval is None:
                 continue
-            built.append(
+            made.append(
                 remote_write_exporter(
                     config.endpoint,
                     collector,
                     interval=config.push_interval.total_seconds(),
                     batch_size=settings.batch_size,
-                    retry=retry,
-                    breaker=breaker,
-                    on_state_change=on_state_change,
                     name=_unique("remote_write", taken),
                     clock=clock,
                     metrics=metrics,
                     logger=logger,
+                    retry=policy,
+                    breaker=window,
+                    on_state_change=on_state_change,
                 )
             )
-            continue
-        built.append(
-            datadog_exporter(
-                config.api_key,
-                config.endpoint,
-                collector,
-                tags=config.tags,
-                interval=every,
-                compression=settings.compression,
-                batch_size=settings.batch_size,
-                host=host if host is not None else socket.gethostname(),
-                retry=retry,
-                breaker=breaker,
-                on_state_change=on_state_change,
-                name=_unique("datadog", taken),
-                clock=clock,
-                metrics=metrics,
-                logger=logger,
-            )
-        )
-        if config.statsd_host:
-            built.append(
-                dogstatsd_exporter(
-                    config.statsd_host,
-                    config.statsd_port or 8125,
+        else:
+            made.append(
+                datadog_exporter(
+                    config.api_key,
+                    config.endpoint,
                     collector,
                     tags=config.tags,
                     interval=every,
-                    retry=retry,
-                    breaker=breaker,
-                    on_state_change=on_state_change,
-                    name=_unique("dogstatsd", taken),
+                    compression=settings.compression,
+                    batch_size=settings.batch_size,
+                    host=host if host is not None else socket.gethostname(),
+                    name=_unique("datadog", taken),
                     clock=clock,
                     metrics=metrics,
                     logger=logger,
+                    retry=policy,
+                    breaker=window,
+                    on_state_change=on_state_change,
                 )
             )
+            if config.statsd_host:  # DogStatsD delivers with its datadog entry's blocks
+                made.append(
+                    dogstatsd_exporter(
+                        config.statsd_host,
+                        config.statsd_port or 8125,
+                        collector,
+                        tags=config.tags,
+                        interval=every,
+                        name=_unique("dogstatsd", taken),
+                        clock=clock,
+                        metrics=metrics,
+                        logger=logger,
+                        retry=policy,
+                        breaker=window,
+                        on_state_change=on_state_change,
+                    )
+                )
+        for exporter in made:  # enabled: false / forced_open: true are states, not a window
+            config.circuit_breaker.apply_state(exporter.delivery.breaker)
+        built.extend(made)
     return built

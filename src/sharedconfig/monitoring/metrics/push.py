@@ -129,6 +129,7 @@ class PushExporter(Generic[T]):
         self.delivery = delivery
         self._interval = float(interval)
         self._lock = asyncio.Lock()
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def name(self) -> str:
@@ -146,14 +147,14 @@ class PushExporter(Generic[T]):
 
     async def tick(self) -> float | None:
         """Push one collection (with retries); seconds until the next tick."""
-        async with self._lock:
+        async with self._loop_lock():
             await self._push(single=False)
         return self.next_delay()
 
     async def flush(self) -> None:
         """Push once more with a single attempt, then close the sender's connection."""
         try:
-            async with self._lock:
+            async with self._loop_lock():
                 await self._push(single=True)
         finally:
             await self.aclose()
@@ -161,6 +162,13 @@ class PushExporter(Generic[T]):
     async def aclose(self) -> None:
         """Close the sender without pushing; the next push opens a new connection."""
         await self.delivery.aclose()
+
+    def _loop_lock(self) -> asyncio.Lock:
+        # an asyncio.Lock belongs to one loop; a restarted runtime runs on a new one
+        loop = asyncio.get_running_loop()
+        if self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     async def _push(self, *, single: bool) -> None:
         try:
