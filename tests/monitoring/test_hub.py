@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,21 @@ class TestPartProtocol:
         assert (example.opened, example.closed) == (1, 1)
         text = render(mon.metrics.collect()).decode()
         assert "example_beats_total 3" in text
+
+
+class TestApply:
+    def test_changed_settings_that_need_a_restart_are_named_and_logged(self) -> None:
+        """apply() names the changed keys the parts and the hub's own services cannot apply live."""
+        stream = io.StringIO()
+        mon = Monitoring(quiet(), stream=stream)
+        assert mon.apply(quiet()) == []
+        changed = quiet().model_copy(
+            update={
+                "health": quiet().health.model_copy(update={"check_interval": timedelta(seconds=5)}),
+                "logging": quiet().logging.model_copy(update={"format": "console"}),
+            }
+        )
+        restart = ["monitoring.health.check_interval", "monitoring.logging.format"]
+        assert mon.apply(changed) == restart
+        warning = json.loads(stream.getvalue().splitlines()[-1])
+        assert (warning["event"], warning["keys"]) == ("settings need a restart", restart)

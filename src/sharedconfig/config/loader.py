@@ -11,10 +11,9 @@ import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack
 
 from pydantic import ValidationError as PydanticValidationError
-from typing_extensions import Unpack
 
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.config.issues import ValidationReport

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Unpack
 
 import yaml
-from typing_extensions import Unpack
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
 from sharedconfig.config.hooks import NO_HOOKS

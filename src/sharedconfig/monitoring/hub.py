@@ -21,7 +21,7 @@ from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.monitoring.names import HELP
 from sharedconfig.monitoring.part import Part, PartContext, PartFactory
-from sharedconfig.monitoring.parts import DEFAULT_PARTS, ConfigPart, ExportersPart
+from sharedconfig.monitoring.parts import DEFAULT_PARTS, ConfigPart, ExportersPart, changed_keys
 from sharedconfig.monitoring.settings import MonitoringSettings
 from sharedconfig.runtime import Runtime
 
@@ -113,6 +113,25 @@ class Monitoring:
     def part(self, name: str) -> Part | None:
         """The part called ``name``, if it was built."""
         return next((p for p in self.parts if p.name == name), None)
+
+    def apply(self, settings: MonitoringSettings) -> list[str]:
+        """Offer new settings to every part while running; return the changed keys that need a restart.
+
+        Each part applies what it can change live and names the rest; the hub's own services (the logger,
+        the registry) are built once, so changes to ``logging``, ``metrics`` and ``sample_rate`` are named
+        too. They are logged as a warning (``settings need a restart``), and ``self.settings`` stays what
+        the parts were built from.
+        """
+        old = self.settings
+        own = [
+            *changed_keys(old.logging, settings.logging, "monitoring.logging"),
+            *changed_keys(old.metrics, settings.metrics, "monitoring.metrics"),
+            *changed_keys(old.sample_rate, settings.sample_rate, "monitoring.sample_rate"),
+        ]
+        restart = sorted({*own, *(key for part in self.parts for key in part.apply(settings))})
+        if restart:
+            self.logger.warning("settings need a restart", keys=restart)
+        return restart
 
     def start(self) -> Monitoring:
         """Open every part and start the runtime with their jobs (idempotent)."""
