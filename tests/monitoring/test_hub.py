@@ -353,3 +353,19 @@ class TestApply:
         assert mon.apply(changed) == restart
         warning = json.loads(stream.getvalue().splitlines()[-1])
         assert (warning["event"], warning["keys"]) == ("settings need a restart", restart)
+
+
+def test_stdlib_logging_is_captured_only_while_started() -> None:
+    """With logging.capture_stdlib, stdlib records reach the structured stream between start and stop."""
+    import logging
+
+    stream = io.StringIO()
+    settings = MonitoringSettings(logging=LoggingSettings(format="json", capture_stdlib=True))
+    mon = Monitoring(settings, clock=FakeClock(), stream=stream)
+    logging.getLogger("shop").warning("before start")
+    with mon:
+        logging.getLogger("shop").warning("while started")
+    logging.getLogger("shop").warning("after stop")
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert "while started" in events
+    assert "before start" not in events and "after stop" not in events
