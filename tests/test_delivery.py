@@ -9,9 +9,7 @@ import asyncio
 import itertools
 import random
 import threading
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import pytest
 
@@ -34,35 +32,8 @@ from sharedconfig.delivery import (
 from sharedconfig.errors import SharedConfigError, ValidationError
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
 
-T = TypeVar("T")
-
 CLOSED, HALF_OPEN, OPEN = CircuitState.CLOSED, CircuitState.HALF_OPEN, CircuitState.OPEN
 DISABLED, FORCED_OPEN = CircuitState.DISABLED, CircuitState.FORCED_OPEN
-
-
-async def drive(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
-    """Run ``aw``, moving the clock to each sleeper's deadline once the loop waits only on it; the waits."""
-    task = asyncio.ensure_future(aw)
-    waits: list[float] = []
-    for _ in range(100_000):
-        if task.done():
-            return task.result(), waits
-        deadline = clock.next_deadline()
-        if deadline is None:
-            await asyncio.sleep(0)
-            continue
-        waits.append(deadline - clock.now())
-        await clock.advance_async(deadline - clock.now())
-    raise AssertionError("the coroutine never finished")  # pragma: no cover
-
-
-def run(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
-    """``drive`` on a fresh event loop."""
-
-    async def main() -> tuple[T, list[float]]:
-        return await drive(clock, aw)
-
-    return asyncio.run(main())
 
 
 def breaker(
@@ -542,8 +513,7 @@ class TestWrappers:
             await clock.sleep(3)
             return 7
 
-        result, waits = run(clock, cb.acall(slow))
-        assert (result, waits) == (7, [3.0])
+        assert (clock.run(cb.acall(slow)), clock.jumps) == (7, (3.0,))
         assert cb.metrics.slow_calls == 1
 
     def test_acall_cancelled_gives_its_permission_back(self) -> None:
@@ -646,8 +616,8 @@ class TestBulkhead:
         clock = FakeClock()
         bh = Bulkhead(1, max_wait=5, clock=clock)
         assert bh.try_acquire()
-        got, waits = run(clock, bh.acquire())
-        assert (got, waits, clock.now(), bh.waiting) == (False, [5.0], 5.0, 0)
+        got = clock.run(bh.acquire())
+        assert (got, clock.jumps, clock.now(), bh.waiting) == (False, (5.0,), 5.0, 0)
 
     def test_freed_slot_goes_to_the_waiter(self) -> None:
         """A slot released while a caller waits is handed to it before the wait ends."""
@@ -756,9 +726,9 @@ def harness(*errors: BaseException, **kwargs: object) -> Harness:
     return Harness(delivery, sender, clock, metrics, logger, given_up)
 
 
-def deliver(h: Harness, payload: str = "p", *, single: bool = False) -> tuple[bool, list[float]]:
-    """Run one delivery to the end, driving the fake clock through its waits."""
-    return run(h.clock, h.delivery.deliver(payload, single=single))
+def deliver(h: Harness, payload: str = "p", *, single: bool = False) -> tuple[bool, tuple[float, ...]]:
+    """Run one delivery to the end, driving the fake clock through its waits; the outcome and the waits."""
+    return h.clock.run(h.delivery.deliver(payload, single=single)), h.clock.jumps
 
 
 class TestDelivery:
@@ -767,14 +737,14 @@ class TestDelivery:
     def test_first_attempt_succeeds(self) -> None:
         """A payload the sender takes is delivered once, with no wait and nothing counted."""
         h = harness()
-        assert deliver(h) == (True, [])
+        assert deliver(h) == (True, ())
         assert h.sender.sent == ["p"]
         assert h.metrics.names() == [] and h.given_up == []
 
     def test_retries_with_backoff_on_the_clock(self) -> None:
         """Retryable failures are retried after 0.5, 1 and 2 s of the clock; success counts nothing."""
         h = harness(OSError("unreachable"), DeliveryError("503", status=503), TimeoutError())
-        assert deliver(h) == (True, [0.5, 1.0, 2.0])
+        assert deliver(h) == (True, (0.5, 1.0, 2.0))
         assert h.clock.now() == 3.5
         assert len(h.sender.sent) == 4
         assert h.metrics.get_metrics(FAILURES.name) == []
@@ -785,7 +755,7 @@ class TestDelivery:
             DeliveryError("429", status=429, retry_after=2.5),
             DeliveryError("429", status=429, retry_after=60),
         )
-        assert deliver(h) == (True, [2.5, 3.0])
+        assert deliver(h) == (True, (2.5, 3.0))
 
     def test_gives_up_after_the_retries(self) -> None:
         """When every attempt fails: counted once under its labels, logged, and the payload handed on."""
@@ -793,7 +763,7 @@ class TestDelivery:
         h = harness(
             *errors, breaker=CircuitBreakerConfig(sliding_window_size=100, minimum_number_of_calls=100)
         )
-        assert deliver(h, "event-1") == (False, [0.5, 1.0, 2.0])
+        assert deliver(h, "event-1") == (False, (0.5, 1.0, 2.0))
         assert len(h.sender.sent) == 4
         assert h.metrics.total(FAILURES.name, FAILURES.labels) == 1.0
         assert h.given_up == [("event-1", errors[3])]
@@ -808,7 +778,7 @@ class TestDelivery:
     def test_final_errors_are_tried_once(self, error: BaseException) -> None:
         """A non-retryable answer or an unexpected exception is not retried."""
         h = harness(error)
-        assert deliver(h) == (False, [])
+        assert deliver(h) == (False, ())
         assert len(h.sender.sent) == 1
         assert h.given_up == [("p", error)]
 
@@ -822,14 +792,14 @@ class TestDelivery:
     def test_single_makes_one_attempt(self) -> None:
         """single=True (a last flush) tries once even for a retryable error."""
         h = harness(OSError("down"))
-        assert deliver(h, single=True) == (False, [])
+        assert deliver(h, single=True) == (False, ())
         assert len(h.sender.sent) == 1
 
     def test_open_breaker_refuses_without_sending(self) -> None:
         """While the breaker is open a delivery fails at once: nothing sent, CallNotPermitted handed on."""
         h = harness()
         h.delivery.breaker.transition_to_forced_open()
-        assert deliver(h) == (False, [])
+        assert deliver(h) == (False, ())
         assert h.sender.sent == []
         [(payload, error)] = h.given_up
         assert payload == "p" and isinstance(error, CallNotPermitted)
@@ -843,7 +813,7 @@ class TestDelivery:
         ok, waits = deliver(h)
         assert not ok
         assert len(h.sender.sent) == 4
-        assert waits == [1.0, 2.0, 4.0]  # no wait once the breaker opened: it would refuse
+        assert waits == (1.0, 2.0, 4.0)  # no wait once the breaker opened: it would refuse
         assert h.given_up == [("p", errors[3])]
         assert h.delivery.breaker.state is OPEN
 
@@ -869,7 +839,7 @@ class TestDelivery:
             30.0,
         )
         h.clock.advance(30)
-        assert deliver(h) == (True, [])
+        assert deliver(h) == (True, ())
         assert [m.value for m in h.metrics.get_metrics(STATE.name)] == [2.0, 1.0, 0.0]
         assert [new for _, _, new in heard] == [OPEN, HALF_OPEN, CLOSED]
 
@@ -879,7 +849,7 @@ class TestDelivery:
         h = harness(breaker=shared)
         assert h.delivery.breaker is shared
         shared.transition_to_forced_open()
-        assert deliver(h) == (False, [])
+        assert deliver(h) == (False, ())
 
     def test_full_bulkhead_gives_up(self) -> None:
         """A delivery beyond max_in_flight (no wait) is refused with BulkheadFull, nothing sent."""
@@ -907,7 +877,7 @@ class TestDelivery:
         async def main() -> list[bool]:
             return list(await asyncio.gather(h.delivery.deliver("a"), h.delivery.deliver("b")))
 
-        assert run(h.clock, main())[0] == [True, True]
+        assert h.clock.run(main()) == [True, True]
         assert h.sender.sent == ["a", "b"] and h.clock.now() == 20
 
     def test_async_give_up_is_awaited_and_a_broken_one_is_logged(self) -> None:

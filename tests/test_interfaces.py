@@ -94,12 +94,8 @@ class TestStdlibLogger(LoggerContract):
         ]
 
 
-class TestRecordingLogger(LoggerContract):
-    """RecordingLogger satisfies the Logger contract."""
-
-    def make(self) -> Logger:
-        """A logger that keeps its records."""
-        return RecordingLogger()
+class RecordingLoggerContract(LoggerContract):
+    """The Logger contract for RecordingLogger and its subclasses, read back from the records they keep."""
 
     def records(self, logger: Logger) -> Sequence[LogRecord]:
         """The records it kept."""
@@ -107,29 +103,34 @@ class TestRecordingLogger(LoggerContract):
         return logger.records
 
 
-def in_memory_total(
-    recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
-) -> float:
-    """Counter or histogram sum, or last gauge value, of what an InMemoryMetricsRecorder kept."""
-    assert isinstance(recorder, InMemoryMetricsRecorder)
-    kept = [m for m in recorder.get_metrics(name) if m.kind is kind and m.labels == dict(labels)]
-    if kind is MetricKind.GAUGE:
-        return kept[-1].value if kept else 0.0
-    return sum(m.value for m in kept)
+class TestRecordingLogger(RecordingLoggerContract):
+    """RecordingLogger satisfies the Logger contract."""
+
+    def make(self) -> Logger:
+        """A logger that keeps its records."""
+        return RecordingLogger()
 
 
-class TestInMemoryMetricsRecorder(MetricsRecorderContract):
+class InMemoryRecorderContract(MetricsRecorderContract):
+    """The MetricsRecorder contract for InMemoryMetricsRecorder and its subclasses, read from what it kept."""
+
+    def recorded_total(
+        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
+    ) -> float:
+        """Counter or histogram sum, or last gauge value, of the kept observations."""
+        assert isinstance(recorder, InMemoryMetricsRecorder)
+        kept = [m for m in recorder.get_metrics(name) if m.kind is kind and m.labels == dict(labels)]
+        if kind is MetricKind.GAUGE:
+            return kept[-1].value if kept else 0.0
+        return sum(m.value for m in kept)
+
+
+class TestInMemoryMetricsRecorder(InMemoryRecorderContract):
     """InMemoryMetricsRecorder satisfies the MetricsRecorder contract."""
 
     def make(self) -> MetricsRecorder:
         """A fresh in-memory recorder."""
         return InMemoryMetricsRecorder()
-
-    def recorded_total(
-        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
-    ) -> float:
-        """Read from the kept observations."""
-        return in_memory_total(recorder, kind, name, labels)
 
 
 class TestStaticHealthChecker(HealthCheckerContract):
@@ -207,14 +208,10 @@ class JsonSettingsProvider:
         return unsubscribe
 
 
-class TestJsonSettingsProvider(ConfigProviderContract[Settings]):
-    """A test-local JSON provider passes the ConfigProvider contract, so the contract is usable."""
+class JsonSettingsContract(ConfigProviderContract[Settings]):
+    """The ConfigProvider contract for JsonSettingsProvider and subclasses: their file, configs and poll."""
 
     filename = "settings.json"
-
-    def make(self, tmp_path: Path) -> ConfigProvider[Settings]:
-        """A provider reading settings.json in tmp_path."""
-        return JsonSettingsProvider(self.config_file(tmp_path))
 
     def sample(self) -> Settings:
         """A valid configuration."""
@@ -228,6 +225,14 @@ class TestJsonSettingsProvider(ConfigProviderContract[Settings]):
         """Poll once."""
         assert isinstance(provider, JsonSettingsProvider)
         provider.poll()
+
+
+class TestJsonSettingsProvider(JsonSettingsContract):
+    """A test-local JSON provider passes the ConfigProvider contract, so the contract is usable."""
+
+    def make(self, tmp_path: Path) -> ConfigProvider[Settings]:
+        """A provider reading settings.json in tmp_path."""
+        return JsonSettingsProvider(self.config_file(tmp_path))
 
     def invalid(self) -> Settings:
         """A configuration with zero workers."""
@@ -458,18 +463,12 @@ class LabelBlindRecorder(InMemoryMetricsRecorder):
         super()._record(name, kind, value, None)
 
 
-class LabelBlindRecorderUnderContract(MetricsRecorderContract):
+class LabelBlindRecorderUnderContract(InMemoryRecorderContract):
     """LabelBlindRecorder run through the contract."""
 
     def make(self) -> MetricsRecorder:
         """A recorder that drops labels."""
         return LabelBlindRecorder()
-
-    def recorded_total(
-        self, recorder: MetricsRecorder, kind: MetricKind, name: str, labels: Mapping[str, str]
-    ) -> float:
-        """Read from the kept observations."""
-        return in_memory_total(recorder, kind, name, labels)
 
 
 class NullLoggerUnderContract(LoggerContract):
@@ -495,17 +494,12 @@ class FieldDroppingLogger(RecordingLogger):
         return FieldDroppingLogger(self.records)
 
 
-class FieldDroppingLoggerUnderContract(LoggerContract):
+class FieldDroppingLoggerUnderContract(RecordingLoggerContract):
     """FieldDroppingLogger run through the contract."""
 
     def make(self) -> Logger:
         """A logger that drops fields."""
         return FieldDroppingLogger()
-
-    def records(self, logger: Logger) -> Sequence[LogRecord]:
-        """The records it kept."""
-        assert isinstance(logger, RecordingLogger)
-        return logger.records
 
 
 class ForgetfulChecker(StaticHealthChecker):
@@ -536,27 +530,12 @@ class StaleProvider(JsonSettingsProvider):
             super().save(config, destination)
 
 
-class StaleProviderUnderContract(ConfigProviderContract[Settings]):
+class StaleProviderUnderContract(JsonSettingsContract):
     """StaleProvider run through the contract."""
-
-    filename = "settings.json"
 
     def make(self, tmp_path: Path) -> ConfigProvider[Settings]:
         """A provider that never overwrites its file."""
         return StaleProvider(self.config_file(tmp_path))
-
-    def sample(self) -> Settings:
-        """A valid configuration."""
-        return Settings("api", 4)
-
-    def variant(self) -> Settings:
-        """Another valid configuration."""
-        return Settings("worker", 8)
-
-    def notice_change(self, provider: ConfigProvider[Settings]) -> None:
-        """Poll once."""
-        assert isinstance(provider, JsonSettingsProvider)
-        provider.poll()
 
 
 class TestContractsCatchDroppedData:

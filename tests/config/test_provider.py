@@ -17,7 +17,8 @@ from sharedconfig.config.tree import Provenance
 from sharedconfig.config.validation import ValidationReport
 from sharedconfig.errors import ConfigError, ConfigValidationError
 from sharedconfig.interfaces import ConfigProvider
-from sharedconfig.testing import Recording
+from sharedconfig.runtime import Scheduler
+from sharedconfig.testing import FakeClock, Recording
 from sharedconfig.testing.compliance import ConfigProviderContract
 
 
@@ -197,15 +198,22 @@ class TestWatchSchedule:
         path.write_text(f"demo: {{rate: {rate}}}\n")
         os.utime(path, (stamp, stamp))  # a distinct mtime, whatever the file system's resolution
 
-    def test_own_runtime_polls_every_interval_until_the_last_unsubscribe(self, tmp_path: Path) -> None:
-        """A change is seen at the next poll_interval of the clock; after unsubscribing nothing polls."""
-        from sharedconfig.testing import FakeClock
-
+    def watched(
+        self, tmp_path: Path, clock: FakeClock, scheduler: Scheduler | None = None
+    ) -> tuple[Path, FileConfigProvider]:
+        """app.yaml at rate 0.1 and a provider of it polling every 5 s of ``clock``, loaded once."""
         path = tmp_path / "app.yaml"
         self.write(path, 0.1, 1_000)
-        clock = FakeClock()
-        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock)
+        prov = FileConfigProvider(
+            [path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock, scheduler=scheduler
+        )
         prov.load()
+        return path, prov
+
+    def test_own_runtime_polls_every_interval_until_the_last_unsubscribe(self, tmp_path: Path) -> None:
+        """A change is seen at the next poll_interval of the clock; after unsubscribing nothing polls."""
+        clock = FakeClock()
+        path, prov = self.watched(tmp_path, clock)
         seen: list[float] = []
         unsubscribe = prov.watch(lambda c: seen.append(c.module("demo", Demo).rate))
         self.write(path, 0.2, 2_000)
@@ -221,16 +229,10 @@ class TestWatchSchedule:
     def test_polls_on_a_given_scheduler(self, tmp_path: Path) -> None:
         """With scheduler=, the poll is a job on that runtime (the Monitoring's), cancelled at unsubscribe."""
         from sharedconfig.runtime import Runtime
-        from sharedconfig.testing import FakeClock
 
-        path = tmp_path / "app.yaml"
-        self.write(path, 0.1, 1_000)
         clock = FakeClock()
         runtime = Runtime("test-provider", clock=clock)
-        prov = FileConfigProvider(
-            [path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock, scheduler=runtime
-        )
-        prov.load()
+        path, prov = self.watched(tmp_path, clock, scheduler=runtime)
         seen: list[float] = []
         runtime.start()
         try:
@@ -246,13 +248,8 @@ class TestWatchSchedule:
 
     def test_a_subscriber_may_unsubscribe_from_inside_the_watch(self, tmp_path: Path) -> None:
         """Unsubscribing from the watcher's own thread stops its runtime without a deadlock."""
-        from sharedconfig.testing import FakeClock
-
-        path = tmp_path / "app.yaml"
-        self.write(path, 0.1, 1_000)
         clock = FakeClock()
-        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock)
-        prov.load()
+        path, prov = self.watched(tmp_path, clock)
         stops: list[Callable[[], None]] = []
 
         def once(config: Config) -> None:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from sharedconfig.clock import Clock
-from sharedconfig.testing import FakeClock
+from sharedconfig.testing import FakeClock, LoopDidNotSettle
+from sharedconfig.testing import clock as clock_module
 
 
 def test_is_a_clock() -> None:
@@ -130,3 +131,83 @@ def test_time_never_goes_backwards() -> None:
         asyncio.run(FakeClock().advance_async(-1))
     with pytest.raises(ValueError, match="timezone-aware"):
         FakeClock(epoch=datetime(2026, 1, 1))  # the naive value is the point
+
+
+class TestAutojump:
+    """run/autojump move time to each deadline as soon as the work waits, and jumps says by how much."""
+
+    def test_run_returns_the_result_and_records_the_jumps(self) -> None:
+        """run drives a coroutine with sleeps of 1 s then 2 s to its end; jumps reads (1.0, 2.0)."""
+        clock = FakeClock(5.0)
+
+        async def backoff() -> str:
+            await clock.sleep(1)
+            await clock.sleep(2)
+            return "done"
+
+        assert clock.run(backoff()) == "done"
+        assert clock.jumps == (1.0, 2.0)
+        assert clock.now() == 8.0
+
+    def test_jumps_are_those_of_the_latest_run(self) -> None:
+        """Each run starts jumps afresh; one that never sleeps leaves it empty."""
+        clock = FakeClock()
+        clock.run(clock.sleep(3))
+        first = clock.jumps
+
+        async def no_sleep() -> int:
+            return 7
+
+        assert clock.run(no_sleep()) == 7
+        assert (first, clock.jumps) == ((3.0,), ())
+
+    def test_one_jump_per_distinct_deadline(self) -> None:
+        """Concurrent sleepers due at 4 s, 1 s and 4 s wake on time after two jumps: 1 s, then 3 s."""
+        clock = FakeClock()
+
+        async def nap(seconds: float) -> float:
+            await clock.sleep(seconds)
+            return clock.now()
+
+        async def main() -> list[float]:
+            return list(await asyncio.gather(nap(4), nap(1), nap(4)))
+
+        assert clock.run(main()) == [4.0, 1.0, 4.0]
+        assert clock.jumps == (1.0, 3.0)
+
+    def test_autojump_on_the_running_loop(self) -> None:
+        """autojump drives work on the caller's loop, so several calls can share one loop."""
+        clock = FakeClock()
+
+        async def main() -> list[float]:
+            waits: list[float] = []
+            for seconds in (2, 5):
+                await clock.autojump(clock.sleep(seconds))
+                waits.extend(clock.jumps)
+            return waits
+
+        assert asyncio.run(main()) == [2.0, 5.0]
+        assert clock.now() == 7.0
+
+    def test_the_error_of_the_work_is_raised(self) -> None:
+        """An exception from the awaited work comes out of run after the clock moved."""
+        clock = FakeClock()
+
+        async def fails() -> None:
+            await clock.sleep(1)
+            raise KeyError("boom")
+
+        with pytest.raises(KeyError, match="boom"):
+            clock.run(fails())
+        assert clock.jumps == (1.0,)
+
+    def test_work_that_waits_on_nothing_is_not_a_hang(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Work that neither ends nor sleeps on the clock raises LoopDidNotSettle instead of hanging."""
+        monkeypatch.setattr(clock_module, "_SETTLE_LIMIT", 0.0)
+        clock = FakeClock()
+
+        async def stuck() -> None:
+            await asyncio.get_running_loop().create_future()  # nothing ever sets it
+
+        with pytest.raises(LoopDidNotSettle, match="neither ended nor slept"):
+            clock.run(stuck())

@@ -60,6 +60,28 @@ def _paths(files: list[Path] | None) -> list[str]:
     return [str(f) for f in files or ()]
 
 
+def _options(
+    profile: str | None,
+    env_prefix: str,
+    env_file: str,
+    *,
+    require: list[str] | None = None,
+    overrides: list[str] | None = None,
+    ignore: list[str] | None = None,
+    secrets_dir: str | None = None,
+) -> LoadOptions:
+    """The commands' options as ``LoadOptions``: an empty ``--env-file`` reads none, an unset list is ()."""
+    return LoadOptions(
+        profile=profile,
+        env_prefix=env_prefix,
+        env_file=env_file or None,
+        require=require or (),
+        overrides=overrides or (),
+        ignore=ignore or (),
+        secrets_dir=secrets_dir,
+    )
+
+
 def print_issue(issue: Issue, stream: Any = None) -> None:
     """Compiler style: ``FILE:LINE:COL: error CODE key.path: message`` then an indented hint."""
     out = stream or sys.stdout
@@ -93,16 +115,16 @@ def validate(
     env_file: EnvFile = ".env",
 ) -> None:
     """Validate configuration: exit 0 when valid (warnings allowed unless --strict), 1 when not."""
-    outcome = check(
-        _paths(files),
-        profile=profile,
-        env_prefix=env_prefix,
-        require=require or (),
-        overrides=overrides or (),
-        ignore=ignore or (),
+    options = _options(
+        profile,
+        env_prefix,
+        env_file,
+        require=require,
+        overrides=overrides,
+        ignore=ignore,
         secrets_dir=secrets_dir,
-        env_file=env_file or None,
     )
+    outcome = check(_paths(files), **options)
     if output is IssueFormat.json:
         print(json.dumps([i.to_dict() for i in outcome.report], indent=2))
     else:
@@ -142,15 +164,10 @@ def show(
     env_file: EnvFile = ".env",
 ) -> None:
     """Print the effective configuration (sources plus defaults); secrets are shown as **********."""
-    outcome = check(
-        _paths(files),
-        profile=profile,
-        env_prefix=env_prefix,
-        require=require or (),
-        overrides=overrides or (),
-        secrets_dir=secrets_dir,
-        env_file=env_file or None,
+    options = _options(
+        profile, env_prefix, env_file, require=require, overrides=overrides, secrets_dir=secrets_dir
     )
+    outcome = check(_paths(files), **options)
     config = _loaded(outcome)
     if not explain:
         print(_dump(config.to_dict(), output), end="")
@@ -191,7 +208,7 @@ def diff(
 
     Exit codes follow diff(1): 0 no differences, 1 differences, 2 a file failed to load.
     """
-    options = LoadOptions(profile=profile, env_prefix=env_prefix, env_file=env_file or None)
+    options = _options(profile, env_prefix, env_file)
     old = _loaded(check([a], **options), failure=2)
     new = _loaded(check([b], **options), failure=2)
     rows = old.diff(new)

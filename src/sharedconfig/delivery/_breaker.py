@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import TypeVar
@@ -336,25 +337,25 @@ class CircuitBreaker:
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` under the breaker; refused at once with ``CallNotPermitted`` when not permitted."""
-        self.acquire_permission()
-        start = self._clock.now()
-        try:
-            result = fn()
-        except Exception as exc:
-            self.on_error(self._clock.now() - start, exc)
-            raise
-        except BaseException:
-            self.release_permission()
-            raise
-        self.on_success(self._clock.now() - start)
-        return result
+        with self._guarded():
+            return fn()
 
     async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
         """``call`` for a coroutine function; a cancelled call gives its permission back."""
+        with self._guarded():
+            return await fn()
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """One call of ``call``/``acall``: permitted first, timed on the clock, its outcome recorded.
+
+        An ``Exception`` is an error (``record_error`` decides); anything else (a cancellation, an
+        interrupt) gives the permission back and records nothing.
+        """
         self.acquire_permission()
         start = self._clock.now()
         try:
-            result = await fn()
+            yield
         except Exception as exc:
             self.on_error(self._clock.now() - start, exc)
             raise
@@ -362,7 +363,6 @@ class CircuitBreaker:
             self.release_permission()
             raise
         self.on_success(self._clock.now() - start)
-        return result
 
     # -- operator transitions --------------------------------------------------------------------------
 

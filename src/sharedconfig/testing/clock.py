@@ -3,7 +3,8 @@
 ``advance(seconds)`` steps from one sleeper's deadline to the next; at each step it wakes the sleepers due
 (earliest deadline first, then in the order they went to sleep) and waits until their event loops have
 nothing left to do before it takes the next step. So advancing 90 s with a check every 30 s runs the
-check three times, with no real sleep anywhere.
+check three times, with no real sleep anywhere. ``run(aw)`` (or ``await autojump(aw)``) jumps instead: it
+moves time to each sleeper's deadline as soon as the awaited work waits, and ``jumps`` says by how much.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import itertools
 import threading
 import time
 import weakref
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sharedconfig.clock import busy
 
 __all__ = ["FakeClock", "LoopDidNotSettle"]
+
+T = TypeVar("T")
 
 _SETTLE_LIMIT = 10.0
 """Real seconds a step may wait for an event loop to settle before ``advance`` gives up (never a hang)."""
@@ -69,6 +74,13 @@ class FakeClock:
     ``await clock.sleep(s)`` parks the caller until the clock reaches its deadline. Call ``advance`` from
     a thread that is not running the sleepers' event loop (the test's thread while a runtime thread
     sleeps); from inside the loop itself, ``await clock.advance_async(s)``. Thread-safe.
+
+    Autojump (as trio's ``MockClock`` with ``autojump_threshold=0``): ``clock.run(aw)`` runs ``aw`` on a
+    new event loop to its end and returns its result; whenever something sleeps on the clock it moves time
+    to the earliest deadline (with ``advance_async``), and while nothing sleeps it only yields to the loop,
+    so real sockets and threads get answered. ``await clock.autojump(aw)`` does the same on the running
+    loop (several calls on one loop, e.g. a client bound to it). ``clock.jumps`` holds the seconds each jump
+    of the latest ``run``/``autojump`` moved the clock, in order: a retry's backoff reads ``(1.0, 2.0)``.
     """
 
     def __init__(self, start: float = 0.0, epoch: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
@@ -81,6 +93,7 @@ class FakeClock:
         self._sleepers: list[_Sleeper] = []
         self._seq = itertools.count()
         self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._jumps: list[float] = []
 
     def now(self) -> float:
         """Monotonic seconds."""
@@ -144,6 +157,45 @@ class FakeClock:
         await self._settle_here()
         while self._step(target):
             await self._settle_here()
+
+    @property
+    def jumps(self) -> tuple[float, ...]:
+        """The seconds each jump of the latest ``run``/``autojump`` moved the clock, in order."""
+        with self._lock:
+            return tuple(self._jumps)
+
+    def run(self, aw: Awaitable[T]) -> T:
+        """Run ``aw`` to its end on a new event loop, autojumping to each sleeper's deadline; its result."""
+
+        async def main() -> T:
+            return await self.autojump(aw)
+
+        return asyncio.run(main())
+
+    async def autojump(self, aw: Awaitable[T]) -> T:
+        """Await ``aw`` on the running loop, moving time to the next deadline whenever something sleeps.
+
+        ``jumps`` starts empty and records each move. Raises ``LoopDidNotSettle`` when ``aw`` neither
+        finishes nor sleeps on the clock for 10 real seconds (never a hang).
+        """
+        with self._lock:
+            self._jumps = []
+        task = asyncio.ensure_future(aw)
+        idle_since = time.monotonic()
+        while not task.done():
+            deadline = self.next_deadline()
+            if deadline is None:
+                if time.monotonic() - idle_since > _SETTLE_LIMIT:
+                    task.cancel()
+                    raise LoopDidNotSettle(f"the awaited work neither ended nor slept for {_SETTLE_LIMIT:g}s")
+                await asyncio.sleep(0)
+                continue
+            step = deadline - self.now()
+            with self._lock:
+                self._jumps.append(step)
+            await self.advance_async(step)
+            idle_since = time.monotonic()
+        return task.result()
 
     def _step(self, target: float) -> bool:
         """Wake the sleepers with the earliest deadline up to ``target``; False (time at target) if none."""

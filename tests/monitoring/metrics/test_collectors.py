@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
+from registry_reads import dropped
 
 from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType, Sample
@@ -49,11 +50,6 @@ class Broken:
         if self.fail:
             raise RuntimeError("cannot read")
         return [gauge("flaky")]
-
-
-def dropped(registry: MetricsRegistry, reason: str) -> float | None:
-    """The value of ``metrics_dropped_total{reason}``."""
-    return registry.sample_value("metrics_dropped_total", {"reason": reason})
 
 
 class TestRegister:

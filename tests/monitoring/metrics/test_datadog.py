@@ -12,11 +12,10 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
 
 import httpx
 import jsonschema
@@ -41,8 +40,6 @@ from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Samp
 from sharedconfig.monitoring.metrics.push import EXPORT_RETRY, PushExporter
 from sharedconfig.monitoring.names import METRICS_EXPORT_FAILURES
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
-
-T = TypeVar("T")
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH_S = 1_767_225_600
@@ -217,22 +214,6 @@ def histogram(name: str, count: float, total: float) -> MetricFamily:
     )
 
 
-async def drive(clock: FakeClock, aw: Awaitable[T], waits: list[float]) -> T:
-    """Await ``aw``, moving the clock to each sleeper's deadline (appended to ``waits``) while it runs.
-
-    When nothing sleeps the loop is only yielded to, so real sockets (the fake API, UDP) get answered.
-    """
-    task = asyncio.ensure_future(aw)
-    while not task.done():
-        deadline = clock.next_deadline()
-        if deadline is None:
-            await asyncio.sleep(0)
-            continue
-        waits.append(deadline - clock.now())
-        await clock.advance_async(deadline - clock.now())
-    return task.result()
-
-
 def api_exporter(url: str, collector: Collector, **kwargs: object) -> PushExporter[Point]:
     """A DataDog API exporter with the canary key, a fake clock and retries without jitter."""
     options: dict[str, object] = {
@@ -257,8 +238,10 @@ def push(exporter: PushExporter[Point], times: int = 1) -> list[float]:
     waits: list[float] = []
 
     async def run() -> None:
+        clock = clock_of(exporter)
         for _ in range(times):
-            await drive(clock_of(exporter), exporter.tick(), waits)
+            await clock.autojump(exporter.tick())  # a real socket (the fake API, UDP) gets answered meanwhile
+            waits.extend(clock.jumps)
         await exporter.aclose()
 
     asyncio.run(run())
@@ -545,15 +528,15 @@ class TestDogStatsD:
         exporter = dogstatsd_exporter(
             "127.0.0.1", 0, Collector([gauge("d", 1)]), interval=10, metrics=metrics, clock=clock
         )
-        waits: list[float] = []
 
         async def run() -> float | None:
             try:
-                return await drive(clock, exporter.tick(), waits)
+                return await clock.autojump(exporter.tick())
             finally:
                 await exporter.aclose()
 
         assert asyncio.run(run()) == 10.0
+        waits = clock.jumps
         assert len(waits) == 2 and all(0 <= w <= 1.0 for w in waits)  # the default full jitter
         assert metrics.total(METRICS_EXPORT_FAILURES, {"exporter": "dogstatsd"}) == 1.0
         assert isinstance(exporter, Exporter)

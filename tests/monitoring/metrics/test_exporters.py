@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -41,8 +40,6 @@ from sharedconfig.monitoring.settings import MetricsSettings
 from sharedconfig.runtime import Runtime
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
 
-T = TypeVar("T")
-
 
 class OneGauge:
     """A collector with one gauge."""
@@ -58,22 +55,13 @@ def response(status: int, headers: dict[str, str] | None = None, text: str = "")
     return httpx.Response(status, headers=headers, text=text, request=request)
 
 
-def run(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
-    """Run ``aw`` on a new loop, moving the clock to each sleeper's deadline; the result and the waits."""
-
-    async def main() -> tuple[T, list[float]]:
-        task = asyncio.ensure_future(aw)
-        waits: list[float] = []
-        while not task.done():
-            deadline = clock.next_deadline()
-            if deadline is None:
-                await asyncio.sleep(0)
-                continue
-            waits.append(deadline - clock.now())
-            await clock.advance_async(deadline - clock.now())
-        return task.result(), waits
-
-    return asyncio.run(main())
+async def send_error(sender: HttpSender) -> DeliveryError:
+    """The DeliveryError that sending one batch with ``sender`` raises; fails when the send succeeds."""
+    try:
+        await sender.send(Batch(b"x"))
+    except DeliveryError as exc:
+        return exc
+    raise AssertionError("no error")  # pragma: no cover
 
 
 class TestCheckResponse:
@@ -128,14 +116,10 @@ class TestHttpSender:
 
         async def main() -> DeliveryError:
             client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-            sender = HttpSender("sink", "http://sink.test/x", headers={}, client=client)
             try:
-                await sender.send(Batch(b"x"))
-            except DeliveryError as exc:
-                return exc
+                return await send_error(HttpSender("sink", "http://sink.test/x", headers={}, client=client))
             finally:
                 await client.aclose()
-            raise AssertionError("no error")  # pragma: no cover
 
         error = asyncio.run(main())
         assert "ConnectError: refused" in error.message
@@ -147,12 +131,9 @@ class TestHttpSender:
         async def main() -> DeliveryError:
             sender = HttpSender("sink", "ftp://sink.test/x", headers={})
             try:
-                await sender.send(Batch(b"x"))
-            except DeliveryError as exc:
-                return exc
+                return await send_error(sender)
             finally:
                 await sender.aclose()
-            raise AssertionError("no error")  # pragma: no cover
 
         assert asyncio.run(main()).retryable is False
 
@@ -199,10 +180,10 @@ class TestPushExporter:
         """Failures open the breaker: the state gauge reads 2 and tick waits out the open period."""
         clock, metrics, logger = FakeClock(), InMemoryMetricsRecorder(), RecordingLogger()
         push, recorder, client = exporter([503] * 5, clock, metrics=metrics, logger=logger)
-        (delay, waits) = run(clock, push.tick())
-        assert (delay, waits) == (15.0, [1.0, 2.0])
-        (delay, waits) = run(clock, push.tick())
-        assert waits == [1.0]
+        delay = clock.run(push.tick())
+        assert (delay, clock.jumps) == (15.0, (1.0, 2.0))
+        delay = clock.run(push.tick())
+        assert clock.jumps == (1.0,)
         assert len(recorder.requests) == 5  # the 5th failed attempt opened it: no 6th, no wait for one
         assert delay == 30.0
         labels = {"name": "remote_write", "component": "exporter"}
@@ -210,7 +191,7 @@ class TestPushExporter:
         assert metrics.total(METRICS_EXPORT_FAILURES, {"exporter": "remote_write"}) == 2.0
         assert any(r.message == "circuit breaker state changed" for r in logger.records)
         clock.advance(delay)
-        (delay, _) = run(clock, push.tick())  # the half-open probe succeeds
+        delay = clock.run(push.tick())  # the half-open probe succeeds
         assert delay == 15.0
         assert [m.value for m in metrics.get_metrics(CIRCUIT_BREAKER_STATE)] == [2.0, 1.0, 0.0]
         asyncio.run(client.aclose())
@@ -226,7 +207,7 @@ class TestPushExporter:
             breaker=CircuitBreakerConfig(sliding_window_size=1, minimum_number_of_calls=1),
             on_state_change=lambda *c: heard.append(c),
         )
-        run(clock, push.tick())
+        clock.run(push.tick())
         assert heard == [("remote_write", CircuitState.CLOSED, CircuitState.OPEN)]
         asyncio.run(client.aclose())
 
@@ -234,7 +215,7 @@ class TestPushExporter:
         """flush makes a single attempt even when the server fails, then closes the sender."""
         clock = FakeClock()
         push, recorder, client = exporter([500, 500], clock)
-        run(clock, push.flush())
+        clock.run(push.flush())
         assert len(recorder.requests) == 1
         asyncio.run(client.aclose())
 

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
+from registry_reads import GET, dropped, family
 
 from sharedconfig.monitoring.metrics.instruments import (
     NULL_CHILDREN,
@@ -18,24 +19,9 @@ from sharedconfig.monitoring.metrics.instruments import (
     Histogram,
     NullCounterChild,
 )
-from sharedconfig.monitoring.metrics.model import MetricFamily
 from sharedconfig.monitoring.metrics.processors import DropSeries, SeriesDraft, SeriesIndex
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.testing import FakeClock
-
-GET = {"method": "GET", "status": "200"}
-
-
-def family(registry: MetricsRegistry, name: str) -> MetricFamily:
-    """The collected family ``name``; fails when absent."""
-    found = [f for f in registry.collect() if f.name == name]
-    assert found, f"no family {name} in {[f.name for f in registry.collect()]}"
-    return found[0]
-
-
-def dropped(registry: MetricsRegistry, reason: str) -> float | None:
-    """The value of ``metrics_dropped_total{reason}``."""
-    return registry.sample_value("metrics_dropped_total", {"reason": reason})
 
 
 class TestDeclaredInstruments:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import pytest
+from registry_reads import GET, dropped, family, folds
 
 from sharedconfig.interfaces import CustomMetric, MetricKind, MetricsRecorder
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
@@ -20,25 +21,6 @@ from sharedconfig.monitoring.metrics.registry import DEFAULT_BUCKETS, MetricsReg
 from sharedconfig.monitoring.settings import MetricsSettings
 from sharedconfig.testing import FakeClock
 from sharedconfig.testing.compliance import MetricsRecorderContract
-
-GET = {"method": "GET", "status": "200"}
-
-
-def family(registry: MetricsRegistry, name: str) -> MetricFamily:
-    """The collected family ``name``; fails when absent."""
-    found = [f for f in registry.collect() if f.name == name]
-    assert found, f"no family {name} in {[f.name for f in registry.collect()]}"
-    return found[0]
-
-
-def dropped(registry: MetricsRegistry, reason: str) -> float | None:
-    """The value of ``metrics_dropped_total{reason}``."""
-    return registry.sample_value("metrics_dropped_total", {"reason": reason})
-
-
-def folds(registry: MetricsRegistry, metric: str) -> float | None:
-    """The value of ``metrics_cardinality_overflow_total{metric}``."""
-    return registry.sample_value("metrics_cardinality_overflow_total", {"metric": metric})
 
 
 class TestMetricsRegistryContract(MetricsRecorderContract):

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import cramjam
 import httpx
@@ -35,8 +34,6 @@ from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 EPOCH_MS = 1_767_225_600_000
-
-T = TypeVar("T")
 
 
 def _write_request_class() -> type[Message]:
@@ -162,24 +159,6 @@ def make_exporter(
     return exporter, clock, lambda: asyncio.run(client.aclose())
 
 
-def run(clock: FakeClock, aw: Awaitable[T]) -> tuple[T, list[float]]:
-    """Run ``aw`` on a new loop, moving the clock to each sleeper's deadline; its result and the waits."""
-
-    async def main() -> tuple[T, list[float]]:
-        task = asyncio.ensure_future(aw)
-        waits: list[float] = []
-        while not task.done():
-            deadline = clock.next_deadline()
-            if deadline is None:
-                await asyncio.sleep(0)
-                continue
-            waits.append(deadline - clock.now())
-            await clock.advance_async(deadline - clock.now())
-        return task.result(), waits
-
-    return asyncio.run(main())
-
-
 class TestEncoding:
     """The WriteRequest encoder and the mapping from families to series."""
 
@@ -273,10 +252,10 @@ class TestExporter:
         """503 and 429 are retried after growing delays; the third attempt succeeds and nothing is counted."""
         recorder, metrics = Recorder([503, 429]), InMemoryMetricsRecorder()
         exporter, clock, close = make_exporter([counter("jobs", 1)], recorder, metrics=metrics)
-        _, waits = run(clock, exporter.tick())
+        clock.run(exporter.tick())
         close()
         assert len(recorder.requests) == 3
-        assert waits == [1.0, 2.0] and clock.now() == 3.0
+        assert clock.jumps == (1.0, 2.0) and clock.now() == 3.0
         assert metrics.get_metrics(METRICS_EXPORT_FAILURES) == []
 
     def test_bad_request_is_not_retried_and_is_counted(self) -> None:
@@ -305,8 +284,8 @@ class TestExporter:
         """flush makes a single attempt even when the server fails."""
         recorder = Recorder([500, 500])
         exporter, clock, close = make_exporter([counter("jobs", 1)], recorder)
-        _, waits = run(clock, exporter.flush())
-        assert waits == []
+        clock.run(exporter.flush())
+        assert clock.jumps == ()
         close()
         assert len(recorder.requests) == 1
 

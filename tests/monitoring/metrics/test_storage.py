@@ -8,22 +8,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from sharedconfig.monitoring.metrics.model import MetricFamily
+from registry_reads import GET, family, folds
+
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
-
-GET = {"method": "GET", "status": "200"}
-
-
-def family(registry: MetricsRegistry, name: str) -> MetricFamily:
-    """The collected family ``name``; fails when absent."""
-    found = [f for f in registry.collect() if f.name == name]
-    assert found, f"no family {name} in {[f.name for f in registry.collect()]}"
-    return found[0]
-
-
-def folds(registry: MetricsRegistry, metric: str) -> float | None:
-    """The value of ``metrics_cardinality_overflow_total{metric}``."""
-    return registry.sample_value("metrics_cardinality_overflow_total", {"metric": metric})
 
 
 def run_threads(work: Callable[[], None], count: int = 8) -> None:

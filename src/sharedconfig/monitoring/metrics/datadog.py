@@ -15,16 +15,21 @@ import socket
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Unpack
 
 import httpx
 from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.delivery import CircuitBreakerConfig, Delivery, RetryPolicy, StateListener
-from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType
-from sharedconfig.monitoring.metrics.push import Batch, HttpSender, PushExporter, exporter_delivery
+from sharedconfig.monitoring.metrics.push import (
+    Batch,
+    ExporterOptions,
+    HttpSender,
+    PushExporter,
+    push_exporter,
+)
 
 __all__ = [
     "DATAGRAM_LIMIT",
@@ -251,19 +256,16 @@ def datadog_exporter(
     host: str | None = None,
     client: httpx.AsyncClient | None = None,
     timeout: float = 10.0,
-    clock: Clock = SYSTEM_CLOCK,
-    metrics: MetricsRecorder | None = None,
-    retry: RetryPolicy | None = None,
-    breaker: CircuitBreakerConfig | None = None,
-    on_state_change: StateListener | None = None,
-    logger: Logger | None = None,
     name: str = "datadog",
+    **options: Unpack[ExporterOptions],
 ) -> PushExporter[Point]:
     """An exporter pushing every collection to DataDog's metrics API v2 (``POST {endpoint}/api/v2/series``).
 
     The API key is a ``SecretStr`` sent only as the ``DD-API-KEY`` header, added as the request leaves;
     it is scrubbed from every logged message. A 2xx answer that lists errors is logged as a warning.
+    ``options`` (clock, metrics, logger, retry, breaker, on_state_change) go to ``exporter_delivery``.
     """
+    clock = options.get("clock", SYSTEM_CLOCK)
     encoder = DatadogEncoder(
         tags=tags, interval=interval, compression=compression, batch_size=batch_size, host=host, clock=clock
     )
@@ -274,6 +276,7 @@ def datadog_exporter(
         except (ValueError, AttributeError):
             return
         if errors:
+            delivery = exporter.delivery
             delivery.logger.warning(
                 "DataDog accepted the series with errors", errors=delivery.scrub(str(errors)[:200])
             )
@@ -288,18 +291,10 @@ def datadog_exporter(
         clock=clock,
         on_response=warn_partial,
     )
-    delivery: Delivery[Batch[Point]] = exporter_delivery(
-        name,
-        sender,
-        retry=retry,
-        breaker=breaker,
-        metrics=metrics,
-        logger=logger,
-        clock=clock,
-        redact=(api_key,),
-        on_state_change=on_state_change,
+    exporter = push_exporter(  # warn_partial logs through its delivery
+        name, collector, encoder, sender, interval=interval, redact=(api_key,), **options
     )
-    return PushExporter(collector, encoder, delivery, interval=interval)
+    return exporter
 
 
 def _statsd_value(value: float) -> str:
@@ -416,25 +411,14 @@ def dogstatsd_exporter(
     *,
     tags: Mapping[str, str] | None = None,
     interval: float,
-    clock: Clock = SYSTEM_CLOCK,
-    metrics: MetricsRecorder | None = None,
-    retry: RetryPolicy | None = None,
-    breaker: CircuitBreakerConfig | None = None,
-    on_state_change: StateListener | None = None,
-    logger: Logger | None = None,
     name: str = "dogstatsd",
     datagram_limit: int = DATAGRAM_LIMIT,
+    **options: Unpack[ExporterOptions],
 ) -> PushExporter[Point]:
-    """An exporter sending every collection to a DogStatsD agent over UDP (``name:value|c|#k:v``)."""
-    delivery: Delivery[Batch[Point]] = exporter_delivery(
-        name,
-        UdpSender(host, port),
-        retry=retry,
-        breaker=breaker,
-        metrics=metrics,
-        logger=logger,
-        clock=clock,
-        on_state_change=on_state_change,
-    )
+    """An exporter sending every collection to a DogStatsD agent over UDP (``name:value|c|#k:v``).
+
+    ``options`` (clock, metrics, logger, retry, breaker, on_state_change) go to ``exporter_delivery``.
+    """
+    sender = UdpSender(host, port)
     encoder = DogStatsDEncoder(tags=tags, limit=datagram_limit)
-    return PushExporter(collector, encoder, delivery, interval=interval)
+    return push_exporter(name, collector, encoder, sender, interval=interval, **options)

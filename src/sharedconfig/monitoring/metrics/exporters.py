@@ -14,7 +14,7 @@ from sharedconfig.delivery import CircuitBreakerConfig, RetryPolicy, StateListen
 from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.metrics.datadog import datadog_exporter, dogstatsd_exporter
 from sharedconfig.monitoring.metrics.model import Collector
-from sharedconfig.monitoring.metrics.push import Exporter, PushExporter
+from sharedconfig.monitoring.metrics.push import Exporter, ExporterOptions, PushExporter
 from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 
 if TYPE_CHECKING:
@@ -61,8 +61,14 @@ def build_exporters(
     taken: set[str] = set()
     every = settings.collection_interval.total_seconds()
     for config in settings.exporters:
-        policy = retry if retry is not None else config.retry.policy()
-        window = breaker if breaker is not None else config.circuit_breaker.config()
+        options: ExporterOptions = {
+            "clock": clock,
+            "metrics": metrics,
+            "logger": logger,
+            "retry": retry if retry is not None else config.retry.policy(),
+            "breaker": breaker if breaker is not None else config.circuit_breaker.config(),
+            "on_state_change": on_state_change,
+        }
         made: list[PushExporter[Any]] = []
         if config.type == "prometheus":
             if config.push_interval is None:
@@ -74,12 +80,7 @@ def build_exporters(
                     interval=config.push_interval.total_seconds(),
                     batch_size=settings.batch_size,
                     name=_unique("remote_write", taken),
-                    clock=clock,
-                    metrics=metrics,
-                    logger=logger,
-                    retry=policy,
-                    breaker=window,
-                    on_state_change=on_state_change,
+                    **options,
                 )
             )
         else:
@@ -94,12 +95,7 @@ def build_exporters(
                     batch_size=settings.batch_size,
                     host=host if host is not None else socket.gethostname(),
                     name=_unique("datadog", taken),
-                    clock=clock,
-                    metrics=metrics,
-                    logger=logger,
-                    retry=policy,
-                    breaker=window,
-                    on_state_change=on_state_change,
+                    **options,
                 )
             )
             if config.statsd_host:  # DogStatsD delivers with its datadog entry's blocks
@@ -111,12 +107,7 @@ def build_exporters(
                         tags=config.tags,
                         interval=every,
                         name=_unique("dogstatsd", taken),
-                        clock=clock,
-                        metrics=metrics,
-                        logger=logger,
-                        retry=policy,
-                        breaker=window,
-                        on_state_change=on_state_change,
+                        **options,
                     )
                 )
         for exporter in made:  # enabled: false / forced_open: true are states, not a window

@@ -133,6 +133,15 @@ class _Instrument(abc.ABC, Generic[ChildT]):
         """Ask the source for the child of this instrument's kind."""
 
 
+class _NoStorage:
+    """The base of the null children: built without storage, so nothing can be written."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        pass
+
+
 # -- counters ----------------------------------------------------------------------------------------------
 
 
@@ -168,13 +177,10 @@ class OverflowCounterChild(CounterChild):
         self._storage.count_fold(self._key)
 
 
-class NullCounterChild(CounterChild):
+class NullCounterChild(_NoStorage, CounterChild):
     """A child that records nothing (a disabled registry, or a series a processor dropped)."""
 
     __slots__ = ()
-
-    def __init__(self) -> None:  # no storage: nothing is written
-        pass
 
     def inc(self, amount: float = 1.0) -> None:
         """Record nothing; still refuse a negative ``amount``, as a recording child would."""
@@ -228,13 +234,10 @@ class GaugeChild:
         self.inc(-float(amount))
 
 
-class NullGaugeChild(GaugeChild):
+class NullGaugeChild(_NoStorage, GaugeChild):
     """A gauge child that records nothing."""
 
     __slots__ = ()
-
-    def __init__(self) -> None:  # no storage: nothing is written
-        pass
 
     def set(self, value: float) -> None:
         """Record nothing."""
@@ -312,13 +315,10 @@ class OverflowHistogramChild(HistogramChild):
         self._storage.count_fold(self._key)
 
 
-class NullHistogramChild(HistogramChild):
+class NullHistogramChild(_NoStorage, HistogramChild):
     """A histogram child that records nothing; its timers time nothing."""
 
     __slots__ = ()
-
-    def __init__(self) -> None:  # no storage: nothing is written
-        pass
 
     def observe(self, value: float) -> None:
         """Record nothing."""

@@ -11,7 +11,7 @@ import email.utils
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypedDict, TypeVar, Unpack, runtime_checkable
 
 import httpx
 
@@ -37,12 +37,14 @@ __all__ = [
     "Batch",
     "Encoder",
     "Exporter",
+    "ExporterOptions",
     "HttpSender",
     "LazyClient",
     "PushExporter",
     "check_response",
     "exporter_delivery",
     "parse_retry_after",
+    "push_exporter",
 ]
 
 T = TypeVar("T")
@@ -214,6 +216,32 @@ def exporter_delivery(
         clock=clock,
         redact=redact,
     )
+
+
+class ExporterOptions(TypedDict, total=False):
+    """The keywords every exporter factory passes on to ``exporter_delivery`` (its time, too)."""
+
+    clock: Clock
+    metrics: MetricsRecorder | None
+    logger: Logger | None
+    retry: RetryPolicy | None
+    breaker: CircuitBreakerConfig | None
+    on_state_change: StateListener | None
+
+
+def push_exporter(
+    name: str,
+    collector: Collector,
+    encoder: Encoder[T],
+    sender: Sender[Batch[T]],
+    *,
+    interval: float,
+    redact: Sequence[str | SecretLike] = (),
+    **options: Unpack[ExporterOptions],
+) -> PushExporter[T]:
+    """What every format's factory returns: ``encoder`` and ``sender`` composed by ``exporter_delivery``."""
+    delivery = exporter_delivery(name, sender, redact=redact, **options)
+    return PushExporter(collector, encoder, delivery, interval=interval)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

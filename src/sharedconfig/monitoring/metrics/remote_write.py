@@ -10,6 +10,7 @@ import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import cramjam
@@ -18,10 +19,14 @@ from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.delivery import CircuitBreakerConfig, Delivery, RetryPolicy, StateListener
-from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.metrics.model import Collector, Labels, MetricFamily
-from sharedconfig.monitoring.metrics.push import Batch, HttpSender, PushExporter, exporter_delivery
+from sharedconfig.monitoring.metrics.push import (
+    Batch,
+    ExporterOptions,
+    HttpSender,
+    PushExporter,
+    push_exporter,
+)
 
 __all__ = [
     "REMOTE_WRITE_HEADERS",
@@ -153,22 +158,19 @@ def remote_write_exporter(
     interval: float,
     client: httpx.AsyncClient | None = None,
     timeout: float = 10.0,
-    clock: Clock = SYSTEM_CLOCK,
-    metrics: MetricsRecorder | None = None,
     headers: dict[str, str] | None = None,
     batch_size: int = 1000,
-    retry: RetryPolicy | None = None,
-    breaker: CircuitBreakerConfig | None = None,
-    on_state_change: StateListener | None = None,
-    logger: Logger | None = None,
     name: str = "remote_write",
+    **options: Unpack[ExporterOptions],
 ) -> PushExporter[TimeSeries]:
     """An exporter pushing every collection to ``<endpoint>/api/v1/write`` by Prometheus remote write 1.0.
 
     ``user:password@`` in the endpoint is sent as basic auth (by httpx) and never shown: the sender's
     ``shown_url`` and ``repr`` leave it out and logged messages have both parts scrubbed. Retries, the
-    breaker and failure counting come from ``exporter_delivery``.
+    breaker and failure counting come from ``exporter_delivery``, which takes ``options`` (clock, metrics,
+    logger, retry, breaker, on_state_change).
     """
+    clock = options.get("clock", SYSTEM_CLOCK)
     url = endpoint.rstrip("/") + "/api/v1/write"
     parts = urlsplit(url)
     credentials = [SecretStr(p) for p in (parts.username, parts.password) if p]
@@ -181,17 +183,5 @@ def remote_write_exporter(
         clock=clock,
         shown_url=urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
     )
-    delivery: Delivery[Batch[TimeSeries]] = exporter_delivery(
-        name,
-        sender,
-        retry=retry,
-        breaker=breaker,
-        metrics=metrics,
-        logger=logger,
-        clock=clock,
-        redact=credentials,
-        on_state_change=on_state_change,
-    )
-    return PushExporter(
-        collector, RemoteWriteEncoder(batch_size=batch_size, clock=clock), delivery, interval=interval
-    )
+    encoder = RemoteWriteEncoder(batch_size=batch_size, clock=clock)
+    return push_exporter(name, collector, encoder, sender, interval=interval, redact=credentials, **options)
