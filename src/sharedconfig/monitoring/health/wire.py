@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, NamedTuple, get_type_hints
@@ -60,6 +60,41 @@ def _fields_json(value: object, out: dict[str, object]) -> dict[str, object]:
     return out
 
 
+_PLAIN: frozenset[type] = frozenset({type(None), bool, int, float, str})
+
+
+def _mapping_json(value: Mapping[object, object]) -> dict[str, object]:
+    return {str(k): to_json(v) for k, v in value.items()}
+
+
+def _sequence_json(value: Any) -> list[object]:
+    return [to_json(v) for v in value]
+
+
+@functools.cache
+def _converter(cls: type) -> Callable[[Any], object]:
+    """How a value of type ``cls`` becomes JSON data, decided once per type.
+
+    ``/health`` serializes every report on every request: dispatching on the exact type instead of a
+    chain of ``isinstance`` tests keeps bench/health_load.sh's p99 under its 10 ms target.
+    """
+    if issubclass(cls, Enum):  # first: a StrEnum is also a str, but the body shows its plain value
+        return lambda v: to_json(v.value)
+    if issubclass(cls, bool | int | float | str):
+        return lambda v: v
+    if issubclass(cls, datetime | date):
+        return lambda v: v.isoformat()
+    if issubclass(cls, timedelta):
+        return lambda v: v.total_seconds()
+    if dataclasses.is_dataclass(cls):
+        return lambda v: _fields_json(v, {})
+    if issubclass(cls, Mapping):
+        return _mapping_json
+    if issubclass(cls, list | tuple | set | frozenset):
+        return _sequence_json
+    return str
+
+
 def to_json(value: object) -> object:
     """``value`` as JSON-ready data.
 
@@ -67,18 +102,7 @@ def to_json(value: object) -> object:
     text; ``timedelta`` as seconds; mappings and sequences recursively (keys as text); anything else as
     ``str``.
     """
-    if isinstance(value, Enum):  # first: a StrEnum is also a str, but the body shows its plain value
-        return to_json(value.value)
-    if value is None or isinstance(value, bool | int | float | str):
+    cls: type = type(value)
+    if cls in _PLAIN:
         return value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _fields_json(value, {})
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_json(v) for v in value]
-    return str(value)
+    return _converter(cls)(value)
