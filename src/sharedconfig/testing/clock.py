@@ -89,6 +89,7 @@ class FakeClock:
         self._lock = threading.Lock()
         self._start = start
         self._now = start
+        self._horizon = start  # where every advance asked so far adds up to (advances from threads add)
         self._epoch = epoch
         self._sleepers: list[_Sleeper] = []
         self._seq = itertools.count()
@@ -143,7 +144,7 @@ class FakeClock:
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards ({seconds} s)")
         with self._lock:
-            target = self._now + seconds
+            self._horizon = target = max(self._horizon, self._now) + seconds
         self._settle()
         while self._step(target):
             self._settle()
@@ -153,7 +154,7 @@ class FakeClock:
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards ({seconds} s)")
         with self._lock:
-            target = self._now + seconds
+            self._horizon = target = max(self._horizon, self._now) + seconds
         await self._settle_here()
         while self._step(target):
             await self._settle_here()
