@@ -98,6 +98,36 @@ class TestJobs:
         assert errors == [("flaky", "first run fails")]
         assert calls == [0.0, 10.0]
 
+    @pytest.mark.parametrize("error", [SystemExit, KeyboardInterrupt, GeneratorExit])
+    def test_a_job_raising_a_base_exception_is_supervised(
+        self, clock: FakeClock, error: type[BaseException]
+    ) -> None:
+        """SystemExit and the like from a job are reported; that job and the others keep running."""
+        errors: list[str] = []
+        runs: list[float] = []
+
+        def on_error(name: str, exc: BaseException) -> None:
+            errors.append(type(exc).__name__)
+
+        rt = Runtime("test-runtime-f", on_error=on_error, clock=clock)
+
+        async def dying() -> None:
+            raise error("bye")
+
+        async def steady() -> None:
+            runs.append(clock.now())
+
+        rt.every("dying", 10.0, dying)
+        rt.every("steady", 10.0, steady)
+        rt.start()
+        try:
+            clock.advance(20)
+            assert rt.running
+        finally:
+            rt.stop()
+        assert errors == [error.__name__] * 3
+        assert runs == [0.0, 10.0, 20.0]
+
     def test_job_added_while_running_starts(self, runtime: Runtime, clock: FakeClock) -> None:
         """every() on a running runtime schedules the job right away."""
         runs: list[float] = []

@@ -184,7 +184,7 @@ class Runtime:
                 delay = await job.run()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # background work must survive its own failures
+            except BaseException as exc:  # supervised: even SystemExit in a job must not end the runtime
                 self._report(job.name, exc)
             await self.clock.sleep(job.interval if delay is None else max(delay, 0.0))
 

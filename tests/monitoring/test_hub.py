@@ -369,3 +369,37 @@ def test_stdlib_logging_is_captured_only_while_started() -> None:
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert "while started" in events
     assert "before start" not in events and "after stop" not in events
+
+
+class TestSupervision:
+    """A check that raises SystemExit or KeyboardInterrupt is a failed check, not a dead runtime."""
+
+    @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+    @pytest.mark.parametrize("error", [SystemExit, KeyboardInterrupt])
+    def test_a_check_raising_a_base_exception_leaves_the_runtime_alive(
+        self, is_async: bool, error: type[BaseException]
+    ) -> None:
+        """The check is unhealthy naming the exception; the other checks go on running on schedule."""
+        from sharedconfig.monitoring.health import HealthCheck
+
+        clock, runs = FakeClock(), []
+
+        def bad_sync() -> bool:
+            raise error("bye")
+
+        async def bad_async() -> bool:
+            raise error("bye")
+
+        async def good() -> bool:
+            runs.append(clock.now())
+            return True
+
+        mon = Monitoring(quiet(), clock=clock, stream=io.StringIO())
+        mon.health.register(HealthCheck("bad", bad_async if is_async else bad_sync, interval=30))
+        mon.health.register(HealthCheck("good", good, interval=30))
+        with mon:
+            clock.advance(60)
+            assert mon.runtime.running
+        assert runs == [0.0, 30.0, 60.0]
+        bad = mon.health.report().checks["bad"]
+        assert (bad.state.value, bad.message) == ("unhealthy", f"{error.__name__}: bye")

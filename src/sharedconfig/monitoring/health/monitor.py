@@ -315,7 +315,9 @@ class HealthMonitor:
             if inspect.isawaitable(outcome):  # async functions, and sync ones returning a coroutine
                 outcome = await outcome
             return to_result(outcome)
-        except Exception as exc:  # a failing check is a result, not an error of the monitor
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a failing check is a result, even SystemExit: the runtime lives on
             return CheckResult(HealthState.UNHEALTHY, describe_exception(exc))
 
     def _record(self, entry: _Entry, result: CheckResult) -> None:
