@@ -18,6 +18,9 @@ from sharedconfig.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Job", "Periodic", "Runtime", "Scheduler"]
 
+_START_LIMIT = 10.0
+"""Real seconds ``start`` waits for the loop thread to come up."""
+
 T = TypeVar("T")
 Periodic = Callable[[], Awaitable[float | None]]
 """An async job returning the seconds until its next run (None: its interval)."""
@@ -70,6 +73,9 @@ class Runtime:
         self._tasks: dict[Job, asyncio.Task[None]] = {}
         self._flushes: list[Callable[[], Awaitable[None]]] = []
         self._lock = threading.Lock()
+        self._lifecycle = threading.Lock()  # serializes start and stop
+        self.died: BaseException | None = None
+        """Why the loop ended without ``stop`` (None while it runs, after a stop, or before a start)."""
 
     @property
     def running(self) -> bool:
@@ -113,14 +119,23 @@ class Runtime:
             self._flushes.append(flush)
 
     def start(self) -> None:
-        """Start the loop thread and every registered job (idempotent while running)."""
-        with self._lock:
-            if self._thread is not None:
-                return
-            ready = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(ready,), name=self.name, daemon=True)
-            self._thread.start()
-        ready.wait()
+        """Start the loop thread and every registered job (idempotent while running).
+
+        ``start`` and ``stop`` are serialized, so concurrent calls from several threads cannot race; the
+        wait for the loop to come up is bounded (``RuntimeError`` if it does not within 10 s).
+        """
+        with self._lifecycle:
+            with self._lock:
+                if self._thread is not None and self._thread.is_alive():
+                    return
+                self._cleanup()
+                self.died = None
+                ready = threading.Event()
+                thread = threading.Thread(target=self._run, args=(ready,), name=self.name, daemon=True)
+                self._thread = thread
+            thread.start()
+            if not ready.wait(_START_LIMIT):  # pragma: no cover - a loop that cannot start at all
+                raise RuntimeError(f"the runtime {self.name!r} did not start within {_START_LIMIT:g}s")
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on the loop from any thread; the runtime must be running."""
@@ -131,22 +146,33 @@ class Runtime:
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Flush, cancel every job, stop the loop and join its thread (idempotent)."""
+        """Flush, cancel every job, stop the loop and join its thread (idempotent; safe after a death)."""
         with self._lock:
-            loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
+            thread = self._thread
         if thread is threading.current_thread():  # a job stopping its own runtime: finish after it returns
             threading.Thread(target=self.stop, args=(timeout,), name=f"{self.name}-stop").start()
             return
-        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):  # stopped below either way
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        with self._lock:
-            self._loop = None
-            self._thread = None
-            self._tasks = {}
+        with self._lifecycle:
+            with self._lock:
+                loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            if thread.is_alive():
+                with contextlib.suppress(
+                    concurrent.futures.TimeoutError, RuntimeError
+                ):  # stopped below anyway
+                    asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
+                with contextlib.suppress(RuntimeError):  # the loop closed in between: it is stopping anyway
+                    loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout)
+            with self._lock:
+                self._cleanup()
+
+    def _cleanup(self) -> None:
+        """Forget the last run's loop, thread and tasks (the lock is held)."""
+        self._loop = None
+        self._thread = None
+        self._tasks = {}
 
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
@@ -161,7 +187,14 @@ class Runtime:
         loop.call_soon(ready.set)
         try:
             loop.run_forever()
+        except BaseException as exc:  # the loop itself died (a callback raised SystemExit, say): say so
+            self.died = exc
+            self._report("runtime", exc)
         finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:  # after a death they are still there: end them, not "destroyed but pending"
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()

@@ -403,3 +403,60 @@ class TestSupervision:
         assert runs == [0.0, 30.0, 60.0]
         bad = mon.health.report().checks["bad"]
         assert (bad.state.value, bad.message) == ("unhealthy", f"{error.__name__}: bye")
+
+
+def _die() -> None:
+    raise SystemExit("the loop is gone")
+
+
+class TestRuntimeDeath:
+    def test_a_dead_runtime_makes_liveness_fail_instead_of_serving_stale_results(self) -> None:
+        """If the runtime's loop itself dies, /health/live is 503 naming why; stop() still works."""
+        clock = FakeClock()
+        mon = Monitoring(quiet(), clock=clock, stream=io.StringIO())
+        mon.start()
+        try:
+            clock.advance(0)
+            assert mon.health.report("live").http_status == 200
+            assert "runtime" not in mon.health.report().checks
+            loop = mon.runtime.loop
+            assert loop is not None
+            thread = mon.runtime._thread
+            loop.call_soon_threadsafe(_die)  # a callback (not a job) raising SystemExit ends run_forever
+            assert thread is not None
+            thread.join(10)
+            live = mon.health.report("live")
+            assert live.http_status == 503
+            assert live.checks["runtime"].message.startswith("the monitoring runtime stopped (SystemExit:")
+            assert mon.health.report("ready").checks["runtime"].critical
+        finally:
+            mon.stop()
+        assert not mon.runtime.running
+        mon.start()  # a new run after the death works, and the guard is quiet again
+        try:
+            assert "runtime" not in mon.health.report().checks
+        finally:
+            mon.stop()
+
+
+class TestConcurrentLifecycle:
+    def test_start_and_stop_from_several_threads_end_stopped_or_started_never_hung(self) -> None:
+        """Eight threads calling start() and stop() at once finish, and a final stop leaves no thread."""
+        import threading
+
+        mon = Monitoring(quiet(), clock=FakeClock(), stream=io.StringIO())
+        barrier = threading.Barrier(8)
+
+        def flip(i: int) -> None:
+            barrier.wait(10)
+            for _ in range(5):
+                mon.start() if i % 2 else mon.stop()
+
+        threads = [threading.Thread(target=flip, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        mon.stop()
+        assert not mon.runtime.running

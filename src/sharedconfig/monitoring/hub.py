@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
+from sharedconfig.interfaces import CheckResult, HealthState
 from sharedconfig.monitoring.health import HealthMonitor
 from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
@@ -80,6 +81,10 @@ class Monitoring:
             self.runtime.on_stop(part.close)
         self._lock = threading.Lock()
         self._started = False
+        if self.enabled:  # a dead runtime runs no check, so only a guard asked at report time can say so
+            self.health.guard(
+                "runtime", self._runtime_guard, description="the background runtime runs checks and exporters"
+            )
 
     @classmethod
     def from_settings(cls, settings: MonitoringSettings, **kwargs: object) -> Monitoring:
@@ -149,14 +154,15 @@ class Monitoring:
     def stop(self, timeout: float = 15.0) -> None:
         """Close every part (flush, last push) on the runtime, then stop it and join its thread.
 
-        Idempotent: a second call does nothing.
+        Idempotent: a second call does nothing. Start and stop hold one lock, so calls from several
+        threads at once leave the instance either started or stopped, with the runtime in step.
         """
         with self._lock:
             if not self._started:
                 return
             self._started = False
-        atexit.unregister(self.stop)
-        self.runtime.stop(timeout)
+            atexit.unregister(self.stop)
+            self.runtime.stop(timeout)
         self.logger.info("monitoring stopped")
 
     def __enter__(self) -> Monitoring:
@@ -166,6 +172,17 @@ class Monitoring:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _runtime_guard(self) -> CheckResult | None:
+        """Unhealthy while started with a runtime that is not running (it died); None otherwise."""
+        if not self._started or self.runtime.running:
+            return None
+        died = self.runtime.died
+        why = f" ({type(died).__name__}: {died})" if died is not None else ""
+        return CheckResult(
+            HealthState.UNHEALTHY,
+            f"the monitoring runtime stopped{why}: health checks and exporters are not running",
+        )
 
     def _background_error(self, job: str, error: BaseException) -> None:
         self.logger.error("background job failed", job=job, error=f"{type(error).__name__}: {error}")

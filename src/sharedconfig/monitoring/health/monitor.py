@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
@@ -208,6 +208,7 @@ class HealthMonitor:
         self._clock = clock
         self._overrides = {s.name: s for s in settings.checks}
         self._entries: dict[str, _Entry] = {}
+        self._guards: dict[str, tuple[Callable[[], CheckResult | None], str]] = {}
         self._lock = threading.Lock()
 
     def register(self, check: HealthCheck) -> None:
@@ -217,6 +218,15 @@ class HealthMonitor:
             if check.name in self._entries:
                 raise ValueError(f"a health check named {check.name!r} is already registered")
             self._entries[check.name] = entry
+
+    def guard(self, name: str, probe: Callable[[], CheckResult | None], *, description: str = "") -> None:
+        """Add a probe that ``report`` asks at every call (it must be cheap and never block).
+
+        For what a scheduled check cannot tell, such as the runtime that runs the checks having died:
+        when ``probe`` returns a result, it is listed under ``name`` as a critical check in every scope,
+        ``live`` included; when it returns None, nothing is listed.
+        """
+        self._guards[name] = (probe, description)
 
     def unregister(self, name: str) -> None:
         """Remove the check called ``name`` and its cached result (nothing happens if there is none)."""
@@ -367,8 +377,12 @@ class HealthMonitor:
                 for s in self._overrides.values()
                 if s.enabled and s.name not in registered
             )
+        for name, (probe, description) in self._guards.items():
+            outcome = probe()
+            if outcome is not None:  # a guard shows only when something is wrong
+                found.append(HealthStatus(name, outcome, critical=True, description=description))
         if scope == "live":
-            found = [c for c in found if c.name == PROCESS_CHECK]
+            found = [c for c in found if c.name == PROCESS_CHECK or c.name in self._guards]
         elif scope == "ready":
             found = [c for c in found if c.critical]
         found.sort(key=lambda c: c.name)
