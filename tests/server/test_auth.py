@@ -33,6 +33,23 @@ class TestConfiguredToken:
         """No token, an empty string and an empty variable all mean no token."""
         assert configured_token(setting, {TOKEN_ENV: ""}) is None
 
+    @pytest.mark.parametrize("blank", [" ", "\t", "\n", "  \r\n "])
+    def test_whitespace_only_means_none(self, blank: str) -> None:
+        """A whitespace-only setting, variable or explicit token is no token: no public bind with it."""
+        assert configured_token(blank, {TOKEN_ENV: blank}) is None
+        assert configured_token(SecretStr(blank), {}) is None
+        assert configured_token(blank, {}, explicit=True) is None
+        with pytest.raises(SecurityError) as caught:
+            check_bind("0.0.0.0", configured_token(blank, {TOKEN_ENV: blank}))
+        assert caught.value.code == "SECURITY_002"
+
+    def test_surrounding_whitespace_is_not_part_of_the_token(self) -> None:
+        """A token read from a file with its newline compares as the token itself."""
+        token = configured_token(SecretStr("s3cret-token\n"), {})
+        assert token is not None and token.get_secret_value() == "s3cret-token"
+        env = configured_token(None, {TOKEN_ENV: "  from-env  "})
+        assert env is not None and env.get_secret_value() == "from-env"
+
     def test_plain_string_is_accepted(self) -> None:
         """A plain string (create_app's api_token argument) becomes a SecretStr."""
         token = configured_token("plain", {})

@@ -52,22 +52,26 @@ class AuthRefusal:
 def configured_token(
     setting: SecretStr | str | None, environ: Mapping[str, str] | None = None, *, explicit: bool = False
 ) -> SecretStr | None:
-    """The API token: ``$SHAREDCONFIG_API_TOKEN`` when set and non-empty, else the setting, else None.
+    """The API token: ``$SHAREDCONFIG_API_TOKEN`` when set, else the setting, else None.
 
     ``explicit`` means ``setting`` was passed in code (``create_app(api_token=...)``) and wins over the
-    environment.
+    environment. Surrounding whitespace is not part of a token (HTTP trims header values, and a token read
+    from a file often ends in a newline), so an empty or whitespace-only value counts as no token at all:
+    it neither protects the API nor allows a bind beyond loopback.
     """
-    if explicit and setting:
-        return setting if isinstance(setting, SecretStr) else SecretStr(setting)
+    given = _token(setting)
+    if explicit and given is not None:
+        return given
     env = os.environ if environ is None else environ
-    from_env = env.get(TOKEN_ENV, "")
-    if from_env:
-        return SecretStr(from_env)
-    if isinstance(setting, str):
-        return SecretStr(setting) if setting else None
-    if setting is not None and setting.get_secret_value():
-        return setting
-    return None
+    return _token(env.get(TOKEN_ENV)) or given
+
+
+def _token(value: SecretStr | str | None) -> SecretStr | None:
+    """``value`` without surrounding whitespace, or None when nothing is left."""
+    if value is None:
+        return None
+    text = (value.get_secret_value() if isinstance(value, SecretStr) else value).strip()
+    return SecretStr(text) if text else None
 
 
 def check_bearer(authorization: str | None, expected: SecretStr | None) -> AuthRefusal | None:
