@@ -130,6 +130,17 @@ class TestInterpolation:
         assert "X, Y" in info.value.message
         assert "set Y to the region" in info.value.message
 
+    def test_required_refuses_an_empty_value_as_the_shell_does(self) -> None:
+        """${VAR:?msg} fails when VAR is set but empty, naming it and the message; plain ${VAR} does not."""
+        with pytest.raises(InterpolationProblem) as info:
+            interpolate("${X:?set X to the region}/${Y}", {"X": "", "Y": ""})
+        assert info.value.code == "CONFIG_015"
+        assert info.value.message == "environment variable X is empty (X: set X to the region)"
+        with pytest.raises(InterpolationProblem) as both:
+            interpolate("${A:?}${B:?}${C}", {"A": "", "B": ""})
+        assert both.value.message == "environment variables C not set; A, B are empty"
+        assert interpolate("${Y}", {"Y": ""})[0] == ""
+
     @pytest.mark.parametrize("text", ["${", "${1BAD}", "${A B}", "x${A"])
     def test_malformed(self, text: str) -> None:
         """Malformed references are CONFIG_016."""

@@ -212,10 +212,12 @@ def interpolate(text: str, variables: Mapping[str, str]) -> tuple[str, set[str]]
     """Replace ``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}``; ``$${`` is a literal ``${``.
 
     Returns the new text and the names of the variables used. Every missing variable is reported at
-    once (one ``InterpolationProblem`` naming them all).
+    once (one ``InterpolationProblem`` naming them all). As in the shell, ``:?`` also refuses a variable
+    that is set but empty (and ``:-`` uses its default for one).
     """
     used: set[str] = set()
     missing: list[str] = []
+    empty: list[str] = []
     messages: list[str] = []
 
     def repl(m: re.Match[str]) -> str:
@@ -239,8 +241,8 @@ def interpolate(text: str, variables: Mapping[str, str]) -> tuple[str, set[str]]
                 used.add(name)
                 return value
             return arg or ""
-        if value is None:
-            missing.append(name)
+        if value is None or (op == ":?" and not value):
+            (missing if value is None else empty).append(name)
             if op == ":?" and arg:
                 messages.append(f"{name}: {arg}")
             return token
@@ -248,9 +250,13 @@ def interpolate(text: str, variables: Mapping[str, str]) -> tuple[str, set[str]]
         return value
 
     out = _VAR.sub(repl, text)
-    if missing:
-        names = ", ".join(missing)
+    if missing or empty:
+        parts = []
+        if missing:
+            parts.append(f"{', '.join(missing)} not set")
+        if empty:
+            parts.append(f"{', '.join(empty)} {'are' if len(empty) > 1 else 'is'} empty")
         detail = f" ({'; '.join(messages)})" if messages else ""
-        plural = "s" if len(missing) > 1 else ""
-        raise InterpolationProblem("CONFIG_015", f"environment variable{plural} {names} not set{detail}")
+        plural = "s" if len(missing) + len(empty) > 1 else ""
+        raise InterpolationProblem("CONFIG_015", f"environment variable{plural} {'; '.join(parts)}{detail}")
     return out, used
