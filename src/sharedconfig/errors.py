@@ -218,6 +218,12 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "A higher-precedence source sets a key below a value that is not a mapping or list; "
         "check the key path.",
     ),
+    ErrorCode(
+        "CONFIG_025",
+        "Environment variable name has an empty key part",
+        "Separate key parts with exactly two underscores, e.g. SHAREDCONFIG_MONITORING__SAMPLE_RATE; "
+        "rename or unset the variable.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",

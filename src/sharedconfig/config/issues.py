@@ -34,8 +34,12 @@ def format_path(parts: Iterable[str | int]) -> str:
 
 
 def key_path(parts: Iterable[str]) -> KeyPath:
-    """The key path spelt by ``parts`` (split from ``a.b.0`` or ``A__B__0``): digit parts index lists."""
-    return tuple(int(p) if p.isdigit() else p for p in parts)
+    """The key path spelt by ``parts`` (split from ``a.b.0`` or ``A__B__0``): digit parts index lists.
+
+    Only ASCII digits index: ``²`` or ``٣`` are digits to ``str.isdigit`` but not to ``int``, so they stay
+    key names (which the schema then reports as unknown keys, located).
+    """
+    return tuple(int(p) if p.isascii() and p.isdigit() else p for p in parts)
 
 
 @dataclass(frozen=True, slots=True)

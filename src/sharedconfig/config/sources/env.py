@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sharedconfig.config.issues import KeyPath, key_path
+from sharedconfig.config.issues import Issue, KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
+from sharedconfig.errors import Location
 
 __all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
 
@@ -36,6 +37,14 @@ def env_path(name: str, prefix: str) -> KeyPath | None:
     return key_path(parts)
 
 
+def _malformed(name: str, prefix: str) -> bool:
+    """True for a prefixed variable meant as a key path whose parts are not all there (``A____B``)."""
+    if not name.upper().startswith(prefix.upper()):
+        return False
+    rest = name[len(prefix) :]
+    return "__" in rest and any(not p for p in rest.split("__"))
+
+
 def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str) -> Layer:
     layer = Layer(source, name)
 
@@ -45,6 +54,17 @@ def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: st
     for var in sorted(variables):
         path = env_path(var, prefix)
         if path is None:
+            if _malformed(var, prefix):  # reported, never silently dropped; a warning: it sets nothing
+                layer.issues.append(
+                    Issue(
+                        "CONFIG_025",
+                        "",
+                        f"{var} has an empty key part (three or more underscores in a row, or two at "
+                        "an end), so it sets no key",
+                        severity="warning",
+                        location=Location(source, spot(var)),
+                    )
+                )
             continue
         raw = variables[var]
         value: object = raw
