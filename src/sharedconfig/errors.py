@@ -224,6 +224,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Separate key parts with exactly two underscores, e.g. SHAREDCONFIG_MONITORING__SAMPLE_RATE; "
         "rename or unset the variable.",
     ),
+    ErrorCode(
+        "CONFIG_026",
+        "Document is recursive or nested too deeply",
+        "Configuration is a tree of a few levels: remove the recursive alias, or flatten the nesting.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",

@@ -33,6 +33,23 @@ __all__ = [
 Spot = tuple[int, int] | str
 
 
+def nesting(value: object) -> int:
+    """How many mappings and lists deep ``value`` goes (0 for a scalar), counted without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        else:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
+
+
 @dataclass(frozen=True, slots=True)
 class ReadContext:
     """What every source may need: interpolation variables and the reading limits."""
@@ -41,6 +58,7 @@ class ReadContext:
     secret_variables: frozenset[str] = frozenset()
     max_file_size: int = 10 * 1024 * 1024
     max_alias_expansions: int = 10_000
+    max_depth: int = 100  # nesting of mappings and lists; configuration needs a handful of levels
     # what one load already read (the .env file, the secrets directory), so no source reads it twice
     cache: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False)
 

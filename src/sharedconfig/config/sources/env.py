@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sharedconfig.config.issues import Issue, KeyPath, key_path
-from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, set_path
 from sharedconfig.errors import Location
 
 __all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
@@ -45,7 +45,7 @@ def _malformed(name: str, prefix: str) -> bool:
     return "__" in rest and any(not p for p in rest.split("__"))
 
 
-def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str) -> Layer:
+def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str, max_depth: int) -> Layer:
     layer = Layer(source, name)
 
     def spot(var: str) -> str:
@@ -79,6 +79,14 @@ def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: st
                     spot=spot(var),
                 )
                 continue
+            except RecursionError:
+                layer.problem("CONFIG_026", path, f"{var} nests deeper than JSON can be read", spot=spot(var))
+                continue
+        if len(path) + nesting(value) > max_depth:
+            layer.problem(
+                "CONFIG_026", path, f"{var} nests more than {max_depth} levels deep", spot=spot(var)
+            )
+            continue
         set_path(layer.data, path, value)
         mark_spots(layer, value, path, spot(var))
     return layer
@@ -94,7 +102,7 @@ class EnvSource:
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer with a value per matching variable."""
         env = os.environ if self.environ is None else self.environ
-        return [_layer_from(env, self.prefix, "env", "environment")]
+        return [_layer_from(env, self.prefix, "env", "environment", ctx.max_depth)]
 
 
 def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -119,4 +127,4 @@ class DotenvSource:
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer, empty when the file does not exist."""
         values = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
-        return [_layer_from(values, self.prefix, "dotenv", self.path)]
+        return [_layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth)]

@@ -10,6 +10,7 @@ import glob as globlib
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -60,11 +61,21 @@ def _fail(
 
 def _read_text(path: str, ctx: ReadContext) -> str:
     try:
-        size = os.stat(path).st_size
+        info = os.stat(path)
     except FileNotFoundError as exc:
         raise _fail("CONFIG_003", "file not found", path, cause=exc) from None
     except OSError as exc:
         raise _fail("CONFIG_004", f"cannot read file: {exc.strerror}", path, cause=exc) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _fail("CONFIG_004", "is a directory, not a file", path)
+    if not stat.S_ISREG(info.st_mode):  # opening a FIFO would wait for a writer forever
+        raise _fail(
+            "CONFIG_004",
+            "is not a regular file (a FIFO, socket or device): nothing to read",
+            path,
+            hint="Give the path of a regular file; a glob must not match pipes or devices.",
+        )
+    size = info.st_size
     if size > ctx.max_file_size:
         raise _fail("CONFIG_005", f"file is {size} bytes, over the limit of {ctx.max_file_size} bytes", path)
     try:
@@ -94,7 +105,7 @@ def _read_text(path: str, ctx: ReadContext) -> str:
 class _YamlReader:
     """Builds plain data from a composed YAML node graph, recording positions and problems."""
 
-    __slots__ = ("budget", "built", "ctx", "layer", "path")
+    __slots__ = ("budget", "building", "built", "ctx", "layer", "path")
 
     def __init__(self, layer: Layer, ctx: ReadContext) -> None:
         self.layer = layer
@@ -102,8 +113,22 @@ class _YamlReader:
         self.path = layer.name
         self.budget = ctx.max_alias_expansions
         self.built: dict[int, tuple[Any, int]] = {}  # node id -> (value, node count), for aliases
+        self.building: set[int] = set()  # ids of the nodes being built now: an alias to one is a cycle
 
     def build(self, node: Node, where: KeyPath) -> Any:
+        if id(node) in self.building:
+            mark = node.start_mark
+            raise _fail(
+                "CONFIG_026",
+                "an alias refers to a node that contains it: a recursive structure cannot be configuration",
+                self.path,
+                mark.line + 1,
+                mark.column + 1,
+                _dotted(where),
+            )
+        if len(where) > self.ctx.max_depth:
+            mark = node.start_mark
+            raise _too_deep(self.path, self.ctx, mark.line + 1, mark.column + 1, _dotted(where))
         seen = self.built.get(id(node))
         if seen is not None:  # an alias: the same node again
             self.budget -= seen[1]
@@ -124,14 +149,18 @@ class _YamlReader:
         if isinstance(node, ScalarNode):
             return self.scalar(node, where)
         before = self.budget
-        if isinstance(node, MappingNode):
-            value: Any = self.mapping(node, where)
-        elif isinstance(node, SequenceNode):
-            if node.tag != _SEQ:
+        self.building.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                value: Any = self.mapping(node, where)
+            elif isinstance(node, SequenceNode):
+                if node.tag != _SEQ:
+                    raise self.unsafe(node, where)
+                value = [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
+            else:  # pragma: no cover - the composer makes only these three
                 raise self.unsafe(node, where)
-            value = [self.build(item, (*where, i)) for i, item in enumerate(node.value)]
-        else:  # pragma: no cover - the composer makes only these three
-            raise self.unsafe(node, where)
+        finally:
+            self.building.discard(id(node))
         count = 1 + len(node.value) + (before - self.budget)
         if isinstance(node, MappingNode) or len(node.value) > 0:
             self.built[id(node)] = (value, count)
@@ -269,9 +298,42 @@ def _path_at(text: str, line: int) -> str:
     return ".".join(key for _, key in stack)
 
 
+def _too_deep(path: str, ctx: ReadContext, line: int | None, column: int | None, key: str) -> ConfigFileError:
+    return _fail(
+        "CONFIG_026",
+        f"the document nests mappings and lists more than {ctx.max_depth} levels deep",
+        path,
+        line,
+        column,
+        key,
+    )
+
+
+def _codepoint(character: object) -> str:
+    code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
+    return f"U+{code:04X}"
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def _yaml_error(exc: yaml.YAMLError, path: str, text: str) -> ConfigFileError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses (NUL, say): it has an offset
+        line, column = _line_column(text, exc.position)
+        return _fail(
+            "CONFIG_007",
+            f"YAML syntax error: character {_codepoint(exc.character)} is not allowed in YAML "
+            "(control characters, NUL included, are refused)",
+            path,
+            line,
+            column,
+            _path_at(text, line),
+        )
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     key = _path_at(text, line) if line is not None else ""
@@ -287,6 +349,8 @@ def _read_yaml(text: str, layer: Layer, ctx: ReadContext) -> dict[str, Any]:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, layer.name, text) from None
+    except RecursionError:  # block nesting deeper than the composer's recursion allows
+        raise _too_deep(layer.name, ctx, None, None, "") from None
     finally:
         loader.dispose()
     if node is None or (isinstance(node, ScalarNode) and node.tag == _T + "null"):
@@ -320,6 +384,8 @@ class _Duplicate(Exception):
 
 def _interpolate_tree(value: Any, where: KeyPath, layer: Layer, ctx: ReadContext) -> Any:
     """Interpolate every string of a JSON/TOML document; positions are per file for these formats."""
+    if len(where) > ctx.max_depth:
+        raise _too_deep(layer.name, ctx, None, None, _dotted(where))
     layer.spots[where] = layer.name  # JSON and TOML positions are not kept: provenance names the file
     if isinstance(value, dict):
         return {k: _interpolate_tree(v, (*where, k), layer, ctx) for k, v in value.items()}
@@ -348,6 +414,8 @@ def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> L
         data = json.loads(text, object_pairs_hook=_no_duplicates) if kind == "json" else tomllib.loads(text)
     except _Duplicate as exc:
         raise _fail("CONFIG_009", f"duplicate key {exc.key!r}", name, key=exc.key) from None
+    except RecursionError:  # nesting deeper than the parser's recursion allows
+        raise _too_deep(name, ctx, None, None, "") from None
     except json.JSONDecodeError as exc:
         raise _fail("CONFIG_007", f"JSON syntax error: {exc.msg}", name, exc.lineno, exc.colno) from None
     except tomllib.TOMLDecodeError as exc:

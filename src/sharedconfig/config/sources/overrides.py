@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from sharedconfig.config.issues import KeyPath, key_path
-from sharedconfig.config.tree import Layer, ReadContext, mark_spots, set_path
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, set_path
 from sharedconfig.errors import ConfigError
 
 __all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
@@ -36,6 +36,10 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
             raise ConfigError(
                 f"override {key}: cannot read value: {exc}", code="CONFIG_017", path=key
             ) from None
+        except RecursionError:
+            raise ConfigError(
+                f"override {key}: the value nests deeper than can be read", code="CONFIG_026", path=key
+            ) from None
     elif raw.strip() in ("null", "~"):
         value = None
     path = key_path(key.split("."))
@@ -56,6 +60,11 @@ class OverrideSource:
                 path, value = parse_override(text)
             except ConfigError as exc:
                 layer.problem(exc.code, (), exc.message, spot=text)
+                continue
+            if len(path) + nesting(value) > ctx.max_depth:
+                key = text.partition("=")[0].strip()
+                message = f"override {key[:80]}: nests more than {ctx.max_depth} levels deep"
+                layer.problem("CONFIG_026", (), message, spot=f"--set {key[:80]}")
                 continue
             set_path(layer.data, path, value)
             mark_spots(layer, value, path, f"--set {text.partition('=')[0]}")
