@@ -337,7 +337,7 @@ class Location:
     interpolated: bool = False
 
     def __str__(self) -> str:
-        if self.source in ("file", "secret") and self.line is not None:
+        if self.source in ("file", "secret", "dotenv") and self.line is not None:
             return f"{self.name}:{self.line}:{self.column or 1}"
         if self.source in ("file", "secret"):
             return self.name

@@ -80,3 +80,58 @@ class TestBytesAndFiles:
         os.mkfifo(fifo)
         assert codes(load([fifo])) == [("CONFIG_004", "", str(fifo))]
         assert codes(load([tmp_path / "*.yaml"])) == [("CONFIG_004", "", str(fifo))]
+
+
+class TestNumbersAndNames:
+    def test_a_json_integer_past_the_digit_limit_is_coded(self, tmp_path: Path) -> None:
+        """A 5,000-digit JSON integer is CONFIG_007, and the message does not repeat the digits."""
+        path = tmp_path / "big.json"
+        path.write_text('{"monitoring": {"buffer_size": ' + "9" * 5000 + "}}")
+        outcome = load([path])
+        assert codes(outcome) == [("CONFIG_007", "", str(path))]
+        message = outcome.report.errors[0].message  # type: ignore[attr-defined]
+        assert "more than 4300 digits" in message and len(message) < 200
+
+    def test_a_long_yaml_scalar_is_not_repeated_in_full(self, tmp_path: Path) -> None:
+        """The YAML error for a 5,000-digit integer quotes an excerpt and its length."""
+        path = tmp_path / "big.yaml"
+        path.write_text("monitoring:\n  buffer_size: " + "9" * 5000 + "\n")
+        outcome = load([path])
+        assert codes(outcome) == [("CONFIG_007", "monitoring.buffer_size", f"{path}:2:16")]
+        message = outcome.report.errors[0].message  # type: ignore[attr-defined]
+        assert "(5000 characters)" in message and len(message) < 300
+
+    def test_a_missing_file_with_brackets_in_its_name_is_an_error(self, tmp_path: Path) -> None:
+        """A missing 'app[1].yaml' is an error (file not found); a '*' glob matching nothing a warning."""
+        outcome = load([tmp_path / "app[1].yaml", tmp_path / "conf.d" / "*.yaml"])
+        assert codes(outcome) == [("CONFIG_003", "", str(tmp_path / "app[1].yaml"))]
+        assert [i.code for i in outcome.report.warnings] == ["CONFIG_003"]  # type: ignore[attr-defined]
+
+    def test_a_file_really_named_with_brackets_is_read(self, tmp_path: Path) -> None:
+        """An existing file whose name looks like a glob is read as that file."""
+        path = tmp_path / "app[1].yaml"
+        path.write_text("monitoring: {sample_rate: 0.5}\n")
+        outcome = load([path])
+        assert outcome.config is not None  # type: ignore[attr-defined]
+        assert outcome.config.module("monitoring").sample_rate == 0.5  # type: ignore[attr-defined]
+
+
+class TestEnvFileAndSecrets:
+    def test_a_non_utf8_env_file_is_coded_at_its_line_and_column(self, tmp_path: Path) -> None:
+        """A .env with a byte that is not UTF-8 is CONFIG_006 at file:line:column, not a crash."""
+        env_file = tmp_path / ".env"
+        env_file.write_bytes(b"A=1\nSHAREDCONFIG_A__B=\xff\xfe\n")
+        outcome = check([], environ={}, env_file=env_file)
+        assert codes(outcome) == [("CONFIG_006", "", f"{env_file}:2:19")]
+
+    def test_a_symlink_loop_in_the_secrets_directory_is_reported(self, tmp_path: Path) -> None:
+        """A link loop is CONFIG_021 naming the entry; the other secrets are still read."""
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "loop1").symlink_to(secrets / "loop2")
+        (secrets / "loop2").symlink_to(secrets / "loop1")
+        (secrets / "TOKEN").write_text("t0k")
+        outcome = check([], environ={}, env_file=None, secrets_dir=str(secrets))
+        found = codes(outcome)
+        assert [c for c, _, _ in found] == ["CONFIG_021", "CONFIG_021"]
+        assert all("loop" in loc for _, _, loc in found)

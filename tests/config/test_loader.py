@@ -20,6 +20,7 @@ from sharedconfig.config import (
     load,
     validator,
 )
+from sharedconfig.config.issues import Issue
 from sharedconfig.config.loader import default_sources, resolve_options
 from sharedconfig.config.sources import EnvSource, FileSource, OverrideSource
 from sharedconfig.errors import ConfigValidationError
@@ -438,7 +439,7 @@ def test_dotenv_and_secrets_are_read_once_per_load(tmp_path: Path, monkeypatch: 
     reads: list[str] = []
     real_dotenv, real_secrets = env_module.read_dotenv, secrets_module.read_secret_files
 
-    def counting_dotenv(path: str) -> dict[str, str]:
+    def counting_dotenv(path: str) -> tuple[dict[str, str], list[Issue]]:
         reads.append("dotenv")
         return real_dotenv(path)
 

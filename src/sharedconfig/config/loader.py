@@ -177,7 +177,8 @@ def _read_context(opts: LoadOptions) -> ReadContext:
                 secret.add(name)
     env_file = opts.get("env_file", DEFAULT_ENV_FILE)
     if env_file:
-        variables.update(ctx.once("dotenv", env_file, lambda: read_dotenv(env_file)))
+        # problems are reported by DotenvSource, which reads the same cached result
+        variables.update(ctx.once("dotenv", env_file, lambda: read_dotenv(env_file))[0])
     for name, value in _environ(opts).items():
         variables[name] = value
         secret.discard(name)

@@ -6,6 +6,7 @@ path joined by ``__``. Lists and mappings are written as JSON; everything else i
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -105,13 +106,33 @@ class EnvSource:
         return [_layer_from(env, self.prefix, "env", "environment", ctx.max_depth)]
 
 
-def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The variables of a ``.env`` file (empty when it does not exist)."""
-    if not os.path.isfile(path):
-        return {}
+def read_dotenv(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[Issue]]:
+    """The variables of a ``.env`` file (none when it does not exist), and the problems reading it.
+
+    A file that cannot be read is CONFIG_004; one that is not UTF-8 is CONFIG_006 at its line and column.
+    Either way no variable comes from it, and the load reports the issue instead of crashing.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        return {}, []
+    try:
+        with open(name, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        problem = f"cannot read the .env file: {exc.strerror or exc}"
+        return {}, [Issue("CONFIG_004", "", problem, location=Location("dotenv", name))]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        problem = f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8"
+        return {}, [Issue("CONFIG_006", "", problem, location=Location("dotenv", name, line, column))]
     from dotenv import dotenv_values  # only when a .env file exists
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    values = dotenv_values(stream=io.StringIO(text))
+    return {k: v for k, v in values.items() if v is not None}, []
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,5 +147,7 @@ class DotenvSource:
 
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer, empty when the file does not exist."""
-        values = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
-        return [_layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth)]
+        values, problems = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
+        layer = _layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth)
+        layer.issues.extend(problems)
+        return [layer]

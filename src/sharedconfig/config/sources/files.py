@@ -193,7 +193,7 @@ class _YamlReader:
             mark = node.start_mark
             raise _fail(
                 "CONFIG_007",
-                f"cannot read {node.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+                f"cannot read {_excerpt(node.value)} as {tag.rsplit(':', 1)[-1]}: {_number_problem(exc)}",
                 self.path,
                 mark.line + 1,
                 mark.column + 1,
@@ -296,6 +296,22 @@ def _path_at(text: str, line: int) -> str:
             stack.pop()
         stack.append((indent, m.group(2).strip("'\"")))
     return ".".join(key for _, key in stack)
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    """``text`` quoted, cut to ``limit`` characters with its length said: an error never repeats a
+    5,000-digit number."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _number_problem(exc: Exception) -> str:
+    """Why a number could not be read, without repeating it."""
+    digits = re.search(r"limit \((\d+) digits\)", str(exc))
+    if digits:
+        return f"an integer has more than {digits.group(1)} digits, the most Python reads"
+    return _excerpt(str(exc), 200)
 
 
 def _too_deep(path: str, ctx: ReadContext, line: int | None, column: int | None, key: str) -> ConfigFileError:
@@ -422,6 +438,8 @@ def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> L
         line, column = _toml_position(str(exc))
         code = "CONFIG_009" if "overwrite" in str(exc) or "defined" in str(exc) else "CONFIG_007"
         raise _fail(code, f"TOML error: {exc}", name, line, column) from None
+    except ValueError as exc:  # a JSON integer past Python's digit limit (after the decode errors above)
+        raise _fail("CONFIG_007", f"JSON number cannot be read: {_number_problem(exc)}", name) from None
     if not isinstance(data, dict):
         raise _fail("CONFIG_013", f"the top level is a {type(data).__name__}, not a mapping", name, 1, 1)
     layer.data = _interpolate_tree(data, (), layer, ctx)
@@ -443,7 +461,7 @@ def expand(patterns: Iterable[str | os.PathLike[str]]) -> list[str]:
     out: list[str] = []
     for pattern in patterns:
         name = os.fspath(pattern)
-        if globlib.has_magic(name):
+        if globlib.has_magic(name) and not os.path.lexists(name):  # a file really named "app[1].yaml" wins
             matches = sorted(globlib.glob(name))
             out.extend(m for m in matches if not _is_overlay(m, matches))
         else:
@@ -491,14 +509,20 @@ class FileSource:
         """One layer per file; a file that cannot be read gives a layer holding only its issue."""
         layers = _read_all(expand(self.files), ctx, optional=False)
         for pattern in self.files:
-            if globlib.has_magic(pattern) and not globlib.glob(pattern):
+            if globlib.has_magic(pattern) and not os.path.lexists(pattern) and not globlib.glob(pattern):
                 empty = Layer("file", pattern)
+                wildcard = "*" in pattern or "?" in pattern
+                # a glob that matches nothing may be fine (no drop-in files yet); a name whose only "glob"
+                # is [...] is a file that is missing, and a missing file is an error
                 empty.issues.append(
                     Issue(
                         "CONFIG_003",
                         "",
-                        f"no file matches {pattern!r}",
-                        severity="warning",
+                        f"no file matches {pattern!r}" if wildcard else "file not found",
+                        severity="warning" if wildcard else "error",
+                        hint=""
+                        if wildcard
+                        else "Check the path; [ ] in a name are also read as a glob class.",
                         location=Location("file", pattern),
                     )
                 )

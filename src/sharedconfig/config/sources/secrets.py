@@ -44,9 +44,11 @@ def read_secret_files(directory: str) -> tuple[dict[str, str], list[tuple[str, s
     except OSError as exc:
         return {}, [(directory, exc.strerror or str(exc))]
     for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
+        if entry.name.startswith("."):
             continue
         try:
+            if not entry.is_file():  # follows links: a link loop raises here, and is reported below
+                continue
             if entry.stat().st_size > MAX_SECRET_SIZE:
                 problems.append((entry.path, f"over {MAX_SECRET_SIZE} bytes"))
                 continue
