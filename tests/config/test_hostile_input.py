@@ -135,3 +135,33 @@ class TestEnvFileAndSecrets:
         found = codes(outcome)
         assert [c for c, _, _ in found] == ["CONFIG_021", "CONFIG_021"]
         assert all("loop" in loc for _, _, loc in found)
+
+
+class TestAliasBudget:
+    def test_aliases_to_a_large_scalar_are_charged_by_their_text(self, tmp_path: Path) -> None:
+        """2,000 aliases to a 100 KB string would be 200 MB of values: CONFIG_011 at the alias past 10 MiB."""
+        path = tmp_path / "bomb.yaml"
+        lines = ["monitoring:", "  tags:", "    a: &s " + "x" * 100_000]
+        lines += [f"    k{i}: *s" for i in range(2000)]
+        path.write_text("\n".join(lines) + "\n")
+        found = codes(load([path]))
+        assert [c for c, _, _ in found] == ["CONFIG_011"]
+        assert found[0][1].startswith("monitoring.tags.k")
+
+    def test_aliases_to_scalars_count_as_values(self, tmp_path: Path) -> None:
+        """Each alias to a scalar counts against the value budget, as aliases to collections do."""
+        path = tmp_path / "many.yaml"
+        lines = ["monitoring:", "  tags:", "    a: &s v"] + [f"    k{i}: *s" for i in range(10_001)]
+        path.write_text("\n".join(lines) + "\n")
+        assert [c for c, _, _ in codes(load([path]))] == ["CONFIG_011"]
+
+    def test_ordinary_aliases_still_work(self, tmp_path: Path) -> None:
+        """A few aliases to scalars and mappings load as before."""
+        path = tmp_path / "ok.yaml"
+        path.write_text(
+            "monitoring:\n  health: {check_interval: &i 30s}\n  resources: {check_interval: *i}\n"
+        )
+        outcome = load([path])
+        assert outcome.config is not None  # type: ignore[attr-defined]
+        settings = outcome.config.module("monitoring")  # type: ignore[attr-defined]
+        assert settings.resources.check_interval == settings.health.check_interval

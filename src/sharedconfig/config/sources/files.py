@@ -105,14 +105,16 @@ def _read_text(path: str, ctx: ReadContext) -> str:
 class _YamlReader:
     """Builds plain data from a composed YAML node graph, recording positions and problems."""
 
-    __slots__ = ("budget", "building", "built", "ctx", "layer", "path")
+    __slots__ = ("budget", "building", "built", "chars", "ctx", "layer", "path", "scalars")
 
     def __init__(self, layer: Layer, ctx: ReadContext) -> None:
         self.layer = layer
         self.ctx = ctx
         self.path = layer.name
         self.budget = ctx.max_alias_expansions
-        self.built: dict[int, tuple[Any, int]] = {}  # node id -> (value, node count), for aliases
+        self.built: dict[int, tuple[Any, int, int]] = {}  # node id -> (value, nodes, characters)
+        self.scalars: set[int] = set()  # scalar nodes built once: seeing one again is an alias
+        self.chars = 0  # characters of every scalar built, aliases' copies included
         self.building: set[int] = set()  # ids of the nodes being built now: an alias to one is a cycle
 
     def build(self, node: Node, where: KeyPath) -> Any:
@@ -131,24 +133,18 @@ class _YamlReader:
             raise _too_deep(self.path, self.ctx, mark.line + 1, mark.column + 1, _dotted(where))
         seen = self.built.get(id(node))
         if seen is not None:  # an alias: the same node again
-            self.budget -= seen[1]
-            if self.budget < 0:
-                mark = node.start_mark
-                raise _fail(
-                    "CONFIG_011",
-                    f"aliases expand to more than {self.ctx.max_alias_expansions} "
-                    "values (a 'billion laughs' document?)",
-                    self.path,
-                    mark.line + 1,
-                    mark.column + 1,
-                    _dotted(where),
-                )
+            self.spend(node, where, seen[1], seen[2])
             return seen[0]
         mark = node.start_mark
         self.layer.spots[where] = (mark.line + 1, mark.column + 1)
         if isinstance(node, ScalarNode):
+            if id(node) in self.scalars:  # an alias to a scalar: counts, and its text counts again
+                self.spend(node, where, 1, len(node.value))
+            else:
+                self.scalars.add(id(node))
+                self.chars += len(node.value)
             return self.scalar(node, where)
-        before = self.budget
+        before, chars_before = self.budget, self.chars
         self.building.add(id(node))
         try:
             if isinstance(node, MappingNode):
@@ -163,8 +159,31 @@ class _YamlReader:
             self.building.discard(id(node))
         count = 1 + len(node.value) + (before - self.budget)
         if isinstance(node, MappingNode) or len(node.value) > 0:
-            self.built[id(node)] = (value, count)
+            self.built[id(node)] = (value, count, self.chars - chars_before)
         return value
+
+    def spend(self, node: Node, where: KeyPath, values: int, chars: int) -> None:
+        """Charge an alias's expansion to both budgets: values, and characters (so the output of
+        ``show`` stays within a constant of the file's size)."""
+        self.budget -= values
+        self.chars += chars
+        limit = self.ctx.max_file_size
+        if self.budget >= 0 and self.chars <= limit:
+            return
+        mark = node.start_mark
+        what = (
+            f"more than {self.ctx.max_alias_expansions} values"
+            if self.budget < 0
+            else f"more than {limit} characters of text"
+        )
+        raise _fail(
+            "CONFIG_011",
+            f"aliases expand to {what} (a 'billion laughs' document?)",
+            self.path,
+            mark.line + 1,
+            mark.column + 1,
+            _dotted(where),
+        )
 
     def unsafe(self, node: Node, where: KeyPath) -> ConfigFileError:
         mark = node.start_mark
