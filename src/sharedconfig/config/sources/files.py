@@ -105,9 +105,9 @@ def _read_text(path: str, ctx: ReadContext) -> str:
 class _YamlReader:
     """Builds plain data from a composed YAML node graph, recording positions and problems."""
 
-    __slots__ = ("budget", "building", "built", "chars", "ctx", "layer", "path", "scalars")
+    __slots__ = ("aliases", "budget", "building", "built", "chars", "ctx", "layer", "path", "scalars")
 
-    def __init__(self, layer: Layer, ctx: ReadContext) -> None:
+    def __init__(self, layer: Layer, ctx: ReadContext, *, aliases: bool = True) -> None:
         self.layer = layer
         self.ctx = ctx
         self.path = layer.name
@@ -115,10 +115,13 @@ class _YamlReader:
         self.built: dict[int, tuple[Any, int, int]] = {}  # node id -> (value, nodes, characters)
         self.scalars: set[int] = set()  # scalar nodes built once: seeing one again is an alias
         self.chars = 0  # characters of every scalar built, aliases' copies included
+        # without an anchor ("&") in the text there is no alias, so no cycle and nothing to charge:
+        # skipping that bookkeeping keeps bench/config_load.py's load at its ratio to the floor
+        self.aliases = aliases
         self.building: set[int] = set()  # ids of the nodes being built now: an alias to one is a cycle
 
     def build(self, node: Node, where: KeyPath) -> Any:
-        if id(node) in self.building:
+        if self.aliases and id(node) in self.building:
             mark = node.start_mark
             raise _fail(
                 "CONFIG_026",
@@ -138,6 +141,8 @@ class _YamlReader:
         mark = node.start_mark
         self.layer.spots[where] = (mark.line + 1, mark.column + 1)
         if isinstance(node, ScalarNode):
+            if not self.aliases:
+                return self.scalar(node, where)
             if id(node) in self.scalars:  # an alias to a scalar: counts, and its text counts again
                 self.spend(node, where, 1, len(node.value))
             else:
@@ -145,7 +150,8 @@ class _YamlReader:
                 self.chars += len(node.value)
             return self.scalar(node, where)
         before, chars_before = self.budget, self.chars
-        self.building.add(id(node))
+        if self.aliases:
+            self.building.add(id(node))
         try:
             if isinstance(node, MappingNode):
                 value: Any = self.mapping(node, where)
@@ -390,7 +396,7 @@ def _read_yaml(text: str, layer: Layer, ctx: ReadContext) -> dict[str, Any]:
         loader.dispose()
     if node is None or (isinstance(node, ScalarNode) and node.tag == _T + "null"):
         raise _fail("CONFIG_012", "file is empty (or holds only comments)", layer.name, 1, 1)
-    data = _YamlReader(layer, ctx).build(node, ())
+    data = _YamlReader(layer, ctx, aliases="&" in text).build(node, ())
     if not isinstance(data, dict):
         raise _fail(
             "CONFIG_013",
