@@ -301,3 +301,29 @@ def test_diff_exits_2_when_a_file_fails_to_load(
     code, _, err = cli(capsys, "diff", str(good), str(tmp_path / "missing.yaml"))
     assert code == 2
     assert "CONFIG_003" in err
+
+
+class TestOverrideProblemsShowTheKeyOnly:
+    @pytest.mark.parametrize("fmt", ["text", "json"])
+    def test_malformed_overrides_never_echo_their_value(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+    ) -> None:
+        """--set without '=', with an empty key part, or with a broken collection: coded, key only."""
+        config = tmp_path / "app.yaml"
+        config.write_text("monitoring: {}\n")
+        code, out, err = cli(
+            capsys,
+            "validate",
+            str(config),
+            "--format",
+            fmt,
+            "--set",
+            "canary-one-ZQ1",
+            "--set",
+            "a..b=canary-two-ZQ2",
+            "--set",
+            "monitoring.tags=[canary-three-ZQ3, {",
+        )
+        assert code == 1
+        assert "ZQ" not in out + err
+        assert (out + err).count("CONFIG_017") >= 3

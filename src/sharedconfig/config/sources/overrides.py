@@ -26,15 +26,21 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     """
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or not key or any(not p for p in key.split(".")):
-        raise ConfigError(f"override {text!r} is not KEY.PATH=VALUE", code="CONFIG_017")
+    if not sep:  # the text may be a pasted secret: it is never quoted
+        raise ConfigError("an override without '=' is not KEY.PATH=VALUE", code="CONFIG_017")
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(
+            f"override key {key[:80]!r} is not a dotted key path (an empty part?)", code="CONFIG_017"
+        )
     value: Any = raw
     if raw.strip()[:1] in ("[", "{"):  # lists and mappings are written as YAML flow (or JSON)
         try:
             value = yaml.load(raw, Loader=_Loader)
-        except yaml.YAMLError as exc:
+        except yaml.YAMLError:  # the parser's message quotes the value, which may be a secret
             raise ConfigError(
-                f"override {key}: cannot read value: {exc}", code="CONFIG_017", path=key
+                f"override {key}: the value is not a valid YAML flow collection (or JSON)",
+                code="CONFIG_017",
+                path=key,
             ) from None
         except RecursionError:
             raise ConfigError(
@@ -59,7 +65,8 @@ class OverrideSource:
             try:
                 path, value = parse_override(text)
             except ConfigError as exc:
-                layer.problem(exc.code, (), exc.message, spot=text)
+                key = text.partition("=")[0].strip() if "=" in text else ""
+                layer.problem(exc.code, (), exc.message, spot=f"--set {key[:80]}" if key else "--set")
                 continue
             if len(path) + nesting(value) > ctx.max_depth:
                 key = text.partition("=")[0].strip()
