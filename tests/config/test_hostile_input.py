@@ -165,3 +165,13 @@ class TestAliasBudget:
         assert outcome.config is not None  # type: ignore[attr-defined]
         settings = outcome.config.module("monitoring")  # type: ignore[attr-defined]
         assert settings.resources.check_interval == settings.health.check_interval
+
+
+def test_a_scalar_that_fails_to_parse_under_a_secret_key_is_not_quoted(tmp_path: Path) -> None:
+    """CONFIG_007 under a secret-looking key names the key and the length, never the value or its echo."""
+    path = tmp_path / "sec.yaml"
+    path.write_text("storage:\n  secret_key: !!int 12x-canary-ZQ9\n")
+    outcome = load([path])
+    messages = [i.message for i in outcome.report.errors]  # type: ignore[attr-defined]
+    assert [i.path for i in outcome.report.errors] == ["storage.secret_key"]  # type: ignore[attr-defined]
+    assert "ZQ9" not in messages[0] and "14 characters" in messages[0]

@@ -25,6 +25,7 @@ from sharedconfig.config.issues import Issue, KeyPath
 from sharedconfig.config.tree import InterpolationProblem as _Interp
 from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate
 from sharedconfig.errors import ConfigFileError, Location
+from sharedconfig.redaction import looks_secret
 
 __all__ = ["FileSource", "ProfileSource", "expand", "profile_overlay", "read_file"]
 
@@ -218,7 +219,7 @@ class _YamlReader:
             mark = node.start_mark
             raise _fail(
                 "CONFIG_007",
-                f"cannot read {_excerpt(node.value)} as {tag.rsplit(':', 1)[-1]}: {_number_problem(exc)}",
+                _cannot_read(node.value, tag.rsplit(":", 1)[-1], exc, where),
                 self.path,
                 mark.line + 1,
                 mark.column + 1,
@@ -329,6 +330,14 @@ def _excerpt(text: str, limit: int = 40) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _cannot_read(value: str, kind: str, exc: Exception, where: KeyPath) -> str:
+    """Why a scalar could not be read: an excerpt of it and the reason, or, under a secret-looking key,
+    neither (the parser's reason quotes the value too)."""
+    if any(isinstance(part, str) and looks_secret(part) for part in where):
+        return f"cannot read the value as {kind} ({len(value)} characters, not shown: the key looks secret)"
+    return f"cannot read {_excerpt(value)} as {kind}: {_number_problem(exc)}"
 
 
 def _number_problem(exc: Exception) -> str:
