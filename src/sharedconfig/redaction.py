@@ -5,9 +5,10 @@ Shared by the config tree (``show``, ``diff``, error messages) and the loggers, 
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
-__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret"]
+__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo"]
 
 REDACTED: Final = "**********"
 
@@ -36,3 +37,18 @@ def looks_secret(key: str) -> bool:
     if normalised.endswith(_NOT_SECRET_SUFFIXES):
         return False
     return any(word in normalised for word in SECRET_WORDS)
+
+
+# scheme://user:password@ anywhere in a text; the password stops at the first "@", "/", "?", "#" or space
+_USERINFO: Final = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*):[^@/?#\s]*@")
+
+
+def mask_userinfo(text: str) -> str:
+    """``text`` with the password of every URL in it replaced: ``redis://app:**********@cache:6379``.
+
+    Whatever the field's declared type: any value, log message or error shown to a person goes through
+    this (Spring Boot Actuator masks URI userinfo the same way). The user name stays, to say which account.
+    """
+    if "@" not in text or "://" not in text:  # the common case: nothing to look for
+        return text
+    return _USERINFO.sub(lambda m: f"{m.group('head')}:{REDACTED}@", text)

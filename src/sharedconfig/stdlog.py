@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 
 from sharedconfig import tracecontext
-from sharedconfig.redaction import REDACTED, looks_secret
+from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
 
 __all__ = ["REDACTED", "NullLogger", "StdlibLogger", "is_secret_key"]
 
@@ -58,7 +58,11 @@ class StdlibLogger:
         if trace is not None:
             merged.setdefault("trace_id", trace.trace_id)
             merged.setdefault("span_id", trace.span_id)
-        safe = {key: REDACTED if is_secret_key(key) else value for key, value in merged.items()}
+        safe = {
+            key: REDACTED if is_secret_key(key) else mask_userinfo(value) if isinstance(value, str) else value
+            for key, value in merged.items()
+        }
+        message = mask_userinfo(message)
         if safe:
             message = f"{message} " + " ".join(f"{key}={_render(value)}" for key, value in safe.items())
         # stacklevel 3: _log <- debug/info/... <- the caller, whose file and line the record should carry

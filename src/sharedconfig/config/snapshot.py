@@ -14,6 +14,7 @@ from sharedconfig.config.modules import ConfigModule
 from sharedconfig.config.tree import REDACTED, Provenance, looks_secret
 from sharedconfig.durations import format_duration
 from sharedconfig.errors import ConfigError, Location
+from sharedconfig.redaction import mask_userinfo
 
 __all__ = ["MISSING", "Config", "leaves", "redacted_tree"]
 
@@ -47,7 +48,7 @@ def _mask(value: Any, path: KeyPath, provenance: Provenance) -> Any:
     key = path[-1] if path else ""
     if provenance.is_secret(path) or (isinstance(value, str) and looks_secret(str(key))):
         return REDACTED
-    return value
+    return mask_userinfo(value) if isinstance(value, str) else value
 
 
 def redacted_tree(value: Any, provenance: Provenance, path: KeyPath = ()) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final
@@ -27,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from sharedconfig.durations import DURATION_PATTERN, format_duration, parse_duration
 from sharedconfig.errors import ValidationError
+from sharedconfig.redaction import mask_userinfo
 
 __all__ = [
     "BYTE_SIZE_PATTERN",
@@ -77,6 +79,11 @@ class Settings(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        """Fields as pydantic shows them, with the password of any URL masked (``repr`` reaches logs)."""
+        for name, value in super().__repr_args__():
+            yield name, mask_userinfo(value) if isinstance(value, str) else value
 
     @classmethod
     def model_json_schema(

@@ -24,7 +24,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from sharedconfig import tracecontext
 from sharedconfig.interfaces import Logger
 from sharedconfig.monitoring.settings import LoggingSettings
-from sharedconfig.redaction import REDACTED, looks_secret
+from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
 
 __all__ = [
     "StructLogger",
@@ -127,7 +127,9 @@ def _exc_info_of(value: object) -> _ExcInfo | None:
 
 def _clean(value: object, parents: tuple[int, ...] = ()) -> object:
     """A copy of ``value`` with secrets redacted and containers made plain and acyclic for rendering."""
-    if isinstance(value, str | int | bool | None):  # the common case first: nothing to do
+    if isinstance(value, str):
+        return mask_userinfo(value)
+    if isinstance(value, int | bool | None):  # the common case first: nothing to do
         return value
     if isinstance(value, _SECRET_TYPES):
         return REDACTED
@@ -158,6 +160,8 @@ def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDic
     """
     for key, value in event_dict.items():
         if key in ("event", "exception", "stack"):
+            if isinstance(value, str):  # a message or traceback built from a URL keeps no password
+                event_dict[key] = mask_userinfo(value)
             continue
         event_dict[key] = REDACTED if looks_secret(key) else _clean(value)
     return event_dict

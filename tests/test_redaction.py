@@ -1,0 +1,109 @@
+"""Tests for the one redaction rule: secret-looking keys, and the password of any URL in any output."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
+
+CANARY = "pw-canary-Q7x"
+URL = f"redis://app:{CANARY}@cache:6379/0"
+
+
+class TestMaskUserinfo:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (URL, f"redis://app:{REDACTED}@cache:6379/0"),
+            (f"connect to {URL} failed", f"connect to redis://app:{REDACTED}@cache:6379/0 failed"),
+            ("http://u:p%40ss%2Fw@h/x", f"http://u:{REDACTED}@h/x"),
+            ("postgresql://:only-pw@db", f"postgresql://:{REDACTED}@db"),
+            ("https://token@github.com/x", "https://token@github.com/x"),  # no password part
+            ("mail me at a@b.c", "mail me at a@b.c"),
+            ("http://host:8080/path?q=a@b", "http://host:8080/path?q=a@b"),
+        ],
+    )
+    def test_the_password_of_every_url_is_masked(self, text: str, expected: str) -> None:
+        """scheme://user:password@ loses its password, wherever it stands; other '@'s are left alone."""
+        assert mask_userinfo(text) == expected
+
+    def test_two_urls_in_one_text(self) -> None:
+        """Every URL of a text is masked."""
+        text = f"{URL} and amqp://x:{CANARY}2@mq"
+        assert CANARY not in mask_userinfo(text)
+
+    def test_secret_keys(self) -> None:
+        """The key rule is unchanged."""
+        assert looks_secret("db_password") and not looks_secret("password_file")
+
+
+@pytest.fixture
+def url_config(tmp_path: Path) -> Path:
+    """A config whose plain-string exporter endpoint carries a password."""
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        "monitoring:\n  metrics:\n    exporters:\n"
+        f"      - {{type: prometheus, endpoint: 'http://writer:{CANARY}@prom:9090', push_interval: 15s}}\n"
+    )
+    return path
+
+
+class TestEveryOutput:
+    def test_show_explain_diff_and_json(
+        self, url_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """show (yaml, json, --explain) and diff never print the URL's password."""
+        from sharedconfig.cli.main import main
+
+        other = tmp_path / "other.yaml"
+        other.write_text(url_config.read_text().replace("prom:9090", "prom2:9090"))
+        outputs = []
+        for args in (
+            ["show", str(url_config)],
+            ["show", str(url_config), "--format", "json"],
+            ["show", "--explain", str(url_config)],
+            ["diff", str(url_config), str(other)],
+        ):
+            main(args)
+            out, err = capsys.readouterr()
+            outputs.append(out + err)
+        joined = "\n".join(outputs)
+        assert CANARY not in joined
+        assert f"writer:{REDACTED}@prom" in joined
+
+    def test_repr_of_settings_and_the_config_api(self, url_config: Path) -> None:
+        """repr() of the settings and /api/v1/config mask the password."""
+        from conftest import ASGIClient
+        from sharedconfig import load
+        from sharedconfig.monitoring import Monitoring
+        from sharedconfig.monitoring.settings import MonitoringSettings
+        from sharedconfig.server.app import create_app
+
+        config = load([url_config], env_file=None, environ={})
+        settings = config.module("monitoring", MonitoringSettings)
+        assert CANARY not in repr(settings) and CANARY not in repr(settings.metrics.exporters[0])
+        mon = Monitoring(settings, config=config, stream=io.StringIO())
+        with ASGIClient(create_app(mon, api_token="t0k")) as client:
+            response = client.get("/api/v1/config", headers={"Authorization": "Bearer t0k"})
+        assert response.status_code == 200
+        assert CANARY not in response.text
+
+    def test_logs_of_both_loggers(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Structured and stdlib loggers mask URL passwords in messages and fields."""
+        from sharedconfig.monitoring.logging import make_logger
+        from sharedconfig.monitoring.settings import LoggingSettings
+        from sharedconfig.stdlog import StdlibLogger
+
+        stream = io.StringIO()
+        logger = make_logger(LoggingSettings(format="json"), stream=stream)
+        logger.warning(f"cannot reach {URL}", endpoint=URL, nested={"dsn": URL, "urls": [URL]})
+        line = json.loads(stream.getvalue().splitlines()[-1])
+        assert CANARY not in json.dumps(line)
+        with caplog.at_level(logging.INFO, logger="test.redaction"):
+            StdlibLogger("test.redaction").info(f"cannot reach {URL}", endpoint=URL)
+        assert CANARY not in caplog.text and f"app:{REDACTED}@cache" in caplog.text
