@@ -717,3 +717,35 @@ def test_overlapping_runs_wait_for_the_check_in_flight() -> None:
 
     assert asyncio.run(scenario()) is HealthState.HEALTHY
     assert calls == 1
+
+
+class TestRedactedResults:
+    """/health is unauthenticated: what a check says goes through the one redaction rule."""
+
+    def test_messages_and_details_lose_their_secrets(self) -> None:
+        """A DSN in an exception and password/token keys in details never reach the report or the logs."""
+        import asyncio
+
+        from sharedconfig.interfaces import CheckResult, HealthState
+        from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
+        from sharedconfig.monitoring.settings import HealthSettings
+        from sharedconfig.testing import InMemoryMetricsRecorder, RecordingLogger
+
+        dsn = "postgresql://app:pw-canary-H3@db:5432/shop"
+
+        def failing() -> bool:
+            raise ConnectionError(f"cannot connect to {dsn}")
+
+        def detailed() -> CheckResult:
+            details = {"password": "pw-canary-H4", "nested": {"api_token": "t-canary-H5", "url": dsn}, "n": 3}
+            return CheckResult(HealthState.DEGRADED, f"slow: {dsn}", details)
+
+        logger = RecordingLogger()
+        monitor = HealthMonitor(HealthSettings(), metrics=InMemoryMetricsRecorder(), logger=logger)
+        monitor.register(HealthCheck("db", failing))
+        monitor.register(HealthCheck("cache", detailed))
+        asyncio.run(monitor.run_all())
+        body = str(monitor.report().to_dict()) + str(logger.records)
+        assert "canary" not in body
+        assert monitor.report().checks["cache"].details["n"] == 3
+        assert "app:**********@db" in monitor.report().checks["db"].message

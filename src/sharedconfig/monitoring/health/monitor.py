@@ -7,6 +7,7 @@ dependency never slows the endpoint.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from sharedconfig.monitoring.health.checks import (
 from sharedconfig.monitoring.health.wire import to_json
 from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
+from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
 
 __all__ = ["STATE_VALUES", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
 
@@ -163,6 +165,29 @@ class _Entry:
         return HealthStatus(
             self.name, result, critical=self.critical, tags=self.tags, description=self.description
         )
+
+
+def _scrub(value: object, key: str = "") -> object:
+    """``value`` with secret-looking keys redacted and URL passwords masked, at any depth (bounded)."""
+    if key and looks_secret(key):
+        return REDACTED
+    if isinstance(value, str):
+        return mask_userinfo(value)
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _redacted(result: CheckResult) -> CheckResult:
+    """The result as it may be shown: message and details through the one redaction rule."""
+    message = mask_userinfo(result.message)
+    if message == result.message and not result.details:
+        return result
+    details = _scrub(result.details)
+    assert isinstance(details, dict)
+    return dataclasses.replace(result, message=message, details=details)
 
 
 def _as_seconds(value: object) -> float | None:
@@ -331,6 +356,7 @@ class HealthMonitor:
             return CheckResult(HealthState.UNHEALTHY, describe_exception(exc))
 
     def _record(self, entry: _Entry, result: CheckResult) -> None:
+        result = _redacted(result)  # /health is unauthenticated: no secret of a check's text gets there
         status = entry.status(result)
         with self._lock:
             if self._entries.get(entry.name) is not entry:
