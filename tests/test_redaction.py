@@ -107,3 +107,21 @@ class TestEveryOutput:
         with caplog.at_level(logging.INFO, logger="test.redaction"):
             StdlibLogger("test.redaction").info(f"cannot reach {URL}", endpoint=URL)
         assert CANARY not in caplog.text and f"app:{REDACTED}@cache" in caplog.text
+
+
+def test_values_interpolated_from_secret_looking_variables_are_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """${DB_PASSWORD} under a plain key is redacted in show whether env or .env supplied it."""
+    from sharedconfig import load
+
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        "storage:\n  endpoint: minio:9000\n  bucket: 'b-${DB_PASSWORD}'\n  region: '${API_TOKEN}'\n"
+    )
+    env_file = tmp_path / ".env"
+    env_file.write_text("API_TOKEN=tok-canary-E2\n")
+    config = load([path], environ={"DB_PASSWORD": "pw-canary-E1"}, env_file=env_file)
+    shown = json.dumps(config.to_dict())
+    assert "canary" not in shown
+    assert config.get("storage.bucket") == "b-pw-canary-E1"  # the real value is still there

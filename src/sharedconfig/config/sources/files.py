@@ -294,7 +294,9 @@ def _substitute(text: str, where: KeyPath, layer: Layer, ctx: ReadContext, spot:
         return text
     if used:
         layer.interpolated.add(where)
-        if not used.isdisjoint(ctx.secret_variables):
+        # secret when a variable came from the secrets directory, or is named like a secret
+        # (DB_PASSWORD, API_TOKEN) whoever supplied it: env, .env or the secrets directory
+        if not used.isdisjoint(ctx.secret_variables) or any(looks_secret(name) for name in used):
             layer.secret.add(where)
     return out
 
