@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -74,6 +75,22 @@ class TestProfiles:
         assert api.timeouts.read == timedelta(minutes=2)
         assert isinstance(api.auth_token, SecretStr)
         assert "canary" not in repr(settings) + settings.model_dump_json()
+
+    def test_header_values_are_secrets_by_default(self, tmp_path: Path) -> None:
+        """Cookie, X-Auth and session headers need no secret-looking name: every value is redacted."""
+        from sharedconfig import load
+
+        path = tmp_path / "app.yaml"
+        path.write_text(
+            "http:\n  profiles:\n    api:\n      headers:\n"
+            "        Cookie: session=c-canary-1\n        X-Auth: a-canary-2\n"
+            "        X-Session-Id: s-canary-3\n"
+        )
+        config = load([path], environ={}, env_file=None)
+        headers = config.module("http").profiles["api"].headers  # type: ignore[attr-defined]
+        assert all(isinstance(v, SecretStr) for v in headers.values())
+        assert headers["X-Auth"].get_secret_value() == "a-canary-2"
+        assert "canary" not in repr(config.module("http")) + str(config.to_dict())
 
     @pytest.mark.parametrize(
         "profile",

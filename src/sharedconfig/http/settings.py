@@ -76,7 +76,9 @@ class HTTPProfileSettings(Settings):
     retry: HTTPRetrySettings = retry_field(HTTPRetrySettings, what="each request")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
     pool: PoolSettings = Field(default_factory=PoolSettings, description="Connection pool.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Headers sent with every request.")
+    headers: dict[str, Secret] = Field(
+        default_factory=dict, description="Headers sent with every request (values are secret: cookies...)."
+    )
     auth_token: Secret | None = Field(None, description="Bearer token sent in the Authorization header.")
     verify_tls: bool = Field(True, description="Verify server certificates.")
 
