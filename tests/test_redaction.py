@@ -125,3 +125,19 @@ def test_values_interpolated_from_secret_looking_variables_are_secret(
     shown = json.dumps(config.to_dict())
     assert "canary" not in shown
     assert config.get("storage.bucket") == "b-pw-canary-E1"  # the real value is still there
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/health", "/health"),
+        ("/api?token=abc", f"/api?token={REDACTED}"),
+        ("/x?a=1&b=&c", f"/x?a={REDACTED}&b={REDACTED}&c"),
+        ("/x?q=a%26b#frag", f"/x?q={REDACTED}#frag"),
+    ],
+)
+def test_query_values_are_redacted_names_kept(target: str, expected: str) -> None:
+    """Every query value of a request target is replaced; paths and names stay."""
+    from sharedconfig.redaction import redact_query
+
+    assert redact_query(target) == expected

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo"]
+__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo", "redact_query"]
 
 REDACTED: Final = "**********"
 
@@ -52,3 +52,17 @@ def mask_userinfo(text: str) -> str:
     if "@" not in text or "://" not in text:  # the common case: nothing to look for
         return text
     return _USERINFO.sub(lambda m: f"{m.group('head')}:{REDACTED}@", text)
+
+
+_QUERY_VALUE: Final = re.compile(r"(?P<name>[?&;][^=&;#]*)=[^&;#]*")
+
+
+def redact_query(target: str) -> str:
+    """A request target (``/path?token=abc&x=1``) with every query value replaced: ``?token=**********``.
+
+    What a request log may show: the names say what was asked, any value may be a token.
+    """
+    if "?" not in target:
+        return target
+    path, _, rest = target.partition("?")
+    return path + _QUERY_VALUE.sub(lambda m: f"{m.group('name')}={REDACTED}", "?" + rest)

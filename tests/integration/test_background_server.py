@@ -116,3 +116,20 @@ def test_open_bind_without_a_token_is_refused(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SecurityError) as info:
         serve_in_background(Monitoring(stream=io.StringIO()), host="0.0.0.0", port=0)
     assert info.value.code == "SECURITY_002"
+
+
+def test_the_access_log_never_carries_a_query_value(caplog: pytest.LogCaptureFixture) -> None:
+    """With the access log on, ?token=... reaches the log as ?token=**********, names kept."""
+    import logging
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    with (
+        caplog.at_level(logging.INFO, logger="uvicorn.access"),
+        serve_in_background(Starlette(routes=[Route("/", hello)]), port=0, access_log=True) as server,
+    ):
+        assert httpx.get(f"{server.url}/?token=q-canary-A1&page=2", timeout=5).status_code == 200
+        wait_until(lambda: "GET /?" in caplog.text, 10, "the access-log line")
+    assert "q-canary-A1" not in caplog.text
+    assert "/?token=**********&page=**********" in caplog.text

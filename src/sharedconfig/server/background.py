@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -13,12 +14,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sharedconfig.redaction import mask_userinfo, redact_query
+
 if TYPE_CHECKING:
     import uvicorn
 
     from sharedconfig.monitoring.hub import Monitoring
 
-__all__ = ["ASGIApp", "BackgroundServer", "serve_in_background"]
+__all__ = ["ASGIApp", "AccessLogRedaction", "BackgroundServer", "serve_in_background"]
 
 ASGIApp = Callable[
     [
@@ -56,6 +59,17 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class AccessLogRedaction(logging.Filter):
+    """Rewrites uvicorn's access-log records so the request target's query values are redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record; replace the target (uvicorn's third argument) and any URL password."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_userinfo(redact_query(args[2])), args[3], args[4])
+        return True
+
+
 class BackgroundServer:
     """A uvicorn server on a daemon thread: ``url``, ``running``, ``stop()``; a context manager.
 
@@ -86,6 +100,10 @@ class BackgroundServer:
             server_header=False,
         )
         self._server: uvicorn.Server = uvicorn.Server(config)
+        if access_log:  # uvicorn logs the target with its query string: no token may reach the log
+            access = logging.getLogger("uvicorn.access")
+            if not any(isinstance(f, AccessLogRedaction) for f in access.filters):
+                access.addFilter(AccessLogRedaction())
         self._thread = threading.Thread(
             target=self._run, name=f"sharedconfig-server-{self.port}", daemon=True
         )
