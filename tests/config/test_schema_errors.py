@@ -70,3 +70,15 @@ def test_wrong_value_of_a_secret_key_is_not_echoed(tmp_path: Path) -> None:
     report = check([path], environ={}, env_file=None).report
     assert report.errors
     assert all("canary" not in str(i) for i in report)
+
+
+def test_a_wrong_value_for_a_map_of_secrets_is_never_quoted(tmp_path: Path) -> None:
+    """headers: 'x' (a string where a map of secret header values belongs) is VALIDATION_002, unquoted."""
+    from sharedconfig import check
+
+    path = tmp_path / "app.yaml"
+    path.write_text("http:\n  profiles:\n    api: {headers: hdr-canary-W3}\n")
+    outcome = check([path], environ={}, env_file=None)
+    [issue] = outcome.report.errors
+    assert (issue.code, issue.path) == ("VALIDATION_002", "http.profiles.api.headers")
+    assert "canary" not in issue.message

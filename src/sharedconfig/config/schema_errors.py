@@ -112,6 +112,28 @@ def _keys_at(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return keys
 
 
+def _secret_typed(schema: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """True when a field on the way to ``loc`` is typed as a secret, or as a container of secrets
+    (``dict[str, SecretStr]`` headers): a wrong value given there is never quoted."""
+    models: list[type[BaseModel]] = [schema]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for model in models:
+            field = model.model_fields.get(part)
+            if field is None:
+                if part in _tag_values(model):
+                    nxt.append(model)
+                continue
+            if "SecretStr" in repr(field.annotation):
+                return True
+            nxt.extend(_unwrap(field.annotation))
+        if nxt:  # otherwise ``part`` is a key of a mapping of models (a profile name): same models
+            models = nxt
+    return False
+
+
 def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
     field = model.model_fields.get("type")
     if field is None:
@@ -172,7 +194,11 @@ def report_schema_errors(
         elif kind == "union_tag_not_found":
             full = (*full, "type")
             message = "required key 'type' is missing"
-        secret = any(looks_secret(str(p)) for p in full) or ctx.provenance.is_secret(full)
+        secret = (
+            any(looks_secret(str(p)) for p in full)
+            or ctx.provenance.is_secret(full)
+            or _secret_typed(schema, loc)
+        )
         if secret and code in ("VALIDATION_004", "VALIDATION_007", "VALIDATION_008"):
             message = f"{REGISTRY[code].title.lower()} (the value is secret and not shown)"
         elif code in ("VALIDATION_002", "VALIDATION_003", "VALIDATION_006") and not secret:
