@@ -321,3 +321,45 @@ def test_endpoint_credentials_are_never_shown() -> None:
     assert sender.shown_url == "http://prom:9090/api/v1/write"
     scrubbed = exporter.delivery.scrub("POST http://svc:canary-pass@prom:9090/api/v1/write")
     assert "canary-pass" not in scrubbed and "svc" not in scrubbed
+
+
+def test_a_password_httpx_percent_encodes_never_reaches_the_log() -> None:
+    """user:pä ss@ in the endpoint: neither the raw nor the percent-encoded password is logged on failure."""
+    import io
+
+    import httpx
+
+    from sharedconfig.delivery import Jitter, RetryPolicy
+    from sharedconfig.monitoring.logging import make_logger
+    from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+    from sharedconfig.monitoring.settings import LoggingSettings
+    from sharedconfig.testing import FakeClock
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(500, text=f"upstream said no to {request.url}")
+
+    registry = MetricsRegistry()
+    registry.record_counter("jobs_total", 1)
+    stream, clock = io.StringIO(), FakeClock()
+
+    async def push() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            exporter = remote_write_exporter(
+                "http://writer:pä ss-canary@prom:9090",
+                registry,
+                interval=15,
+                client=client,
+                clock=clock,
+                logger=make_logger(LoggingSettings(format="json", level="debug"), stream=stream),
+                retry=RetryPolicy(max_retries=1, jitter=Jitter.NONE),
+            )
+            await exporter.tick()
+
+    clock.run(push())
+    assert seen, "the request was sent"
+    logged = stream.getvalue()
+    assert "delivery failed" in logged
+    assert "canary" not in logged and "%C3%A4" not in logged and "p%C3" not in logged
