@@ -8,7 +8,7 @@ factory each (``PartFactory``) and loops over them. Adding events or alerts is a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sharedconfig.clock import Clock
@@ -40,7 +40,6 @@ class PartContext:
     metrics: MetricsRegistry
     health: HealthMonitor
     config: Config | None = None
-    extras: Mapping[str, object] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -29,7 +29,13 @@ from sharedconfig.interfaces import (
 from sharedconfig.testing.fakes import LogRecord
 from sharedconfig.tracecontext import TraceContext, use
 
-__all__ = ["ConfigProviderContract", "HealthCheckerContract", "LoggerContract", "MetricsRecorderContract"]
+__all__ = [
+    "ConfigProviderContract",
+    "HealthCheckerContract",
+    "LoggerContract",
+    "MetricsRecorderContract",
+    "run_in_threads",
+]
 
 C = TypeVar("C")
 
@@ -53,10 +59,14 @@ def _close(actual: float, expected: float) -> bool:
     return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _run_in_threads(work: Callable[[], None], threads: int = 4) -> None:
+def run_in_threads(work: Callable[[], None], threads: int = 4) -> None:
+    """Run ``work`` in ``threads`` threads that start together (a barrier, for contention); re-raise the
+    first exception any of them raised in the caller's thread."""
     errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
 
     def guarded() -> None:
+        barrier.wait()
         try:
             work()
         except BaseException as exc:  # collected and re-raised in the test's thread
@@ -207,7 +217,7 @@ class LoggerContract(_Contract):
             for i in range(50):
                 child.info("threaded", i=i)
 
-        _run_in_threads(work)
+        run_in_threads(work)
         records = self._read(logger, 4 * 50)
         _expect(
             len({r.fields.get("thread") for r in records}) == 4, "records lost their thread's bound field"
@@ -351,7 +361,7 @@ class MetricsRecorderContract(_Contract):
                 recorder.record_counter("contract_threaded_total", 1.0, {"shard": str(i % 4)})
                 recorder.record_duration("contract_threaded_seconds", timedelta(microseconds=i))
 
-        _run_in_threads(work)
+        run_in_threads(work)
         for shard in range(4):
             labels = {"shard": str(shard)}
             self._expect_total(recorder, MetricKind.COUNTER, "contract_threaded_total", labels, 4 * 50.0)

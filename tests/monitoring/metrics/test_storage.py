@@ -11,27 +11,12 @@ from collections.abc import Callable
 from registry_reads import GET, family, folds
 
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+from sharedconfig.testing.compliance import run_in_threads
 
 
 def run_threads(work: Callable[[], None], count: int = 8) -> None:
     """Run ``work`` in ``count`` threads started together and re-raise the first error."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def guarded() -> None:
-        barrier.wait()
-        try:
-            work()
-        except BaseException as exc:  # re-raised below in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guarded) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    run_in_threads(work, count)
 
 
 class TestThreads:
