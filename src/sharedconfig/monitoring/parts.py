@@ -19,14 +19,6 @@ from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.process import ProcessCollector
-from sharedconfig.monitoring.names import (
-    CIRCUIT_BREAKER_STATE,
-    HEALTH_CHECK_DURATION,
-    HEALTH_CHECK_STATUS,
-    HEALTH_CHECK_TRANSITIONS,
-    HELP,
-    METRICS_EXPORT_FAILURES,
-)
 from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory
 from sharedconfig.runtime import Periodic
 
@@ -80,7 +72,7 @@ class _Quiet:
         return ()
 
     def descriptions(self) -> Mapping[str, str]:
-        """No metrics of its own."""
+        """None: the built-in metrics are described by the hub from ``names.HELP``, once."""
         return {}
 
     def collectors(self) -> Sequence[Collector]:
@@ -190,10 +182,6 @@ class HealthPart(_Quiet):
         """The scheduler: one job that runs what is due and returns the time to the next due check."""
         return (Job("health", self.interval, self.run_due),)
 
-    def descriptions(self) -> Mapping[str, str]:
-        """The health metrics."""
-        return {n: HELP[n] for n in (HEALTH_CHECK_STATUS, HEALTH_CHECK_DURATION, HEALTH_CHECK_TRANSITIONS)}
-
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
         """Intervals and timeouts are read when checks register: changes need a restart."""
         return changed_keys(self.settings.health, settings.health, "monitoring.health")
@@ -217,10 +205,6 @@ class ExportersPart(_Quiet):
     def jobs(self) -> Sequence[Job]:
         """One job per exporter."""
         return tuple(Job(f"export-{e.name}", e.interval, e.tick) for e in self.exporters)
-
-    def descriptions(self) -> Mapping[str, str]:
-        """The export failure counter and the breaker state gauge."""
-        return {n: HELP[n] for n in (METRICS_EXPORT_FAILURES, CIRCUIT_BREAKER_STATE)}
 
     async def close(self) -> None:
         """Flush every exporter, each on its own: one that fails does not keep the others from pushing."""
