@@ -114,10 +114,15 @@ class RetrySettings(PolicyDefaults):
         return _expand(self.retry_on_status)
 
     def delays(self) -> Iterator[float]:
-        """The longest wait before each retry in seconds (before jitter): ``max_retries`` values."""
-        delay, cap = self.retry_delay.total_seconds(), self.max_retry_delay.total_seconds()
-        for n in range(self.max_retries):
-            yield min(cap, delay * self.multiplier**n)
+        """The longest wait before each retry in seconds (before jitter): ``max_retries`` values.
+
+        The policy's own formula, without jitter, so the settings and the deliveries never disagree.
+        """
+        import dataclasses
+
+        from sharedconfig.delivery import Jitter
+
+        return dataclasses.replace(self.policy(), jitter=Jitter.NONE).delays()
 
     def policy(self, *, retry_on: Callable[[BaseException], bool] | None = None) -> RetryPolicy:
         """The ``RetryPolicy`` these settings describe; ``retry_on`` replaces its error classification."""
