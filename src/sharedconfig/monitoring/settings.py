@@ -129,6 +129,11 @@ class MetricsSettings(Settings):
         1000,
         description='Series per metric; label sets beyond it fold into one overflow="true" series.',
     )
+    max_families: PositiveInt = Field(
+        10000,
+        description="Metric names at most; a new name past it is refused (counted in "
+        "metrics_families_refused_total and logged once) and records nothing.",
+    )
     histogram_buckets: tuple[float, ...] = Field(
         (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         min_length=1,
@@ -157,6 +162,17 @@ class ServerSettings(Settings):
     port: Port = Field(9464, description="TCP port.")
     api_token: Secret | None = Field(
         None, description="Bearer token for /api/*; write it as ${SHAREDCONFIG_API_TOKEN}."
+    )
+    header_timeout: PositiveDuration = Field(
+        _s(5), description="Time a client has to send a request's headers before its connection is closed."
+    )
+    keep_alive_timeout: PositiveDuration = Field(
+        _s(5), description="Time an idle keep-alive connection stays open between requests."
+    )
+    max_connections: PositiveInt = Field(
+        64,
+        description="Open connections at most; past it, the one waiting longest for its headers is closed "
+        "to make room (an ops endpoint must keep answering /health/live).",
     )
 
 
@@ -479,6 +495,11 @@ class MonitoringSettings(Settings):
     resources: ResourcesSettings = Field(default_factory=ResourcesSettings, description="Resource limits.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Structured logging.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="The local HTTP server.")
+    shutdown_timeout: PositiveDuration = Field(
+        _s(10),
+        description="Total time stop() may take; each flush gets what is left of it, and work still "
+        "running at the end is abandoned, counted and logged.",
+    )
 
 
 # -- checks ------------------------------------------------------------------------------------------------
