@@ -235,3 +235,41 @@ class TestLifecycle:
 
         with pytest.raises(RuntimeError, match="not running"):
             Runtime("test-runtime-e").submit(nothing())
+
+
+class TestBlockingCalls:
+    def test_blocking_calls_run_on_daemon_threads_that_end_with_the_call(
+        self, runtime: Runtime, clock: FakeClock
+    ) -> None:
+        """asyncio.to_thread in a job runs on '<runtime>-call-N', a daemon thread gone once it returns."""
+        seen: list[tuple[str, bool]] = []
+
+        def blocking() -> None:
+            me = threading.current_thread()
+            seen.append((me.name, me.daemon))
+
+        async def job() -> None:
+            await asyncio.to_thread(blocking)
+
+        runtime.every("blocking", 30, job)
+        runtime.start()
+        clock.advance(30)
+        assert seen == [("test-runtime-call-1", True), ("test-runtime-call-2", True)]
+        assert [t.name for t in runtime_threads()] == ["test-runtime"]  # no idle worker stays
+        assert runtime.stop() == []
+
+    def test_a_call_is_described_by_what_it_runs(self) -> None:
+        """The description a stop gives an abandoned call sees through partial and Context.run."""
+        import contextvars
+        import functools
+
+        from sharedconfig.runtime import _describe
+
+        def probe() -> None:
+            return None
+
+        wrapped = functools.partial(contextvars.copy_context().run, functools.partial(probe))
+        assert _describe(wrapped, ()) == (
+            "TestBlockingCalls.test_a_call_is_described_by_what_it_runs.<locals>.probe"
+        )
+        assert _describe(len, ()) == "len"

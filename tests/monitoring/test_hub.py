@@ -460,3 +460,19 @@ class TestConcurrentLifecycle:
         assert not any(t.is_alive() for t in threads)
         mon.stop()
         assert not mon.runtime.running
+
+
+def test_metric_names_past_the_family_budget_are_logged_once() -> None:
+    """metrics.max_families reaches the hub's registry, and its one warning reaches the hub's log."""
+    stream = io.StringIO()
+    mon = Monitoring(
+        MonitoringSettings.model_validate(
+            {"metrics": {"max_families": 20}, "logging": {"format": "json", "capture_stdlib": False}}
+        ),
+        stream=stream,
+    )
+    for i in range(100):
+        mon.metrics.record_counter(f"user_metric_{i}_total", 1)
+    refused = [r for r in map(json.loads, stream.getvalue().splitlines()) if "max_families" in r["event"]]
+    assert len(refused) == 1 and refused[0]["level"] == "warning" and refused[0]["component"] == "metrics"
+    assert mon.metrics.sample_value("metrics_dropped_total", {"reason": "family_limit"}) == 80

@@ -9,7 +9,9 @@ it, or a no-op until then, so library code can record freely.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
+import weakref
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
@@ -20,7 +22,7 @@ from sharedconfig.interfaces import CheckResult, HealthState
 from sharedconfig.monitoring.health import HealthMonitor
 from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
-from sharedconfig.monitoring.names import HELP
+from sharedconfig.monitoring.names import HELP, SHUTDOWN_ABANDONED
 from sharedconfig.monitoring.part import Part, PartContext, PartFactory
 from sharedconfig.monitoring.parts import DEFAULT_PARTS, ConfigPart, ExportersPart, changed_keys
 from sharedconfig.monitoring.settings import MonitoringSettings
@@ -58,7 +60,11 @@ class Monitoring:
         self.enabled = s.enabled
         self.logger: StructLogger = make_logger(s.logging, stream=stream, component="monitoring")
         self.metrics = MetricsRegistry.from_settings(
-            s.metrics, sample_rate=s.sample_rate, clock=clock, enabled=s.enabled
+            s.metrics,
+            sample_rate=s.sample_rate,
+            clock=clock,
+            enabled=s.enabled,
+            warn=self.logger.bind(component="metrics").warning,
         )
         for name, text in HELP.items():
             self.metrics.describe(name, text)
@@ -78,9 +84,10 @@ class Monitoring:
                 self.health.register(check)
             for job in part.jobs():
                 self.runtime.every(f"{part.name}:{job.name}", job.interval, job.run)
-            self.runtime.on_stop(part.close)
+            self.runtime.on_stop(part.close, part.name)
         self._lock = threading.Lock()
         self._started = False
+        _INSTANCES.add(self)
         if self.enabled:  # a dead runtime runs no check, so only a guard asked at report time can say so
             self.health.guard(
                 "runtime", self._runtime_guard, description="the background runtime runs checks and exporters"
@@ -151,19 +158,29 @@ class Monitoring:
         self.logger.info("monitoring started", parts=[p.name for p in self.parts])
         return self
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Close every part (flush, last push) on the runtime, then stop it and join its thread.
+    def stop(self, timeout: float | None = None) -> list[str]:
+        """Close every part (flush, last push) on the runtime, then stop it, within a real-time budget.
 
-        Idempotent: a second call does nothing. Start and stop hold one lock, so calls from several
+        The budget is ``timeout`` seconds, or ``monitoring.shutdown_timeout``: each part's flush gets
+        its share of what is left, and what has not ended by then is abandoned, returned, logged (one
+        warning naming each piece) and counted in ``shutdown_abandoned_total{kind}``. Idempotent: a
+        second call does nothing and returns ``[]``. Start and stop hold one lock, so calls from several
         threads at once leave the instance either started or stopped, with the runtime in step.
         """
+        budget = self.settings.shutdown_timeout.total_seconds() if timeout is None else timeout
         with self._lock:
             if not self._started:
-                return
+                return []
             self._started = False
             atexit.unregister(self.stop)
-            self.runtime.stop(timeout)
-        self.logger.info("monitoring stopped")
+            abandoned = self.runtime.stop(budget)
+        for work in abandoned:
+            self.metrics.record_counter(SHUTDOWN_ABANDONED, 1, {"kind": work.split(" ", 1)[0]})
+        if abandoned:
+            self.logger.warning("monitoring stopped, abandoning work", budget_s=budget, abandoned=abandoned)
+        else:
+            self.logger.info("monitoring stopped")
+        return abandoned
 
     def __enter__(self) -> Monitoring:
         return self.start()
@@ -172,6 +189,10 @@ class Monitoring:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held it); the runtime restarts itself."""
+        self._lock = threading.Lock()
 
     def _runtime_guard(self) -> CheckResult | None:
         """Unhealthy while started with a runtime that is not running (it died); None otherwise."""
@@ -190,6 +211,19 @@ class Monitoring:
     def __repr__(self) -> str:
         state = "started" if self._started else "stopped"
         return f"Monitoring(enabled={self.enabled}, {state}, parts={[p.name for p in self.parts]})"
+
+
+_INSTANCES: weakref.WeakSet[Monitoring] = weakref.WeakSet()
+"""Every instance, so that a forked child can renew their locks."""
+
+
+def _after_fork_in_child() -> None:
+    for monitoring in list(_INSTANCES):
+        monitoring._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; runs after the runtimes' own hook restarted them
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _ProcessWide:

@@ -341,6 +341,51 @@ class TestCardinalityLimit:
         ]
 
 
+class TestFamilyLimit:
+    """The number of metric names is bounded: a new name past max_families is dropped and counted."""
+
+    def test_names_past_the_budget_record_nothing_and_are_counted(self) -> None:
+        """200 distinct names against a budget of 3: three families, 197 drops, one warning."""
+        warnings: list[str] = []
+        registry = MetricsRegistry(max_families=3, warn=warnings.append)
+        for i in range(200):
+            registry.record_counter(f"name_{i}_total", 1)
+        registry.record_gauge("late_gauge", 1.0)
+        registry.record_histogram("late_seconds", 0.1)
+        names = {f.name for f in registry.collect()} - {"metrics_dropped", "metrics_cardinality_overflow"}
+        assert names == {"name_0", "name_1", "name_2"}
+        assert registry.sample_value("metrics_dropped_total", {"reason": "family_limit"}) == 199
+        assert len(warnings) == 1
+        assert "name_3_total" in warnings[0] and "max_families (3)" in warnings[0]
+
+    def test_names_in_use_keep_recording_at_the_budget(self) -> None:
+        """At the budget, existing names (new label sets included) still record."""
+        registry = MetricsRegistry(max_families=1)
+        registry.record_counter("hits_total", 1, {"path": "/a"})
+        registry.record_counter("misses_total", 1)
+        registry.record_counter("hits_total", 2, {"path": "/b"})
+        assert registry.sample_value("hits_total", {"path": "/b"}) == 2
+        assert registry.sample_value("misses_total") is None
+
+    def test_declared_instruments_are_never_refused_but_count(self) -> None:
+        """Declaring past the budget works (code, not data); it fills the budget for recorded names."""
+        registry = MetricsRegistry(max_families=1)
+        registry.counter("declared_total").inc()
+        registry.counter("second_total").inc()
+        registry.record_counter("recorded_total", 1)
+        assert registry.sample_value("second_total") == 1
+        assert registry.sample_value("recorded_total") is None
+
+    def test_the_budget_comes_from_settings_and_must_be_positive(self) -> None:
+        """monitoring.metrics.max_families reaches the registry; 0 is refused."""
+        registry = MetricsRegistry.from_settings(MetricsSettings(max_families=1))
+        registry.record_counter("a_total", 1)
+        registry.record_counter("b_total", 1)
+        assert registry.sample_value("b_total") is None
+        with pytest.raises(ValueError, match="max_families"):
+            MetricsRegistry(max_families=0)
+
+
 class TestSampling:
     """Histograms are sampled at sample_rate with unbiased integer weights; nothing else is."""
 

@@ -97,6 +97,11 @@ class MetricsRegistry:
     memory stays bounded whatever label values arrive. The two internal counters keep their names whatever
     the namespace and are never limited.
 
+    The number of metric names is bounded too: past ``max_families`` a ``record_*`` call with a new name
+    is dropped (``metrics_dropped_total{reason="family_limit"}``), and ``warn`` hears of it once, naming
+    the first name refused; names already in use keep recording. Declared instruments (code, not data)
+    are never refused, but count towards the budget.
+
     ``register(collector)`` adds a collector's families to every ``collect()`` (processors do not touch
     them). ``MetricsRegistry(enabled=False, ...)`` is a ``NullMetricsRegistry``.
     """
@@ -119,8 +124,15 @@ class MetricsRegistry:
         clock: Clock = SYSTEM_CLOCK,
         processors: Sequence[Processor] = (),
         enabled: bool = True,
+        max_families: int = 10000,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         # ``enabled`` was read by __new__: this registry records, a disabled one is a NullMetricsRegistry
+        if max_families < 1:
+            raise ValueError(f"max_families must be at least 1, not {max_families!r}")
+        self._max_families = max_families
+        self._warn = warn
+        self._warned = False
         self._namespace = namespace
         self._processors: tuple[Processor, ...] = (
             Namespace(namespace),
@@ -150,6 +162,7 @@ class MetricsRegistry:
         sample_rate: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
         enabled: bool = True,
+        warn: Callable[[str], None] | None = None,
     ) -> MetricsRegistry:
         """A registry built from ``monitoring.metrics`` and ``monitoring.sample_rate``.
 
@@ -163,6 +176,8 @@ class MetricsRegistry:
             buckets=settings.histogram_buckets,
             clock=clock,
             enabled=settings.enabled and enabled,
+            max_families=settings.max_families,
+            warn=warn,
         )
 
     @property
@@ -381,14 +396,22 @@ class MetricsRegistry:
                 series, folded = self._admit_recorded(kind, name, labels)
             except Rejected as rejected:
                 self._storage.drop(rejected.reason)
-                return None
-            if folded:
-                self._storage.count_fold(series)
-                return series, series
-            if key is None:
-                return series, series
-            routes[key] = series
-            return key, series
+                warn_now = rejected.reason == "family_limit" and not self._warned
+                self._warned = self._warned or warn_now
+            else:
+                if folded:
+                    self._storage.count_fold(series)
+                    return series, series
+                if key is None:
+                    return series, series
+                routes[key] = series
+                return key, series
+        if warn_now and self._warn is not None:  # once, and outside the lock (the logger may record)
+            self._warn(
+                f"metric {name!r} refused: metrics.max_families ({self._max_families}) names are in use; "
+                'later refusals are counted in metrics_dropped_total{reason="family_limit"}'
+            )
+        return None
 
     def _admit_recorded(
         self, kind: MetricType, name: str, labels: Mapping[str, str] | None
@@ -412,6 +435,8 @@ class MetricsRegistry:
         else:
             help_, unit = self._metadata.get(name) or self._metadata.get(base) or ("", "")
             buckets = self._buckets
+        if base not in self._kinds and len(self._kinds) >= self._max_families:
+            raise Rejected("family_limit", f"{name}: metrics.max_families ({self._max_families}) reached")
         return self._admit(kind, base, pairs, help_, unit, buckets)
 
     def _admit(

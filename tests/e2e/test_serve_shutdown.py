@@ -1,0 +1,76 @@
+"""``sharedconfig serve`` ends within its shutdown budget on SIGTERM when an exporter's peer never answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from conftest import free_port, wait_until
+
+CLI = str(Path(sys.executable).parent / "sharedconfig")
+
+CONFIG = """\
+monitoring:
+  shutdown_timeout: 2s
+  logging: {{format: json}}
+  metrics:
+    exporters:
+      - type: prometheus
+        endpoint: http://127.0.0.1:{hole}
+        push_interval: 60s
+        retry: {{max_retries: 0}}
+"""
+
+
+def test_sigterm_exits_within_the_budget_with_an_exporter_that_never_answers(tmp_path: Path) -> None:
+    """The final push hangs on a peer that accepts and never answers: SIGTERM still ends serve in time.
+
+    The exit is bounded by the budget (2 s) plus the server's own stop; the abandoned flush is logged
+    as one structured warning, and nothing raw from asyncio reaches stderr.
+    """
+    hole = socket.create_server(("127.0.0.1", 0), backlog=64)  # accepts (backlog), never reads or answers
+    try:
+        (tmp_path / "app.yaml").write_text(CONFIG.format(hole=hole.getsockname()[1]))
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDCONFIG_")}
+        process = subprocess.Popen(
+            [CLI, "serve", "app.yaml", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(
+                lambda: (
+                    process.poll() is None and httpx.get(f"{url}/health/live", timeout=1).status_code == 200
+                ),
+                30,
+                "sharedconfig serve to answer /health/live",
+            )
+            start = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=20)
+            took = time.monotonic() - start
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=10)
+    finally:
+        hole.close()
+    assert process.returncode == 0, err
+    assert took < 4.0, f"serve took {took:.1f}s to stop with a 2s budget"
+    logs = out + err
+    assert "monitoring stopped, abandoning work" in logs
+    assert "flush exporters" in logs
+    for raw in ("Traceback", "Task was destroyed", "Exception in callback", "was never awaited"):
+        assert raw not in err, err
