@@ -116,7 +116,8 @@ def serve(
     recorded.replay(monitoring.config_hooks)  # the load that made config, told to monitoring now
     app = create_app(monitoring, config, api_token=token)
     try:
-        server = BackgroundServer(app, host, port, access_log=access_log)
+        # the connection limits come from monitoring.settings.server, the same section as host and port
+        server = BackgroundServer(app, host, port, access_log=access_log, monitoring=monitoring)
     except OSError as exc:
         print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         print("    hint: choose another --port, or stop the process that uses it", file=sys.stderr)

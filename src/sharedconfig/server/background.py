@@ -11,8 +11,9 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sharedconfig.redaction import mask_userinfo, redact_query
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from sharedconfig.monitoring.hub import Monitoring
 
-__all__ = ["ASGIApp", "AccessLogRedaction", "BackgroundServer", "serve_in_background"]
+__all__ = ["ASGIApp", "AccessLogRedaction", "BackgroundServer", "HTTPImplementation", "serve_in_background"]
 
 ASGIApp = Callable[
     [
@@ -32,6 +33,18 @@ ASGIApp = Callable[
     Awaitable[None],
 ]
 """An ASGI 3 application."""
+
+HTTPImplementation = Literal["auto", "h11", "httptools"]
+"""uvicorn's HTTP/1.1 protocol to run under the connection limits; ``auto`` is httptools when installed."""
+
+
+def _seconds(given: float | timedelta | None, setting: timedelta, name: str) -> float:
+    """``given`` (seconds or a timedelta) or else the setting, in seconds; ValueError unless positive."""
+    value = setting if given is None else given
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0:
+        raise ValueError(f"{name} must be positive, not {given!r}")
+    return seconds
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -75,6 +88,12 @@ class BackgroundServer:
 
     Create it with ``serve_in_background``. The thread is joined by ``stop()`` (or leaving the ``with``
     block); it is a daemon only so that a forgotten server cannot keep the interpreter alive.
+
+    ``header_timeout``, ``keep_alive_timeout`` (seconds or timedeltas) and ``max_connections`` are the
+    connection limits of ``sharedconfig.server.limits``; each one not given is taken from
+    ``monitoring.settings.server`` when ``monitoring`` is given, else is the ``ServerSettings`` default
+    (5 s, 5 s, 64). With ``monitoring``, closed connections are counted in its registry and logged
+    through its logger. ``http`` picks uvicorn's HTTP/1.1 implementation.
     """
 
     def __init__(
@@ -85,8 +104,36 @@ class BackgroundServer:
         *,
         access_log: bool = False,
         graceful_timeout: float = 5.0,
+        header_timeout: float | timedelta | None = None,
+        keep_alive_timeout: float | timedelta | None = None,
+        max_connections: int | None = None,
+        monitoring: Monitoring | None = None,
+        http: HTTPImplementation = "auto",
     ) -> None:
         import uvicorn
+        from uvicorn.config import HTTP_PROTOCOLS
+        from uvicorn.importer import import_from_string
+
+        from sharedconfig.monitoring.settings import ServerSettings
+        from sharedconfig.server.limits import ConnectionGuard, guarded_protocol
+        from sharedconfig.stdlog import StdlibLogger
+
+        settings = monitoring.settings.server if monitoring is not None else ServerSettings()
+        self.header_timeout = _seconds(header_timeout, settings.header_timeout, "header_timeout")
+        self.keep_alive_timeout = _seconds(
+            keep_alive_timeout, settings.keep_alive_timeout, "keep_alive_timeout"
+        )
+        self.max_connections = max_connections if max_connections is not None else settings.max_connections
+        self.guard = ConnectionGuard(
+            header_timeout=self.header_timeout,
+            max_connections=self.max_connections,
+            logger=monitoring.logger.bind(component="server")
+            if monitoring is not None
+            else StdlibLogger("sharedconfig.server"),
+            metrics=monitoring.metrics if monitoring is not None else None,
+        )
+        """The connection limits' bookkeeping: ``closed`` counts closures by reason."""
+        protocol = guarded_protocol(import_from_string(HTTP_PROTOCOLS[http]), self.guard)
 
         self.host = host
         self._socket = _bind(host, port)
@@ -96,6 +143,9 @@ class BackgroundServer:
             log_config=None,  # keep the application's logging (sharedconfig routes stdlib logs through it)
             access_log=access_log,
             lifespan="on",
+            http=protocol,
+            # annotated int, but uvicorn only hands it to loop.call_later, which takes float seconds
+            timeout_keep_alive=self.keep_alive_timeout,  # type: ignore[arg-type]
             timeout_graceful_shutdown=int(graceful_timeout) or 1,
             server_header=False,
         )
@@ -183,12 +233,17 @@ def serve_in_background(
     *,
     access_log: bool = False,
     timeout: float = 10.0,
+    header_timeout: float | timedelta | None = None,
+    keep_alive_timeout: float | timedelta | None = None,
+    max_connections: int | None = None,
 ) -> BackgroundServer:
     """Serve an ASGI app, or ``create_app(monitoring)``, on a background thread; return once it listens.
 
     ``port=0`` picks a free port (read it from ``.port`` or ``.url``). Given a ``Monitoring``, a host
     other hosts can reach needs an API token (SECURITY_002), as for ``sharedconfig serve``. The caller
-    still owns the ``Monitoring``: start it before and stop it after. Example for a Flask service::
+    still owns the ``Monitoring``: start it before and stop it after. The connection limits not given
+    come from ``monitoring.settings.server`` (``BackgroundServer`` has the details). Example for a Flask
+    service::
 
         monitoring = sharedconfig.monitoring.configure(Monitoring.from_config(config))
         server = serve_in_background(monitoring, port=9464)
@@ -204,6 +259,17 @@ def serve_in_background(
         # the same rule as `sharedconfig serve`: no open bind without a token protecting /api/*
         check_bind(host, configured_token(app_or_monitoring.settings.server.api_token))
         app: ASGIApp = create_app(app_or_monitoring)
+        monitoring: Monitoring | None = app_or_monitoring
     else:
-        app = app_or_monitoring
-    return BackgroundServer(app, host, port, access_log=access_log).start(timeout)
+        app, monitoring = app_or_monitoring, None
+    server = BackgroundServer(
+        app,
+        host,
+        port,
+        access_log=access_log,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+        monitoring=monitoring,
+    )
+    return server.start(timeout)
