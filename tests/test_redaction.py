@@ -141,3 +141,28 @@ def test_query_values_are_redacted_names_kept(target: str, expected: str) -> Non
     from sharedconfig.redaction import redact_query
 
     assert redact_query(target) == expected
+
+
+class TestScrub:
+    def test_both_rules_at_any_depth_containers_kept(self) -> None:
+        """Secret-looking keys hidden and URL passwords masked inside maps, lists and tuples."""
+        from sharedconfig.redaction import scrub
+
+        value = {"a": [{"password": "x"}, (URL, 3)], "b": {"api_key": {"deep": 1}}, "n": None}
+        assert scrub(value) == {
+            "a": [{"password": REDACTED}, (f"redis://app:{REDACTED}@cache:6379/0", 3)],
+            "b": {"api_key": REDACTED},
+            "n": None,
+        }
+        assert scrub("plain", "session_token") == REDACTED
+
+    def test_a_cycle_ends_at_the_depth_bound(self) -> None:
+        """A container inside itself is cut off (shown as redacted) instead of recursing for ever."""
+        from sharedconfig.redaction import scrub
+
+        loop: list[object] = []
+        loop.append(loop)
+        depth, node = 0, scrub(loop)
+        while isinstance(node, list):
+            depth, node = depth + 1, node[0]
+        assert node == REDACTED and depth == 32

@@ -6,9 +6,10 @@ Shared by the config tree (``show``, ``diff``, error messages) and the loggers, 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo", "redact_query"]
+__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo", "redact_query", "scrub"]
 
 REDACTED: Final = "**********"
 
@@ -52,6 +53,30 @@ def mask_userinfo(text: str) -> str:
     if "@" not in text or "://" not in text:  # the common case: nothing to look for
         return text
     return _USERINFO.sub(lambda m: f"{m.group('head')}:{REDACTED}@", text)
+
+
+_MAX_DEPTH: Final = 32
+
+
+def scrub(value: object, key: str = "", _depth: int = 0) -> object:
+    """``value`` as it may be shown: both rules applied at any depth of plain data.
+
+    A value under a secret-looking key (``key``, or a key of a mapping inside) becomes ``**********``;
+    every string has its URL passwords masked; mappings become dicts, lists and tuples keep their type;
+    anything else is returned as it is. Data nested deeper than 32 levels (a cycle, say) is not shown.
+    """
+    if key and looks_secret(key):
+        return REDACTED
+    if isinstance(value, str):
+        return mask_userinfo(value)
+    if _depth >= _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: scrub(v, str(k), _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [scrub(v, "", _depth + 1) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
 
 
 _QUERY_VALUE: Final = re.compile(r"(?P<name>[?&;][^=&;#]*)=[^&;#]*")

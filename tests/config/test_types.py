@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 from sharedconfig.config.modules import discover
 from sharedconfig.config.types import (
@@ -220,6 +220,37 @@ class TestSecrets:
         assert "canary" not in repr(sample)
 
 
+class Nested(Settings):
+    """Plain containers of strings, as tags, servers and annotations are."""
+
+    tags: dict[str, str] = Field(default_factory=dict)
+    servers: tuple[str, ...] = ()
+    inner: Sample | None = None
+
+
+class TestRepr:
+    """repr() and str() of settings reach logs: the key and URL rules apply at any depth."""
+
+    def test_secret_looking_keys_and_url_passwords_inside_containers(self) -> None:
+        """A tag named like a secret is hidden; URL passwords in tuples, maps and nested models are masked."""
+        settings = Nested.model_validate(
+            {
+                "tags": {
+                    "team": "shop",
+                    "api_token": "t-canary-T2",
+                    "runbook": "https://w:pw-canary-T3@wiki",
+                },
+                "servers": ["nats://n:pw-canary-T4@nats:4222", "nats://plain:4222"],
+                "inner": {"url": "http://writer:pw-canary-T5@prom:9090"},
+            }
+        )
+        for shown in (repr(settings), str(settings)):
+            assert "canary" not in shown
+            assert "'api_token': '**********'" in shown and "'team': 'shop'" in shown
+            assert "nats://n:**********@nats:4222" in shown and "nats://plain:4222" in shown
+        assert settings.servers[0] == "nats://n:pw-canary-T4@nats:4222"  # the value itself is untouched
+
+
 class TestHttpEndpoint:
     """URLs kept exactly as written."""
 
@@ -236,6 +267,13 @@ class TestHttpEndpoint:
         error = error_of(url="prometheus:9090")
         assert error["type"] == "url"
         assert "'prometheus:9090'" in error["msg"]
+
+    def test_missing_scheme_with_user_info_names_only_the_host(self) -> None:
+        """user:password@host without a scheme is not quoted whole: the part before '@' may be a password."""
+        error = error_of(url="writer:pw-canary-T1@prom:9090")
+        assert error["type"] == "url"
+        assert "canary" not in error["msg"]
+        assert "'...@prom:9090'" in error["msg"]
 
     @pytest.mark.parametrize(
         ("url", "plain"),

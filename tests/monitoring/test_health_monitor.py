@@ -23,6 +23,7 @@ from sharedconfig.monitoring.health import (
     HealthCheck,
     HealthMonitor,
 )
+from sharedconfig.monitoring.health.monitor import Scope
 from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
 from sharedconfig.runtime import Runtime
@@ -749,3 +750,32 @@ class TestRedactedResults:
         assert "canary" not in body
         assert monitor.report().checks["cache"].details["n"] == 3
         assert "app:**********@db" in monitor.report().checks["db"].message
+
+    def test_tags_and_descriptions_from_settings_go_through_the_rule(self) -> None:
+        """A tag named like a secret is hidden and a URL password masked, registered or not, on /health."""
+        overrides = tuple(
+            HealthCheckSettings(
+                name=name,
+                description="pings redis://app:pw-canary-H6@cache",
+                tags={"team": "shop", "auth_token": "t-canary-H7"},
+            )
+            for name in ("db", "unregistered")
+        )
+        r = rig(HealthCheck("db", returning(CheckResult(HealthState.HEALTHY))), overrides=overrides)
+        asyncio.run(r.monitor.run_all())
+        report = r.monitor.report()
+        assert "canary" not in json.dumps(report.to_dict(), default=str)
+        for name in ("db", "unregistered"):
+            assert report.checks[name].tags == {"team": "shop", "auth_token": "**********"}
+            assert report.checks[name].description == "pings redis://app:**********@cache"
+
+    def test_a_guards_result_goes_through_the_rule(self) -> None:
+        """What a report-time guard says (a dead runtime's exception text) is redacted like a check's."""
+        r = rig()
+        r.monitor.guard(
+            "runtime", lambda: CheckResult(HealthState.UNHEALTHY, "lost postgresql://rt:pw-canary-H8@db")
+        )
+        scopes: tuple[Scope, ...] = ("all", "live", "ready")
+        for scope in scopes:
+            shown = r.monitor.report(scope).checks["runtime"]
+            assert shown.message == "lost postgresql://rt:**********@db"

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from sharedconfig.durations import DURATION_PATTERN, format_duration, parse_duration
 from sharedconfig.errors import ValidationError
-from sharedconfig.redaction import mask_userinfo
+from sharedconfig.redaction import scrub
 
 __all__ = [
     "BYTE_SIZE_PATTERN",
@@ -81,9 +81,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        """Fields as pydantic shows them, with the password of any URL masked (``repr`` reaches logs)."""
+        """Fields as pydantic shows them through the redaction rule (``repr`` reaches logs): URL passwords
+        masked and values under secret-looking keys hidden, inside tuples and maps too."""
         for name, value in super().__repr_args__():
-            yield name, mask_userinfo(value) if isinstance(value, str) else value
+            yield name, scrub(value)
 
     @classmethod
     def model_json_schema(
@@ -249,6 +250,8 @@ _SCHEME: Final = re.compile(_SCHEME_PATTERN, re.IGNORECASE)
 def _endpoint(value: str) -> str:
     if _SCHEME.match(value) is None:
         shown = repr(value) if len(value) <= 60 else repr(value[:56] + "...")
+        if "@" in value:  # user:password@host without its scheme: the user info is no less secret
+            shown = repr("...@" + value.rpartition("@")[2][:56])
         raise PydanticCustomError(
             "url",
             "{reason}",

@@ -363,3 +363,48 @@ def test_a_password_httpx_percent_encodes_never_reaches_the_log() -> None:
     logged = stream.getvalue()
     assert "delivery failed" in logged
     assert "canary" not in logged and "%C3%A4" not in logged and "p%C3" not in logged
+
+
+def test_user_info_is_sent_as_basic_auth_never_in_the_request_url(caplog: pytest.LogCaptureFixture) -> None:
+    """The request URL has no user info (so httpx's own log line cannot show it), basic auth is still sent,
+    and a receiver quoting the Authorization header back gets neither form of the password logged."""
+    import base64
+    import io
+    import logging
+
+    from sharedconfig.monitoring.logging import make_logger
+    from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+    from sharedconfig.monitoring.settings import LoggingSettings
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, text=f"you sent {request.headers['authorization']}")
+
+    registry = MetricsRegistry()
+    registry.record_counter("jobs_total", 1)
+    stream, clock = io.StringIO(), FakeClock()
+
+    async def push() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            exporter = remote_write_exporter(
+                "http://writer:pw%40canary-R1@prom:9090",
+                registry,
+                interval=15,
+                client=client,
+                clock=clock,
+                logger=make_logger(LoggingSettings(format="json"), stream=stream),
+                retry=RetryPolicy(max_retries=0, jitter=Jitter.NONE),
+            )
+            await exporter.tick()
+
+    with caplog.at_level(logging.DEBUG):
+        clock.run(push())
+    (request,) = seen
+    assert str(request.url) == "http://prom:9090/api/v1/write"
+    expected = base64.b64encode(b"writer:pw@canary-R1").decode()
+    assert request.headers["authorization"] == f"Basic {expected}"
+    logged = stream.getvalue() + caplog.text
+    assert "delivery failed" in logged and "you sent Basic **********" in logged
+    assert "canary" not in logged and expected not in logged

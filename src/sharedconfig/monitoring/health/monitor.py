@@ -28,7 +28,7 @@ from sharedconfig.monitoring.health.checks import (
 from sharedconfig.monitoring.health.wire import to_json
 from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_STATUS, HEALTH_CHECK_TRANSITIONS
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
-from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
+from sharedconfig.redaction import mask_userinfo, scrub
 
 __all__ = ["STATE_VALUES", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
 
@@ -143,8 +143,8 @@ class _Entry:
         self.timeout = _as_seconds(timeout) or settings.timeout.total_seconds()
         self.critical = bool(pick("critical", check.critical))
         self.enabled = bool(pick("enabled", check.enabled))
-        self.description = str(pick("description", check.description))
-        self.tags = {**check.tags, **(override.tags if override is not None else {})}
+        self.description = mask_userinfo(str(pick("description", check.description)))
+        self.tags = _shown_tags({**check.tags, **(override.tags if override is not None else {})})
         self.next_due = float("-inf")
         self.result: HealthStatus | None = None
         self.task: asyncio.Task[CheckResult] | None = None
@@ -167,27 +167,19 @@ class _Entry:
         )
 
 
-def _scrub(value: object, key: str = "") -> object:
-    """``value`` with secret-looking keys redacted and URL passwords masked, at any depth (bounded)."""
-    if key and looks_secret(key):
-        return REDACTED
-    if isinstance(value, str):
-        return mask_userinfo(value)
-    if isinstance(value, Mapping):
-        return {k: _scrub(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
-
-
 def _redacted(result: CheckResult) -> CheckResult:
     """The result as it may be shown: message and details through the one redaction rule."""
     message = mask_userinfo(result.message)
     if message == result.message and not result.details:
         return result
-    details = _scrub(result.details)
+    details = scrub(result.details)
     assert isinstance(details, dict)
     return dataclasses.replace(result, message=message, details=details)
+
+
+def _shown_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A check's tags as /health may show them: the same rule (a tag named ``auth_token`` is hidden)."""
+    return {k: str(scrub(v, k)) for k, v in tags.items()}
 
 
 def _as_seconds(value: object) -> float | None:
@@ -346,6 +338,7 @@ class HealthMonitor:
                     finally:
                         entry.in_thread = False
 
+                call.__qualname__ = f"health check {entry.name!r}"  # how a stop names it, should it hang
                 outcome = await to_thread(call)  # counted, so a fake clock waits for the thread
             if inspect.isawaitable(outcome):  # async functions, and sync ones returning a coroutine
                 outcome = await outcome
@@ -398,15 +391,19 @@ class HealthMonitor:
         if self.settings.enabled:
             found.extend(
                 HealthStatus(
-                    s.name, _NOT_REGISTERED, critical=s.critical, tags=s.tags, description=s.description
+                    s.name,
+                    _NOT_REGISTERED,
+                    critical=s.critical,
+                    tags=_shown_tags(s.tags),
+                    description=mask_userinfo(s.description),
                 )
                 for s in self._overrides.values()
                 if s.enabled and s.name not in registered
             )
         for name, (probe, description) in self._guards.items():
             outcome = probe()
-            if outcome is not None:  # a guard shows only when something is wrong
-                found.append(HealthStatus(name, outcome, critical=True, description=description))
+            if outcome is not None:  # a guard shows only when something is wrong; its text is redacted
+                found.append(HealthStatus(name, _redacted(outcome), critical=True, description=description))
         if scope == "live":
             found = [c for c in found if c.name == PROCESS_CHECK or c.name in self._guards]
         elif scope == "ready":

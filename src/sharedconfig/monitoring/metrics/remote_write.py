@@ -6,12 +6,13 @@ doubles) rather than generated; ``remote_write_exporter`` composes it with an ``
 
 from __future__ import annotations
 
+import base64
 import math
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Unpack
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cramjam
 import httpx
@@ -165,23 +166,34 @@ def remote_write_exporter(
 ) -> PushExporter[TimeSeries]:
     """An exporter pushing every collection to ``<endpoint>/api/v1/write`` by Prometheus remote write 1.0.
 
-    ``user:password@`` in the endpoint is sent as basic auth (by httpx) and never shown: the sender's
-    ``shown_url`` and ``repr`` leave it out and logged messages have both parts scrubbed. Retries, the
-    breaker and failure counting come from ``exporter_delivery``, which takes ``options`` (clock, metrics,
-    logger, retry, breaker, on_state_change).
+    ``user:password@`` in the endpoint is sent as basic auth and never shown: it is taken out of the URL
+    the request is made with (so no log line built from that URL, httpx's own included, can carry it),
+    the sender's ``shown_url`` and ``repr`` leave it out and logged messages have both parts (and their
+    basic-auth encoding) scrubbed. Retries, the breaker and failure counting come from
+    ``exporter_delivery``, which takes ``options`` (clock, metrics, logger, retry, breaker,
+    on_state_change).
     """
     clock = options.get("clock", SYSTEM_CLOCK)
     url = endpoint.rstrip("/") + "/api/v1/write"
     parts = urlsplit(url)
     credentials = [SecretStr(p) for p in (parts.username, parts.password) if p]
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    auth = None
+    if parts.username is not None:  # as httpx reads user info from a URL, but kept out of the URL
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        auth = httpx.BasicAuth(user, password)
+        credentials += [SecretStr(p) for p in (user, password) if p]
+        # as sent: a receiver quoting the request's Authorization header back must not get it logged
+        credentials.append(SecretStr(base64.b64encode(f"{user}:{password}".encode()).decode()))
     sender = HttpSender(
         name,
-        url,
+        bare,
         headers={**(headers or {}), **REMOTE_WRITE_HEADERS},
         client=client,
         timeout=timeout,
+        auth=auth,
         clock=clock,
-        shown_url=urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
+        shown_url=bare,
     )
     encoder = RemoteWriteEncoder(batch_size=batch_size, clock=clock)
     return push_exporter(name, collector, encoder, sender, interval=interval, redact=credentials, **options)
