@@ -36,6 +36,8 @@ __all__ = [
     "PROCESS_THREADS",
     "PROCESS_VIRTUAL_MEMORY",
     "SECURITY_AUTH_ATTEMPTS",
+    "SERVER_CONNECTIONS_CLOSED",
+    "SHUTDOWN_ABANDONED",
     "TRIGGER_EXECUTIONS",
 ]
 
@@ -57,6 +59,9 @@ HTTP_SERVER_REQUESTS: Final = "http_server_requests_total"
 HTTP_SERVER_REQUEST_DURATION: Final = "http_server_request_duration_seconds"
 HTTP_SERVER_IN_FLIGHT: Final = "http_server_requests_in_flight"
 
+# the server's own connection limits (server.limits)
+SERVER_CONNECTIONS_CLOSED: Final = "server_connections_closed_total"
+
 # security (seed 3.2) and triggers
 SECURITY_AUTH_ATTEMPTS: Final = "security_auth_attempts_total"
 TRIGGER_EXECUTIONS: Final = "trigger_executions_total"
@@ -65,6 +70,9 @@ TRIGGER_EXECUTIONS: Final = "trigger_executions_total"
 METRICS_CARDINALITY_OVERFLOW: Final = "metrics_cardinality_overflow_total"
 METRICS_EXPORT_FAILURES: Final = "metrics_export_failures_total"
 METRICS_DROPPED: Final = "metrics_dropped_total"
+
+# the runtime's bounded stop (Monitoring.stop within monitoring.shutdown_timeout)
+SHUTDOWN_ABANDONED: Final = "shutdown_abandoned_total"
 
 # delivery (sharedconfig.delivery): exporters now, event channels and notifiers next
 CIRCUIT_BREAKER_STATE: Final = "circuit_breaker_state"
@@ -92,6 +100,9 @@ HELP: Final = {
     HTTP_SERVER_REQUESTS: "HTTP requests served, by method, route template and status class.",
     HTTP_SERVER_REQUEST_DURATION: "Time to serve an HTTP request, by method and route template.",
     HTTP_SERVER_IN_FLIGHT: "HTTP requests being served now.",
+    SERVER_CONNECTIONS_CLOSED: "Client connections the server closed, by reason: header_timeout (no complete "
+    "request head in time), evicted (the longest waiting for its head, to make room), refused (at the "
+    "limit).",
     SECURITY_AUTH_ATTEMPTS: "Authentication attempts by method and result.",
     TRIGGER_EXECUTIONS: "Trigger executions by result.",
     METRICS_CARDINALITY_OVERFLOW: "Observations folded into a metric's overflow series (label limit hit).",
@@ -99,6 +110,7 @@ HELP: Final = {
     CIRCUIT_BREAKER_STATE: "Circuit breaker state by name and component: 0 closed, 1 half-open, 2 open, "
     "3 disabled, 4 forced open.",
     METRICS_DROPPED: "Observations dropped as invalid, by reason.",
+    SHUTDOWN_ABANDONED: "Work a stop left unfinished at the end of its budget, by kind: flush, job, thread.",
     PROCESS_RESIDENT_MEMORY: "Resident memory of this process.",
     PROCESS_OPEN_FDS: "Open file descriptors of this process.",
     PROCESS_CPU_SECONDS: "User and system CPU time this process has used.",

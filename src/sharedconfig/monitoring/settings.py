@@ -131,8 +131,8 @@ class MetricsSettings(Settings):
     )
     max_families: PositiveInt = Field(
         10000,
-        description="Metric names at most; a new name past it is refused (counted in "
-        "metrics_families_refused_total and logged once) and records nothing.",
+        description="Metric names at most; a new name past it records nothing (counted in "
+        'metrics_dropped_total{reason="family_limit"}, logged once).',
     )
     histogram_buckets: tuple[float, ...] = Field(
         (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
