@@ -476,3 +476,39 @@ def test_metric_names_past_the_family_budget_are_logged_once() -> None:
     refused = [r for r in map(json.loads, stream.getvalue().splitlines()) if "max_families" in r["event"]]
     assert len(refused) == 1 and refused[0]["level"] == "warning" and refused[0]["component"] == "metrics"
     assert mon.metrics.sample_value("metrics_dropped_total", {"reason": "family_limit"}) == 80
+
+
+class TestExporterFlushes:
+    def test_exporters_flush_at_once_and_a_failing_one_does_not_stop_the_others(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The first exporter's flush waits for the second's to begin: only concurrent flushes both end."""
+        clock = FakeClock()
+        began = asyncio.Event()
+        flushed: list[str] = []
+
+        class Waiting(FakeExporter):
+            async def flush(self) -> None:
+                await began.wait()
+                flushed.append("waiting")
+
+        class Failing(FakeExporter):
+            async def flush(self) -> None:
+                began.set()
+                flushed.append("failing")
+                raise OSError("peer gone")
+
+        exporters = [Waiting(clock), Failing(clock)]
+        monkeypatch.setattr("sharedconfig.monitoring.parts.build_exporters", lambda *a, **k: exporters)
+        stream = io.StringIO()
+        settings = MonitoringSettings.model_validate({"logging": {"format": "json", "capture_stdlib": False}})
+        mon = Monitoring(settings, clock=clock, stream=stream)
+        mon.start()
+        assert mon.stop(timeout=5) == []
+        assert sorted(flushed) == ["failing", "waiting"]
+        failures = [
+            r
+            for r in map(json.loads, stream.getvalue().splitlines())
+            if r["event"] == "background job failed"
+        ]
+        assert [(r["job"], r["error"]) for r in failures] == [("flush exporters", "OSError: peer gone")]

@@ -7,6 +7,7 @@ and a factory added to that tuple (or passed as ``Monitoring(parts=...)``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -207,9 +208,14 @@ class ExportersPart(_Quiet):
         return tuple(Job(f"export-{e.name}", e.interval, e.tick) for e in self.exporters)
 
     async def close(self) -> None:
-        """Flush every exporter, each on its own: one that fails does not keep the others from pushing."""
-        for exporter in self.exporters:
-            await exporter.flush()
+        """Flush every exporter at once: one that fails or hangs does not keep the others from pushing.
+
+        They share the part's slice of the shutdown budget; the first error is raised once all ended.
+        """
+        outcomes = await asyncio.gather(*(e.flush() for e in self.exporters), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
         """Exporters are built at start: any change needs a restart."""
