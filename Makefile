@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services demo test lint bench clean
+.PHONY: install services demo test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("sharedconfig needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -39,6 +39,12 @@ bench: install
 	$(BIN)/python bench/metrics_hot_path.py
 	$(BIN)/python bench/exposition.py
 	bench/health_load.sh
+
+# a longer run of the fuzz targets that `make test` runs with a few examples each
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	SHAREDCONFIG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/config/test_fuzz_inputs.py
+	SHAREDCONFIG_FUZZ_EXAMPLES=$$(( $(FUZZ_EXAMPLES) / 10 )) $(BIN)/pytest -q -p no:cacheprovider tests/server/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
