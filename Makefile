@@ -40,10 +40,10 @@ bench: install
 	$(BIN)/python bench/exposition.py
 	bench/health_load.sh
 
-# a longer run of the fuzz targets that `make test` runs with a few examples each (the API's now;
-# the configuration inputs' target joins when it lands)
+# a longer run of the fuzz targets that `make test` runs with a few examples each
 FUZZ_EXAMPLES ?= 20000
 fuzz: install
+	SHAREDCONFIG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/config/test_fuzz_inputs.py
 	SHAREDCONFIG_FUZZ_EXAMPLES=$$(( $(FUZZ_EXAMPLES) / 10 )) $(BIN)/pytest -q -p no:cacheprovider tests/server/test_api_fuzz.py
 
 clean:

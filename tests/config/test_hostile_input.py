@@ -175,3 +175,46 @@ def test_a_scalar_that_fails_to_parse_under_a_secret_key_is_not_quoted(tmp_path:
     messages = [i.message for i in outcome.report.errors]  # type: ignore[attr-defined]
     assert [i.path for i in outcome.report.errors] == ["storage.secret_key"]  # type: ignore[attr-defined]
     assert "ZQ9" not in messages[0] and "14 characters" in messages[0]
+
+
+class TestFoundByFuzzing:
+    """Classes the fuzz target (test_fuzz_inputs.py) found; each ended in a raw exception before."""
+
+    def errors(self, tmp_path: Path, **options: object) -> list[tuple[str, str]]:
+        """(code, message) of every error of loading a plain file with ``options``."""
+        path = tmp_path / "app.yaml"
+        path.write_text("monitoring: {}\n")
+        return [(i.code, i.message) for i in load([path], **options).report.errors]  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(
+        ("value", "code"),
+        [
+            ("[&a [x, x], [*a, *a]]", "CONFIG_017"),  # aliases: refused before they can expand
+            ("[&x [*x]]", "CONFIG_017"),  # a recursive alias
+            ("[!!binary aGk=]", "CONFIG_010"),  # a tag a value has no use for
+            ("[" + "9" * 5000 + "]", "CONFIG_017"),  # past Python's digit limit
+        ],
+    )
+    def test_overrides_that_yaml_cannot_read_plainly_are_coded(
+        self, tmp_path: Path, value: str, code: str
+    ) -> None:
+        """--set a flow value with an alias, an odd tag or a huge integer: coded, at the override's key."""
+        ((found, message),) = self.errors(tmp_path, overrides=[f"monitoring.tags={value}"])
+        assert found == code
+        assert message.startswith("override monitoring.tags: ") and value not in message
+
+    def test_an_env_json_value_with_a_huge_integer_is_coded(self, tmp_path: Path) -> None:
+        """SHAREDCONFIG_X='[9999...]' past the digit limit is CONFIG_020 naming the variable."""
+        path = tmp_path / "app.yaml"
+        path.write_text("monitoring: {}\n")
+        environ = {"SHAREDCONFIG_MONITORING__TAGS": "[" + "9" * 5000 + "]"}
+        report = check([path], environ=environ, env_file=None).report
+        assert [i.code for i in report.errors] == ["CONFIG_020"]
+        assert "SHAREDCONFIG_MONITORING__TAGS" in report.errors[0].message
+        assert "9999" not in report.errors[0].message
+
+    def test_validation_ignore_that_is_not_a_list_of_codes_is_coded(self, tmp_path: Path) -> None:
+        """validation.ignore: {a: b} is VALIDATION_002, not a crash while reading the rules."""
+        path = tmp_path / "app.yaml"
+        path.write_text("validation:\n  ignore: {a: b}\n")
+        assert "VALIDATION_002" in [i.code for i in load([path]).report.errors]  # type: ignore[attr-defined]

@@ -243,6 +243,12 @@ def _rules(tree: dict[str, Any]) -> tuple[RuleConfig, list[tuple[str, str]]]:
             )
         )
         return RuleConfig(), problems
+    ignore = section.get("ignore") or ()
+    if not isinstance(ignore, str) and not (
+        isinstance(ignore, list | tuple) and all(isinstance(c, str | int) for c in ignore)
+    ):
+        problems.append(("VALIDATION_002", "validation.ignore must be a code or a list of codes"))
+        return RuleConfig(), problems
     severity = section.get("severity") or {}
     if not isinstance(severity, Mapping) or any(v not in ("error", "warning") for v in severity.values()):
         problems.append(("VALIDATION_006", "validation.severity values must be 'error' or 'warning'"))

@@ -26,11 +26,21 @@ __all__ = [
     "looks_secret",
     "mark_spots",
     "merge",
+    "number_problem",
     "set_path",
 ]
 
 # where a value sits in its source: (line, column) in a file, or the name of the variable / secret file
 Spot = tuple[int, int] | str
+
+
+def number_problem(exc: Exception) -> str:
+    """Why a parser could not read a number, without repeating it (it may be 5,000 digits long)."""
+    digits = re.search(r"limit \((\d+) digits\)", str(exc))
+    if digits:
+        return f"an integer has more than {digits.group(1)} digits, the most Python reads"
+    text = str(exc)
+    return repr(text) if len(text) <= 200 else f"{text[:200]!r}... ({len(text)} characters)"
 
 
 def nesting(value: object) -> int:
@@ -121,11 +131,19 @@ class Provenance:
         return None
 
     def locate(self, path: KeyPath) -> Location | None:
-        """The origin of ``path`` or of its nearest ancestor that a source set (for error messages)."""
+        """Where to point an error about ``path``: its origin or its nearest ancestor's; else the first
+        value a source set below it or below its nearest ancestor (``SHAREDCONFIG_STORAGE__BUCKET`` sets
+        ``storage.bucket`` only, and is where a missing ``storage.endpoint`` is reported)."""
         for end in range(len(path), 0, -1):
             found = self.origin(path[:end])
             if found is not None:
                 return found
+        for end in range(len(path), 0, -1):
+            prefix = path[:end]
+            for layer in reversed(self.layers):
+                for spot_path in layer.spots:
+                    if spot_path[:end] == prefix:
+                        return layer.location(spot_path)
         return None
 
     def is_secret(self, path: KeyPath) -> bool:
@@ -182,7 +200,7 @@ def _merge_into(base: Any, top: Any, path: KeyPath, layer: Layer) -> Any:
         if isinstance(base, dict):
             out = dict(base)
             for key, value in top.items():
-                k = str(key) if isinstance(key, int) and key not in out else key
+                k = _mapping_key(key, path, layer) if key not in out else key
                 out[k] = _merge_into(out.get(k), value, (*path, k), layer)
             return out
         if base is not None and not isinstance(base, dict):
@@ -194,11 +212,29 @@ def _merge_into(base: Any, top: Any, path: KeyPath, layer: Layer) -> Any:
             )
         if _indexed(top) and sorted(top) == list(range(len(top))):
             return [_merge_into(None, top[i], (*path, i), layer) for i in range(len(top))]
-        return {
-            (str(k) if isinstance(k, int) else k): _merge_into(None, v, (*path, k), layer)
-            for k, v in top.items()
-        }
+        out = {}
+        for key, value in top.items():
+            k = _mapping_key(key, path, layer)
+            out[k] = _merge_into(None, value, (*path, k), layer)
+        return out
     return top
+
+
+def _mapping_key(key: Any, path: KeyPath, layer: Layer) -> Any:
+    """``key`` as a key of a mapping in the tree: a digit part (``TAGS__1``) that lands in a mapping is the
+    string "1" there, and what ``layer`` recorded below it (origin, secret, interpolated) moves with it, so
+    provenance and redaction find the value under the key the tree has."""
+    if not isinstance(key, int):
+        return key
+    old, new = (*path, key), (*path, str(key))
+    size = len(old)
+    for spot_path in [p for p in layer.spots if p[:size] == old]:
+        layer.spots[(*new, *spot_path[size:])] = layer.spots.pop(spot_path)
+    for marks in (layer.secret, layer.interpolated):
+        moved = {p for p in marks if p[:size] == old}
+        marks.difference_update(moved)
+        marks.update((*new, *p[size:]) for p in moved)
+    return new[-1]
 
 
 def merge(layers: Iterable[Layer]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sharedconfig.config.issues import Issue, KeyPath, key_path
-from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, set_path
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, number_problem, set_path
 from sharedconfig.errors import Location
 
 __all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
@@ -82,6 +82,10 @@ def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: st
                 continue
             except RecursionError:
                 layer.problem("CONFIG_026", path, f"{var} nests deeper than JSON can be read", spot=spot(var))
+                continue
+            except ValueError as exc:  # a number past Python's digit limit
+                problem = f"{var} starts like JSON but a number in it cannot be read: {number_problem(exc)}"
+                layer.problem("CONFIG_020", path, problem, spot=spot(var))
                 continue
         if len(path) + nesting(value) > max_depth:
             layer.problem(

@@ -23,7 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sharedconfig.config.issues import Issue, KeyPath
 from sharedconfig.config.tree import InterpolationProblem as _Interp
-from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate
+from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate, number_problem
 from sharedconfig.errors import ConfigFileError, Location
 from sharedconfig.redaction import looks_secret
 
@@ -339,15 +339,7 @@ def _cannot_read(value: str, kind: str, exc: Exception, where: KeyPath) -> str:
     neither (the parser's reason quotes the value too)."""
     if any(isinstance(part, str) and looks_secret(part) for part in where):
         return f"cannot read the value as {kind} ({len(value)} characters, not shown: the key looks secret)"
-    return f"cannot read {_excerpt(value)} as {kind}: {_number_problem(exc)}"
-
-
-def _number_problem(exc: Exception) -> str:
-    """Why a number could not be read, without repeating it."""
-    digits = re.search(r"limit \((\d+) digits\)", str(exc))
-    if digits:
-        return f"an integer has more than {digits.group(1)} digits, the most Python reads"
-    return _excerpt(str(exc), 200)
+    return f"cannot read {_excerpt(value)} as {kind}: {number_problem(exc)}"
 
 
 def _too_deep(path: str, ctx: ReadContext, line: int | None, column: int | None, key: str) -> ConfigFileError:
@@ -475,7 +467,7 @@ def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> L
         code = "CONFIG_009" if "overwrite" in str(exc) or "defined" in str(exc) else "CONFIG_007"
         raise _fail(code, f"TOML error: {exc}", name, line, column) from None
     except ValueError as exc:  # a JSON integer past Python's digit limit (after the decode errors above)
-        raise _fail("CONFIG_007", f"JSON number cannot be read: {_number_problem(exc)}", name) from None
+        raise _fail("CONFIG_007", f"JSON number cannot be read: {number_problem(exc)}", name) from None
     if not isinstance(data, dict):
         raise _fail("CONFIG_013", f"the top level is a {type(data).__name__}, not a mapping", name, 1, 1)
     layer.data = _interpolate_tree(data, (), layer, ctx)

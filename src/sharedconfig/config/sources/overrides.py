@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from sharedconfig.config.issues import KeyPath, key_path
-from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, set_path
+from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, number_problem, set_path
 from sharedconfig.errors import ConfigError
 
 __all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
@@ -35,6 +35,7 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     value: Any = raw
     if raw.strip()[:1] in ("[", "{"):  # lists and mappings are written as YAML flow (or JSON)
         try:
+            _plain_only(raw, key)
             value = yaml.load(raw, Loader=_Loader)
         except yaml.YAMLError:  # the parser's message quotes the value, which may be a secret
             raise ConfigError(
@@ -46,10 +47,43 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
             raise ConfigError(
                 f"override {key}: the value nests deeper than can be read", code="CONFIG_026", path=key
             ) from None
+        except ValueError as exc:  # a scalar its type cannot hold (a 5,000-digit integer, day 99)
+            reason = number_problem(exc) if "digits" in str(exc) else "a value does not fit its YAML type"
+            raise ConfigError(
+                f"override {key}: the value cannot be read: {reason}",
+                code="CONFIG_017",
+                path=key,
+            ) from None
     elif raw.strip() in ("null", "~"):
         value = None
     path = key_path(key.split("."))
     return path, value
+
+
+# the tags a plain YAML value carries: the same as a file may use (sources/files.py)
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{tag}" for tag in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq")
+)
+
+
+def _plain_only(raw: str, key: str) -> None:
+    """Refuse what a configuration value has no use for and what would make reading it unbounded: an
+    alias (``[&a [x, x], [*a, *a]]`` grows exponentially, ``[&x [*x]]`` never ends) and any tag but the
+    plain ones (``!!binary``, ``!!set``, ``!!python/...``), as in files. Nothing of the value is quoted."""
+    for event in yaml.parse(raw, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"override {key}: the value uses a YAML alias (*name): write the values out",
+                code="CONFIG_017",
+                path=key,
+            )
+        tag = getattr(event, "tag", None)
+        if isinstance(event, yaml.NodeEvent) and tag not in (None, "!") and tag not in _PLAIN_TAGS:
+            raise ConfigError(
+                f"override {key}: the value carries a YAML tag that is not allowed: write plain values",
+                code="CONFIG_010",
+                path=key,
+            )
 
 
 @dataclass(frozen=True, slots=True)
