@@ -218,3 +218,14 @@ class TestFoundByFuzzing:
         path = tmp_path / "app.yaml"
         path.write_text("validation:\n  ignore: {a: b}\n")
         assert "VALIDATION_002" in [i.code for i in load([path]).report.errors]  # type: ignore[attr-defined]
+
+    def test_a_digit_key_part_in_a_mapping_keeps_its_origin(self, tmp_path: Path) -> None:
+        """SHAREDCONFIG_..._TAGS__1 lands under the string key "1" with its variable as origin."""
+        path = tmp_path / "app.yaml"
+        path.write_text("monitoring:\n  health:\n    checks:\n      - name: db\n")
+        environ = {"SHAREDCONFIG_MONITORING__HEALTH__CHECKS__0__TAGS__1": "x"}
+        config = check([path], environ=environ, env_file=None).config
+        assert config is not None
+        assert config.get("monitoring.health.checks.0.tags") == {"1": "x"}
+        origin = config.provenance.origin(("monitoring", "health", "checks", 0, "tags", "1"))
+        assert "SHAREDCONFIG_MONITORING__HEALTH__CHECKS__0__TAGS__1" in str(origin)
