@@ -9,6 +9,7 @@ sleeps in real time: time is a FakeClock there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,40 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+SHAREDCONFIG_CLI = str(Path(sys.executable).parent / "sharedconfig")
+
+
+@contextlib.contextmanager
+def serving(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], port: int | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``sharedconfig serve ARGS --port PORT`` as a subprocess, once /health/live answers: (process, url).
+
+    Killed at the end if still running (a test stopping it itself reads its output with communicate).
+    """
+    port = free_port() if port is None else port
+    process = subprocess.Popen(
+        [SHAREDCONFIG_CLI, "serve", *args, "--port", str(port)],
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: process.poll() is None and httpx.get(f"{url}/health/live", timeout=1).status_code == 200,
+            30,
+            "sharedconfig serve to answer /health/live",
+        )
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -46,7 +46,7 @@ import pytest
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from conftest import ASGIClient, free_port, wait_until
+from conftest import ASGIClient, free_port, serving
 from sharedconfig import check, load
 from sharedconfig.cli.main import app as cli_app
 from sharedconfig.cli.main import main
@@ -968,36 +968,21 @@ class TestServe:
         """`sharedconfig serve` with every source and --access-log: requests to every route, then SIGTERM;
         neither the responses nor stdout and stderr (logs, access log, exporter failures) show a canary."""
         c = world.canaries
-        port = free_port()
-        args = [CLI, "serve", *world.files, "--port", str(port), "--access-log"]
-        args += ["--secrets-dir", world.secrets_dir, "--env-file", world.env_file]
+        args = [
+            *world.files,
+            "--access-log",
+            "--secrets-dir",
+            world.secrets_dir,
+            "--env-file",
+            world.env_file,
+        ]
         for override in world.overrides:
             args += ["--set", override]
-        process = subprocess.Popen(
-            args,
-            cwd=world.root,
-            env=clean_environ(**world.env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(
-                lambda: (
-                    process.poll() is None and httpx.get(f"{url}/health/live", timeout=1).status_code == 200
-                ),
-                30,
-                "sharedconfig serve to answer /health/live",
-            )
+        with serving(args, cwd=world.root, env=clean_environ(**world.env)) as (process, url):
             routes = _routes(create_app(Monitoring(MonitoringSettings(enabled=False))))
             _request_everything(c, url, routes, world.api_token, world.query_token)
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=10)
         assert process.returncode == 0, err
         c.collect("serve stdout", out)
         c.collect("serve stderr", err)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import free_port, serving, wait_until
 from sharedconfig.cli import serve as serve_cmd
 from sharedconfig.cli.main import main
 
@@ -58,26 +58,8 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         SHAREDCONFIG_MONITORING__METRICS__EXPORTERS__0__ENDPOINT=f"http://127.0.0.1:{free_port()}",
         SHAREDCONFIG_MONITORING__METRICS__EXPORTERS__1__ENDPOINT=f"http://127.0.0.1:{free_port()}",
     )
-    process = subprocess.Popen(
-        [CLI, "serve", SEED, "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: process.poll() is None and httpx.get(f"{url}/health/live", timeout=1).status_code == 200,
-            30,
-            "sharedconfig serve to answer /health/live",
-        )
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+    with serving([SEED], cwd=tmp_path, env=env, port=port) as served_process:
+        yield served_process
 
 
 class TestServeSubprocess:

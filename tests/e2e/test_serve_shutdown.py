@@ -5,16 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from conftest import free_port, wait_until
-
-CLI = str(Path(sys.executable).parent / "sharedconfig")
+from conftest import serving
 
 CONFIG = """\
 monitoring:
@@ -38,33 +32,12 @@ def test_sigterm_exits_within_the_budget_with_an_exporter_that_never_answers(tmp
     hole = socket.create_server(("127.0.0.1", 0), backlog=64)  # accepts (backlog), never reads or answers
     try:
         (tmp_path / "app.yaml").write_text(CONFIG.format(hole=hole.getsockname()[1]))
-        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDCONFIG_")}
-        process = subprocess.Popen(
-            [CLI, "serve", "app.yaml", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(
-                lambda: (
-                    process.poll() is None and httpx.get(f"{url}/health/live", timeout=1).status_code == 200
-                ),
-                30,
-                "sharedconfig serve to answer /health/live",
-            )
+        with serving(["app.yaml"], cwd=tmp_path, env=env) as (process, _):
             start = time.monotonic()
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=20)
             took = time.monotonic() - start
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=10)
     finally:
         hole.close()
     assert process.returncode == 0, err
