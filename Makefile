@@ -33,7 +33,7 @@ test: lint services
 	$(BIN)/coverage run -m pytest -q
 	$(BIN)/coverage report
 
-bench: install
+bench: install services
 	$(BIN)/python bench/config_load.py
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/metrics_hot_path.py

@@ -50,9 +50,15 @@ def case(
     anchor_value: float | None = None,
     target_ratio: float | None = None,
     target: float | None = None,
+    throughput: bool = False,
 ) -> Case:
-    """Build one case; the ratio is ours / anchor rounded to 3 decimals, None without an anchor."""
-    ratio = round(ours / anchor_value, 3) if anchor is not None and anchor_value else None
+    """Build one case; the ratio is ours / anchor rounded to 3 decimals, None without an anchor.
+
+    For a ``throughput`` (more is better) the ratio is anchor / ours, so that lower is still better.
+    """
+    ratio = None
+    if anchor is not None and anchor_value and ours:
+        ratio = round(anchor_value / ours if throughput else ours / anchor_value, 3)
     return Case(
         name=name,
         unit=unit,

@@ -6,6 +6,9 @@
 # checks plus `security_manager` and `http_client_pool`, which are declared in settings and reported as
 # "not registered" until their components exist. /health reads cached results, so what is measured is the
 # endpoint (routing, middleware, aggregation, JSON), never the checks themselves.
+# Anchor, in the same run and with the same wrk settings: a bare FastAPI route on uvicorn (httptools, uvloop, no
+# middleware, no access log) returning the very body our /health sent. The p99 target is absolute (issue 3);
+# the anchor says how much of the figure is the machine and how much is ours.
 # Knobs: DURATION (20s), CONNECTIONS (50), THREADS (2), BIN (.venv/bin).
 set -euo pipefail
 
@@ -20,11 +23,14 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 
 WORK="$(mktemp -d)"
 SERVER_PID=""
+ANCHOR_PID=""
 cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID"
-        wait "$SERVER_PID" || true
-    fi
+    for pid in "$SERVER_PID" "$ANCHOR_PID"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            wait "$pid" || true
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,39 +83,93 @@ fi
 echo "== warm-up (2 s), then wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $URL"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$URL" >/dev/null
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$URL" | tee "$WORK/wrk.txt"
+"$BIN/python" -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' \
+    "$URL" >"$WORK/body.json"
 
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || { echo "the server exited with status $? on SIGTERM" >&2; exit 1; }
 SERVER_PID=""
 
-"$BIN/python" - "$WORK/wrk.txt" "$ROOT/bench" <<'PY'
+# the anchor: the same body from a bare FastAPI route, on the same port, measured the same way
+cat >"$WORK/anchor_app.py" <<'PY'
+import pathlib
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+BODY = pathlib.Path(__file__).with_name("body.json").read_bytes()
+app = FastAPI()
+
+
+@app.get("/health")
+async def health() -> Response:
+    return Response(BODY, media_type="application/json", headers={"Cache-Control": "no-store"})
+PY
+(cd "$WORK" && exec "$BIN/python" -m uvicorn anchor_app:app --host 127.0.0.1 --port "$PORT" \
+    --http httptools --log-level warning --no-access-log) 2>"$WORK/anchor.log" &
+ANCHOR_PID=$!
+"$BIN/python" - "$URL" <<'PY' || { cat "$WORK/anchor.log" >&2; exit 1; }
+import sys, time, urllib.request
+
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=1) as response:
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit("the anchor app did not answer in 30 s")
+PY
+echo "== anchor: bare FastAPI route, same body; warm-up (2 s), then the same wrk run"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$URL" >/dev/null
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$URL" | tee "$WORK/anchor.txt"
+kill -TERM "$ANCHOR_PID"
+wait "$ANCHOR_PID" || true
+ANCHOR_PID=""
+
+"$BIN/python" - "$WORK/wrk.txt" "$WORK/anchor.txt" "$ROOT/bench" <<'PY'
 import re, sys
 
-sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[3])
 from _common import case, print_table, write_results
 
-text = open(sys.argv[1], encoding="utf-8").read()
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+ANCHOR = "bare FastAPI route, same body"
 
 
-def latency(percentile: str) -> float:
+def latency(text: str, percentile: str) -> float:
     match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
     if match is None:
         sys.exit(f"no {percentile}% latency in the wrk output")
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-errors += int(non_2xx.group(1)) if non_2xx else 0
-rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+def errors(text: str) -> float:
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    count = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return float(count + (int(non_2xx.group(1)) if non_2xx else 0))
 
+
+def rps(text: str) -> float:
+    match = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    return float(match.group(1)) if match else 0.0
+
+
+ours = open(sys.argv[1], encoding="utf-8").read()
+anchor = open(sys.argv[2], encoding="utf-8").read()
 cases = [
-    case("health_p99", "ms", latency("99"), target=10.0),
-    case("health_errors", "errors", float(errors), target=0.0),
-    case("health_p50", "ms", latency("50")),
-    case("health_requests_per_second", "req/s", float(rps.group(1)) if rps else 0.0),
+    case("health_p99", "ms", latency(ours, "99"), anchor=ANCHOR, anchor_value=latency(anchor, "99"), target=10.0),
+    case("health_errors", "errors", errors(ours), target=0.0),
+    case("health_p50", "ms", latency(ours, "50"), anchor=ANCHOR, anchor_value=latency(anchor, "50")),
+    case(
+        "health_requests_per_second",
+        "req/s",
+        rps(ours),
+        anchor=ANCHOR,
+        anchor_value=rps(anchor),
+        throughput=True,
+    ),
 ]
 path = write_results("health_load", cases)
 print()

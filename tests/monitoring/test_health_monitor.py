@@ -596,6 +596,20 @@ class TestTransitionsAndMetrics:
 
 
 class TestReports:
+    def test_unchanged_checks_are_the_same_values_in_every_report(self) -> None:
+        """Until a check runs again, reports share its status object (what /health's memo keys on)."""
+        r = rig(
+            HealthCheck("db", Switch()),
+            HealthCheck("cache", Switch()),
+            overrides=(HealthCheckSettings(name="security_manager"),),
+        )
+        first, second = r.monitor.report().checks, r.monitor.report().checks  # db and cache: not run yet
+        assert all(first[name] is second[name] for name in ("db", "cache", "security_manager"))
+        asyncio.run(r.monitor.run_all())
+        after = r.monitor.report().checks
+        assert after["db"] is not first["db"]  # a new result is a new value
+        assert after["db"] is r.monitor.report().checks["db"]
+
     def test_report_to_dict_is_json_ready(self) -> None:
         """to_dict has status, scope, time and per-check fields, and survives json.dumps."""
         r = rig()

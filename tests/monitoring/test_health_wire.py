@@ -9,9 +9,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.responses import JSONResponse
+
 from sharedconfig.interfaces import CheckResult, HealthState, HealthStatus
 from sharedconfig.monitoring.health import HealthReport
-from sharedconfig.monitoring.health.wire import to_json, wire_fields
+from sharedconfig.monitoring.health.wire import Memo, encode, to_json, wire_fields
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -102,3 +107,86 @@ class TestToJson:
             "error": "boom",
             "7": None,
         }
+
+
+# what a check may put in its details: JSON values, plus the types to_json converts
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from(list(HealthState))
+    | st.datetimes(timezones=st.just(UTC))
+    | st.timedeltas()
+    | st.builds(Point, st.integers())
+)
+_details = st.recursive(
+    _leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text() | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_statuses = st.builds(
+    lambda name, state, message, details, critical, tags: HealthStatus(
+        name, CheckResult(state, message, details, 0.25, WHEN), critical=critical, tags=tags
+    ),
+    st.text(max_size=8),
+    st.sampled_from(list(HealthState)),
+    st.text(),
+    st.dictionaries(st.text(max_size=6), _details, max_size=4),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=2),
+)
+
+
+class TestEncode:
+    @given(st.lists(_statuses, max_size=4))
+    def test_the_text_is_what_a_json_response_renders(self, statuses: list[HealthStatus]) -> None:
+        """encode(report) is byte for byte the body JSONResponse(report.to_dict()) sends, memo or not."""
+        report = HealthReport("all", HealthState.HEALTHY, 200, {s.name: s for s in statuses}, WHEN)
+        rendered = JSONResponse(report.to_dict()).body
+        memo = Memo((HealthStatus,))
+        assert encode(report).encode() == rendered
+        assert encode(report, memo).encode() == rendered
+        assert encode(report, memo).encode() == rendered  # from the memo the second time
+
+    def test_a_nan_is_refused_as_by_json_response(self) -> None:
+        """A NaN in details is not valid JSON: encode raises as JSONResponse does (the server answers 500)."""
+        report = HealthReport("all", HealthState.HEALTHY, 200, {"x": status_with({"v": float("nan")})}, WHEN)
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            encode(report, Memo((HealthStatus,)))
+
+
+def status_with(details: dict[str, object]) -> HealthStatus:
+    """A healthy status named x with ``details``."""
+    return HealthStatus("x", CheckResult(HealthState.HEALTHY, "", details, 0.0, WHEN))
+
+
+class TestMemo:
+    def test_a_value_is_encoded_once(self) -> None:
+        """The memo gives the text it made for the same object, even if that object's dict changed since."""
+        details: dict[str, object] = {"n": 1}
+        value = status_with(details)
+        memo = Memo((HealthStatus,))
+        first = memo.text(value)
+        details["n"] = 2  # nobody should; the memo shows the value as it was when first encoded
+        assert memo.text(value) == first
+        assert '"n":1' in first
+
+    def test_an_equal_but_different_object_is_encoded_afresh(self) -> None:
+        """Identity, not equality or id alone: a new status gets its own text."""
+        memo = Memo((HealthStatus,))
+        assert '"n":1' in memo.text(status_with({"n": 1}))
+        assert '"n":2' in memo.text(status_with({"n": 2}))
+
+    def test_the_memo_is_bounded(self) -> None:
+        """Past its size the memo starts again rather than growing with every result ever seen."""
+        memo = Memo((HealthStatus,), size=3)
+        kept = [status_with({"n": n}) for n in range(10)]
+        for value in kept:
+            memo.text(value)
+        assert len(memo) <= 3

@@ -8,9 +8,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from conftest import ASGIClient as Client
 from sharedconfig.config.loader import load
@@ -22,6 +24,7 @@ from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.settings import MonitoringSettings
 from sharedconfig.server.app import CheckBody, HealthBody, create_app
 from sharedconfig.server.auth import TOKEN_ENV
+from sharedconfig.testing import FakeClock
 
 CANARY_TOKEN = "canary-token-4e2b"
 CANARY_SLACK = "https://hooks.slack.com/services/canary-slack-9d1f"
@@ -257,6 +260,71 @@ class TestConfigAPI:
             response = client.get("/api/v1/config", headers={"Authorization": "Bearer t0ken"})
         assert response.status_code == 200
         assert response.json()["config"]["monitoring"]["sample_rate"] == 0.5
+
+
+class TestProbeFront:
+    """The health probes are answered ahead of FastAPI's stack, with what the route itself would send."""
+
+    @pytest.fixture
+    def frozen(self) -> Iterator[Monitoring]:
+        """A Monitoring on a FakeClock, so two reports of the same results are the same bytes."""
+        m = Monitoring(MonitoringSettings(), stream=io.StringIO(), clock=FakeClock())
+        m.health.register(HealthCheck("db", lambda: CheckResult.healthy("ok", {"pool": "ré", "free": 3})))
+        asyncio.run(m.health.run_all())
+        yield m
+        m.stop()
+
+    @pytest.mark.parametrize(("path", "scope"), [("/health", "all"), ("/health/live", "live")])
+    def test_the_body_and_headers_are_the_routes(self, frozen: Monitoring, path: str, scope: str) -> None:
+        """Status, body bytes and headers equal a JSONResponse of the report with Cache-Control: no-store."""
+        report = frozen.health.report(scope)  # type: ignore[arg-type]
+        expected = JSONResponse(report.to_dict(), report.http_status, headers={"Cache-Control": "no-store"})
+        with Client(create_app(frozen)) as client:
+            response = client.get(path)
+        assert response.status_code == expected.status_code
+        assert response.content == expected.body
+        assert dict(response.headers) == {k.decode(): v.decode() for k, v in expected.raw_headers}
+
+    def test_head_is_answered_with_the_length_and_no_body(self, frozen: Monitoring) -> None:
+        """HEAD gets GET's status and Content-Length, and no body."""
+        with Client(create_app(frozen)) as client:
+            get, head = client.get("/health/ready"), client.request("HEAD", "/health/ready")
+        assert head.status_code == get.status_code
+        assert head.headers["content-length"] == str(len(get.content))
+        assert head.content == b""
+
+    def test_probes_are_answered_before_the_apps_middleware(self, monitoring: Monitoring) -> None:
+        """Middleware added to the app runs for /metrics, not for the probes, which are still measured."""
+        seen: list[str] = []
+
+        class Spy:
+            def __init__(self, app: Any) -> None:
+                self.app = app
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                seen.append(scope.get("path", ""))
+                await self.app(scope, receive, send)
+
+        app = create_app(monitoring)
+        app.add_middleware(Spy)
+        with Client(app) as client:
+            assert client.get("/health").status_code == 200
+            assert client.get("/metrics").status_code == 200
+            assert client.post("/health").status_code == 405  # not a probe: FastAPI answers
+        assert seen == ["/metrics", "/health"]
+        value = sample(
+            monitoring, "http_server_requests_total", method="GET", route="/health", status_class="2xx"
+        )
+        assert value == 1
+
+    def test_an_app_with_a_root_path_is_served_by_its_routes(self, monitoring: Monitoring) -> None:
+        """With a root_path the front stands aside and the routes answer, with the same body."""
+        app = create_app(monitoring)
+        app.root_path = "/ops"
+        with Client(app) as client:
+            response = client.get("/ops/health")
+        assert response.status_code == 200
+        assert response.json()["scope"] == "all"
 
 
 class TestErrorsAndOpenAPI:

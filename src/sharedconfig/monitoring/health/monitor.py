@@ -121,6 +121,7 @@ class _Entry:
         "in_thread",
         "interval",
         "next_due",
+        "pending",
         "result",
         "tags",
         "task",
@@ -147,6 +148,8 @@ class _Entry:
         self.tags = _shown_tags({**check.tags, **(override.tags if override is not None else {})})
         self.next_due = float("-inf")
         self.result: HealthStatus | None = None
+        self.pending = self.status(_NOT_RUN)
+        """What a report shows before the first result; one value, so /health encodes it once."""
         self.task: asyncio.Task[CheckResult] | None = None
         self.in_thread = False
 
@@ -224,6 +227,18 @@ class HealthMonitor:
         self._logger = logger
         self._clock = clock
         self._overrides = {s.name: s for s in settings.checks}
+        # what a report shows for a configured check nobody registered; made once, as the settings are fixed
+        self._unregistered = {
+            s.name: HealthStatus(
+                s.name,
+                _NOT_REGISTERED,
+                critical=s.critical,
+                tags=_shown_tags(s.tags),
+                description=mask_userinfo(s.description),
+            )
+            for s in self._overrides.values()
+            if s.enabled
+        }
         self._entries: dict[str, _Entry] = {}
         self._guards: dict[str, tuple[Callable[[], CheckResult | None], str]] = {}
         self._lock = threading.Lock()
@@ -386,20 +401,10 @@ class HealthMonitor:
         if scope not in _SCOPES:
             raise ValueError(f"unknown health scope {scope!r}; use one of {sorted(_SCOPES)}")
         with self._lock:
-            found = [e.result or e.status(_NOT_RUN) for e in self._active()]
+            found = [e.result or e.pending for e in self._active()]
             registered = set(self._entries)
         if self.settings.enabled:
-            found.extend(
-                HealthStatus(
-                    s.name,
-                    _NOT_REGISTERED,
-                    critical=s.critical,
-                    tags=_shown_tags(s.tags),
-                    description=mask_userinfo(s.description),
-                )
-                for s in self._overrides.values()
-                if s.enabled and s.name not in registered
-            )
+            found.extend(s for name, s in self._unregistered.items() if name not in registered)
         for name, (probe, description) in self._guards.items():
             outcome = probe()
             if outcome is not None:  # a guard shows only when something is wrong; its text is redacted

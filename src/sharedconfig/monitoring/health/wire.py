@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, NamedTuple, get_type_hints
 
-__all__ = ["WireField", "to_json", "wire_fields"]
+__all__ = ["Memo", "WireField", "encode", "to_json", "wire_fields"]
 
 
 class WireField(NamedTuple):
@@ -49,14 +50,20 @@ def _layout(cls: type) -> tuple[tuple[str, bool], ...]:
     return tuple((f.name, bool(f.metadata.get("inline"))) for f in dataclasses.fields(cls) if _shown(f))
 
 
-def _fields_json(value: object, out: dict[str, object]) -> dict[str, object]:
+def _fields(value: object) -> Iterator[tuple[str, object]]:
+    """(key, value) of each field of the dataclass ``value`` in its JSON form, inlined fields in place."""
     cls: type = type(value)
     for name, inline in _layout(cls):
         item = getattr(value, name)
         if inline:
-            _fields_json(item, out)
+            yield from _fields(item)
         else:
-            out[name] = to_json(item)
+            yield name, item
+
+
+def _fields_json(value: object, out: dict[str, object]) -> dict[str, object]:
+    for name, item in _fields(value):
+        out[name] = to_json(item)
     return out
 
 
@@ -106,3 +113,62 @@ def to_json(value: object) -> object:
     if cls in _PLAIN:
         return value
     return _converter(cls)(value)
+
+
+# what Starlette's JSONResponse renders: compact, UTF-8 text, no NaN
+_dumps: Callable[[object], str] = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+# keys repeat on every request (field names, check names): their quoted form is kept
+_key: Callable[[str], str] = functools.lru_cache(maxsize=1024)(_dumps)
+
+
+class Memo:
+    """The encoded text of immutable values of ``types``, kept by identity for values encoded repeatedly.
+
+    ``/health`` encodes the same check statuses on every request until a check runs again; a status's text
+    is made once. Each entry holds its value, so an identity can never be reused while it is cached; past
+    ``size`` entries the memo starts again. Only for frozen values nobody changes after they are made.
+    """
+
+    def __init__(self, types: tuple[type, ...], size: int = 1024) -> None:
+        self.types = frozenset(types)
+        self.size = size
+        self._texts: dict[int, tuple[object, str]] = {}
+
+    def __len__(self) -> int:
+        """How many texts are kept."""
+        return len(self._texts)
+
+    def text(self, value: object) -> str:
+        """``encode(value)``, made once per value."""
+        hit = self._texts.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = encode(value)
+        if len(self._texts) >= self.size:
+            self._texts.clear()
+        self._texts[id(value)] = (value, text)
+        return text
+
+
+def encode(value: object, memo: Memo | None = None) -> str:
+    """``value``'s JSON form as text, exactly as ``JSONResponse(to_json(value))`` renders it.
+
+    Dataclasses and mappings are written part by part, so the values ``memo`` keeps are encoded once;
+    everything else goes through ``to_json``.
+    """
+    cls: type = type(value)
+    if memo is not None and cls in memo.types:
+        return memo.text(value)
+    if cls in _PLAIN or issubclass(cls, Enum):
+        return _dumps(to_json(value))
+    if dataclasses.is_dataclass(cls):
+        items: Iterator[tuple[str, object]] = _fields(value)
+    elif isinstance(value, Mapping):
+        items = ((str(k), v) for k, v in value.items())
+    else:
+        return _dumps(to_json(value))
+    return "{" + ",".join(f"{_key(key)}:{encode(item, memo)}" for key, item in items) + "}"
