@@ -35,25 +35,48 @@ class DataFormat(StrEnum):
     json = "json"
 
 
-Files = Annotated[list[Path] | None, typer.Argument(help="YAML, JSON or TOML files or globs, low to high.")]
+Files = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="FILE...", help="YAML, JSON or TOML files or globs, low to high.", show_default=False
+    ),
+]
 Profile = Annotated[
     str | None,
     typer.Option(
-        "--profile", "-p", help="Profile overlay (app.<profile>.yaml); default $SHAREDCONFIG_PROFILE."
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="Profile overlay (app.<profile>.yaml); default $SHAREDCONFIG_PROFILE.",
     ),
 ]
-EnvPrefix = Annotated[str, typer.Option("--env-prefix", help="Prefix of config environment variables.")]
+EnvPrefix = Annotated[
+    str, typer.Option("--env-prefix", metavar="PREFIX", help="Prefix of config environment variables.")
+]
 Require = Annotated[
     list[str] | None,
-    typer.Option("--require", help="Module that must be valid even when its section is absent (repeatable)."),
+    typer.Option(
+        "--require",
+        metavar="MODULE",
+        help="Module that must be valid even when its section is absent (repeatable).",
+    ),
 ]
-Overrides = Annotated[list[str] | None, typer.Option("--set", help="KEY.PATH=VALUE override (repeatable).")]
-Ignore = Annotated[list[str] | None, typer.Option("--ignore", help="Issue code to ignore (repeatable).")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY.PATH=VALUE", help="KEY.PATH=VALUE override (repeatable)."),
+]
+Ignore = Annotated[
+    list[str] | None, typer.Option("--ignore", metavar="CODE", help="Issue code to ignore (repeatable).")
+]
 SecretsDir = Annotated[
     str | None,
-    typer.Option("--secrets-dir", help="Directory of secret files; default $SHAREDCONFIG_SECRETS_DIR."),
+    typer.Option(
+        "--secrets-dir", metavar="DIR", help="Directory of secret files; default $SHAREDCONFIG_SECRETS_DIR."
+    ),
 ]
-EnvFile = Annotated[str, typer.Option("--env-file", help="The .env file to read when it exists.")]
+EnvFile = Annotated[
+    str, typer.Option("--env-file", metavar="FILE", help="The .env file to read when it exists.")
+]
 
 
 def _paths(files: list[Path] | None) -> list[str]:
@@ -108,7 +131,9 @@ def validate(
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     require: Require = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
-    output: Annotated[IssueFormat, typer.Option("--format", help="text or json.")] = IssueFormat.text,
+    output: Annotated[
+        IssueFormat, typer.Option("--format", metavar="text|json", help="text or json.")
+    ] = IssueFormat.text,
     overrides: Overrides = None,
     ignore: Ignore = None,
     secrets_dir: SecretsDir = None,
@@ -158,7 +183,9 @@ def show(
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     require: Require = None,
     explain: Annotated[bool, typer.Option("--explain", help="Say where every value came from.")] = False,
-    output: Annotated[DataFormat, typer.Option("--format", help="yaml or json.")] = DataFormat.yaml,
+    output: Annotated[
+        DataFormat, typer.Option("--format", metavar="yaml|json", help="yaml or json.")
+    ] = DataFormat.yaml,
     overrides: Overrides = None,
     secrets_dir: SecretsDir = None,
     env_file: EnvFile = ".env",
@@ -189,7 +216,9 @@ def show(
 
 
 def schema(
-    module: Annotated[str | None, typer.Option("--module", "-m", help="Only this module's schema.")] = None,
+    module: Annotated[
+        str | None, typer.Option("--module", "-m", metavar="MODULE", help="Only this module's schema.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema (draft 2020-12) of the configuration, for editors and CI."""
     from sharedconfig.config.schema import config_schema
@@ -198,8 +227,8 @@ def schema(
 
 
 def diff(
-    a: Annotated[Path, typer.Argument(help="The old configuration file.")],
-    b: Annotated[Path, typer.Argument(help="The new configuration file.")],
+    a: Annotated[Path, typer.Argument(metavar="OLD", help="The old configuration file.")],
+    b: Annotated[Path, typer.Argument(metavar="NEW", help="The new configuration file.")],
     profile: Profile = None,
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     env_file: EnvFile = ".env",

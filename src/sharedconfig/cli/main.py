@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+import sharedconfig
 from sharedconfig.cli import config as config_cmds
 from sharedconfig.cli import serve as serve_cmd
 from sharedconfig.errors import ConfigValidationError, SharedConfigError
@@ -23,7 +24,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"sharedconfig {sharedconfig.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Load, validate and inspect configuration shared by Python services."""
+
+
 app.command("validate")(config_cmds.validate)
 app.command("show")(config_cmds.show)
 app.command("schema")(config_cmds.schema)

@@ -63,11 +63,19 @@ def serve(
     files: Files = None,
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Address to bind; default monitoring.server.host (127.0.0.1)."),
+        typer.Option(
+            "--host", metavar="ADDRESS", help="Address to bind; default monitoring.server.host (127.0.0.1)."
+        ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=0, max=65535, help="TCP port; default monitoring.server.port (9464)."),
+        typer.Option(
+            "--port",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="TCP port; default monitoring.server.port (9464).",
+        ),
     ] = None,
     profile: Profile = None,
     env_prefix: EnvPrefix = "SHAREDCONFIG_",

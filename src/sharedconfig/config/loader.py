@@ -76,7 +76,9 @@ class LoadOptions(TypedDict, total=False):
     ignore: Collection[str]
     """Issue codes to ignore, on top of the files' ``validation.ignore``."""
     modules: Collection[ConfigModule] | None
-    """The modules to validate with (replaces discovery); default every installed module."""
+    """Modules to validate with, added to the installed ones (one of the same name replaces it)."""
+    discover: bool
+    """Whether the installed modules (entry points) are used; default True. False: ``modules`` only."""
     validators: Collection[Validator]
     """Validators run after the built-in ones and the modules' own, by priority."""
     sources: Sequence[Source] | None
@@ -118,6 +120,17 @@ def _environ(options: LoadOptions) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
+def file_paths(files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> tuple[str, ...]:
+    """``files`` as a tuple of paths; one ``str`` or ``Path`` is one file, not its characters."""
+    if isinstance(files, str | os.PathLike):
+        return (os.fspath(files),)
+    return tuple(os.fspath(f) for f in files)
+
+
+_TEXT_LISTS = ("overrides", "require", "ignore")
+"""Options holding strings, where one string means a list of one (``overrides="a.b=1"``)."""
+
+
 def resolve_options(options: LoadOptions) -> LoadOptions:
     """``options`` with the environment's defaults filled in: ``environ``, ``profile``, ``secrets_dir``.
 
@@ -131,6 +144,10 @@ def resolve_options(options: LoadOptions) -> LoadOptions:
     environ = _environ(options)
     resolved = options.copy()
     resolved["environ"] = environ
+    for key in _TEXT_LISTS:
+        value = options.get(key)
+        if isinstance(value, str):
+            resolved[key] = (value,)  # type: ignore[literal-required]
     if options.get("profile") is None:
         resolved["profile"] = environ.get(PROFILE_VAR) or None
     if options.get("secrets_dir") is None:
@@ -256,10 +273,13 @@ def _rules(tree: dict[str, Any]) -> tuple[RuleConfig, list[tuple[str, str]]]:
     return RuleConfig.from_mapping(section), problems
 
 
-def check(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]) -> Outcome:
+def check(
+    files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (), **options: Unpack[LoadOptions]
+) -> Outcome:
     """Load and validate like :func:`load`, but return the report instead of raising."""
     started = time.perf_counter()
     opts = resolve_options(options)
+    files = file_paths(files)
     read_ctx = _read_context(opts)
     sources = opts.get("sources")
     layers: list[Layer] = []
@@ -268,12 +288,21 @@ def check(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOp
     tree = merge(layers)
     provenance = Provenance(layers)
     rules, rule_problems = _rules(tree)
-    registry = resolve(opts.get("modules"))
+    registry, broken = resolve(opts.get("modules"), discover=opts.get("discover", True))
     profile = opts.get("profile")
     ctx = ValidationContext(tree, provenance, profile=profile)
     for layer in layers:
         ctx.issues.extend(layer.issues)
         ctx.unresolved.update(i.path for i in layer.issues if i.code in ("CONFIG_015", "CONFIG_016"))
+    for module in broken:  # fails the configurations that use its section, warns the others
+        used = module.name in tree
+        ctx.report(
+            "CONFIG_019",
+            (module.name,) if used else (),
+            str(module),
+            severity="error" if used else "warning",
+            hint=module.hint,
+        )
     for code, message in rule_problems:
         ctx.report(code, (RULES_KEY,), message)
     validation_started = time.perf_counter()
@@ -295,11 +324,13 @@ def check(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOp
     return Outcome(config, report)
 
 
-def load(files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]) -> Config:
+def load(
+    files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (), **options: Unpack[LoadOptions]
+) -> Config:
     """Load, merge and validate configuration; return a frozen :class:`Config`.
 
-    ``files`` are YAML/JSON/TOML paths or globs, low to high; the options are those of
-    :class:`LoadOptions`. Raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when the
+    ``files`` are YAML/JSON/TOML paths or globs, low to high (a single path is one file); the options are
+    those of :class:`LoadOptions`. Raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when the
     configuration has errors: ``check(files, **options).config_or_raise()``.
     """
     return check(files, **options).config_or_raise()

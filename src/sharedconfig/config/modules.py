@@ -21,11 +21,14 @@ from sharedconfig.errors import ConfigError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BrokenModule",
     "ConfigModule",
     "ModuleCheck",
     "SettingsModule",
     "discover",
+    "installed",
     "module_check",
+    "resolve",
 ]
 
 ENTRY_POINT_GROUP = "sharedconfig.modules"
@@ -134,35 +137,73 @@ def module_check(
     return wrap
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenModule:
+    """An installed module's entry point that could not be loaded: its name, target and what went wrong."""
+
+    name: str
+    target: str
+    problem: str
+    hint: str = "Reinstall the package that provides the module, or uninstall it."
+
+    def __str__(self) -> str:
+        return f"module {self.name!r} ({self.target}) {self.problem}"
+
+
 @cache
-def discover() -> Mapping[str, ConfigModule]:
-    """Every installed module by name, loaded once per process from the entry-point group."""
+def installed() -> tuple[Mapping[str, ConfigModule], tuple[BrokenModule, ...]]:
+    """Every installed module by name, and the entry points that failed to load; once per process."""
     found: dict[str, ConfigModule] = {}
+    broken: list[BrokenModule] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
         except Exception as exc:
-            raise ConfigError(
-                f"module {ep.name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}",
-                code="CONFIG_019",
-                cause=exc,
-            ) from exc
+            broken.append(BrokenModule(ep.name, ep.value, f"failed to import: {type(exc).__name__}: {exc}"))
+            continue
         if not isinstance(obj, ConfigModule):
-            raise ConfigError(
-                f"entry point {ep.name!r} ({ep.value}) is not a ConfigModule",
-                code="CONFIG_019",
-                hint="The entry point must name an object with name, schema, validators, defaults, "
-                "validate and override, such as a SettingsModule.",
+            broken.append(
+                BrokenModule(
+                    ep.name,
+                    ep.value,
+                    "is not a ConfigModule",
+                    "The entry point must name an object with name, schema, validators, defaults, "
+                    "validate and override, such as a SettingsModule.",
+                )
             )
+            continue
         found[obj.name] = obj
+    return found, tuple(broken)
+
+
+def discover() -> Mapping[str, ConfigModule]:
+    """Every installed module by name; raises ``ConfigError`` (CONFIG_019) if an entry point is broken.
+
+    ``load()`` does not raise here: a broken module fails only the configurations with its section
+    (see ``resolve``).
+    """
+    found, broken = installed()
+    if broken:
+        first = broken[0]
+        raise ConfigError(str(first), code="CONFIG_019", hint=first.hint)
     return found
 
 
-def resolve(modules: Iterable[ConfigModule] | None) -> dict[str, ConfigModule]:
-    """The given modules by name, or every installed module."""
-    if modules is None:
-        return dict(discover())
-    return {m.name: m for m in modules}
+def resolve(
+    modules: Iterable[ConfigModule] | None, *, discover: bool = True
+) -> tuple[dict[str, ConfigModule], tuple[BrokenModule, ...]]:
+    """The modules a load validates with, by name, and the broken entry points among the installed ones.
+
+    The installed modules (unless ``discover`` is false) plus ``modules``; a given module replaces an
+    installed one of the same name.
+    """
+    registry: dict[str, ConfigModule] = {}
+    broken: tuple[BrokenModule, ...] = ()
+    if discover:
+        found, broken = installed()
+        registry.update(found)
+    registry.update((m.name, m) for m in modules or ())
+    return registry, tuple(b for b in broken if b.name not in registry)
 
 
 def path_of(*parts: str | int) -> KeyPath:

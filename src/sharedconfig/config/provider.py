@@ -16,7 +16,7 @@ import yaml
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
 from sharedconfig.config.hooks import NO_HOOKS
-from sharedconfig.config.loader import LoadOptions, check, resolve_options
+from sharedconfig.config.loader import LoadOptions, check, file_paths, resolve_options
 from sharedconfig.config.snapshot import Config
 from sharedconfig.config.sources.files import expand, profile_overlay
 from sharedconfig.errors import ConfigError
@@ -37,7 +37,7 @@ class FileConfigProvider:
 
     def __init__(
         self,
-        files: Iterable[str | os.PathLike[str]],
+        files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
         *,
         options: LoadOptions | None = None,
         poll_interval: float = 2.0,
@@ -47,7 +47,7 @@ class FileConfigProvider:
     ) -> None:
         merged: LoadOptions = options.copy() if options else {}
         merged.update(more)
-        self.files = tuple(os.fspath(f) for f in files)
+        self.files = file_paths(files)
         self._options = resolve_options(merged)
         self._hooks = self._options.get("hooks", NO_HOOKS)
         self.poll_interval = poll_interval
