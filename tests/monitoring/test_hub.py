@@ -145,6 +145,16 @@ class TestFixes:
         assert check.critical
         assert check.state.value == "healthy"
 
+    def test_from_config_records_the_load_that_made_it(self) -> None:
+        """config_loads_total{result="success"} is 1 and the duration histogram has the load's own time."""
+        config = load([], environ={}, env_file=None)  # defaults: sample_rate 1, every duration kept
+        assert config.timings is not None
+        mon = Monitoring.from_config(config, stream=io.StringIO())
+        assert mon.metrics.sample_value("config_loads_total", {"result": "success"}) == 1
+        assert mon.metrics.sample_value("config_load_duration_seconds_count", {}) == 1
+        total = mon.metrics.sample_value("config_load_duration_seconds_sum", {})
+        assert total == pytest.approx(config.timings.load_seconds)
+
     def test_process_gauges_and_builtin_help(self) -> None:
         """Process metrics are read at collection time (no job); built-in metrics carry real HELP text."""
         from sharedconfig.monitoring.metrics.exposition import render

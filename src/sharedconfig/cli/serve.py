@@ -91,18 +91,14 @@ def serve(
     Binding to an address other than loopback needs an API token (SHAREDCONFIG_API_TOKEN).
     """
     _require_server_extra()
-    from sharedconfig.config.hooks import ConfigHooks
     from sharedconfig.config.loader import load
     from sharedconfig.monitoring.hub import Monitoring
     from sharedconfig.monitoring.settings import MonitoringSettings
     from sharedconfig.server.app import create_app
     from sharedconfig.server.auth import check_bind, configured_token
     from sharedconfig.server.background import BackgroundServer
-    from sharedconfig.testing.hooks import Recording
 
-    # Monitoring is built from the configuration being loaded, so its hooks cannot exist during that
-    # load: record the loader's calls and replay them, with the real results and durations, once it does
-    recorded = Recording(ConfigHooks)
+    # Monitoring.from_config tells its hooks about this load, with the load's own durations
     config = load(
         [str(f) for f in files or ()],
         profile=profile,
@@ -110,7 +106,6 @@ def serve(
         overrides=overrides or (),
         secrets_dir=secrets_dir,
         env_file=env_file or None,
-        hooks=recorded.hooks,
     )
     for issue in config.report.warnings:
         print_issue(issue, sys.stderr)
@@ -121,7 +116,6 @@ def serve(
     check_bind(host, token)
 
     monitoring = Monitoring.from_config(config)
-    recorded.replay(monitoring.config_hooks)  # the load that made config, told to monitoring now
     app = create_app(monitoring, config, api_token=token)
     try:
         # the connection limits come from monitoring.settings.server, the same section as host and port

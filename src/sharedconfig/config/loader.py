@@ -19,7 +19,7 @@ from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.config.issues import ValidationReport
 from sharedconfig.config.modules import ConfigModule, resolve
 from sharedconfig.config.schema_errors import report_schema_errors
-from sharedconfig.config.snapshot import Config
+from sharedconfig.config.snapshot import Config, LoadTimings
 from sharedconfig.config.sources import (
     DefaultsSource,
     DotenvSource,
@@ -316,10 +316,14 @@ def check(
     rules = rules.merged(RuleConfig(ignore=frozenset(opts.get("ignore", ()))))
     report = ValidationReport(rules.apply(ctx.issues))
     hooks = opts.get("hooks", NO_HOOKS)
-    hooks.on_validation(report, time.perf_counter() - validation_started)
+    validation_seconds = time.perf_counter() - validation_started
+    hooks.on_validation(report, validation_seconds)
     config = None
     if report.ok:
-        config = Config(ctx.modules, tree, provenance, report, registry=registry, profile=profile)
+        timings = LoadTimings(validation_seconds, time.perf_counter() - started)
+        config = Config(
+            ctx.modules, tree, provenance, report, registry=registry, profile=profile, timings=timings
+        )
     hooks.on_load(config, report, time.perf_counter() - started)
     return Outcome(config, report)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
@@ -16,7 +17,7 @@ from sharedconfig.durations import format_duration
 from sharedconfig.errors import ConfigError, Location
 from sharedconfig.redaction import mask_userinfo
 
-__all__ = ["MISSING", "Config", "leaves", "redacted_tree"]
+__all__ = ["MISSING", "Config", "LoadTimings", "leaves", "redacted_tree"]
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 """Stands for the absent side of a ``Config.diff`` row."""
@@ -60,6 +61,16 @@ def redacted_tree(value: Any, provenance: Provenance, path: KeyPath = ()) -> Any
     return _mask(value, path, provenance)
 
 
+@dataclass(frozen=True, slots=True)
+class LoadTimings:
+    """How long the load that made a ``Config`` took, so a Monitoring built later can record it."""
+
+    validation_seconds: float
+    """The validation stage (schemas and validators)."""
+    load_seconds: float
+    """The whole load: reading, merging and validation."""
+
+
 class Config:
     """An immutable snapshot of validated configuration.
 
@@ -68,7 +79,7 @@ class Config:
     came from and ``report`` holds the warnings of the validation that produced it.
     """
 
-    __slots__ = ("_absent", "_modules", "_registry", "_tree", "profile", "provenance", "report")
+    __slots__ = ("_absent", "_modules", "_registry", "_tree", "profile", "provenance", "report", "timings")
     _absent: dict[str, BaseModel]
     _modules: dict[str, BaseModel]
     _registry: dict[str, ConfigModule]
@@ -76,6 +87,8 @@ class Config:
     profile: str | None
     provenance: Provenance
     report: ValidationReport
+    timings: LoadTimings | None
+    """How long the load took (None for a Config made by hand)."""
 
     def __init__(
         self,
@@ -86,6 +99,7 @@ class Config:
         *,
         registry: Mapping[str, ConfigModule] | None = None,
         profile: str | None = None,
+        timings: LoadTimings | None = None,
     ) -> None:
         setter = object.__setattr__
         setter(self, "_modules", dict(modules))
@@ -94,6 +108,7 @@ class Config:
         setter(self, "report", report)
         setter(self, "_registry", dict(registry or {}))
         setter(self, "profile", profile)
+        setter(self, "timings", timings)
         setter(self, "_absent", {})
 
     def __setattr__(self, name: str, value: object) -> None:

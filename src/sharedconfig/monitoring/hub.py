@@ -100,9 +100,19 @@ class Monitoring:
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: object) -> Monitoring:
-        """Build from a loaded ``Config``; its monitoring section (or defaults) and the config itself."""
+        """Build from a loaded ``Config``; its monitoring section (or defaults) and the config itself.
+
+        The load that produced ``config`` happened before this Monitoring existed, so its hooks are told
+        about it now, with the load's own durations: the ``config_*`` metrics and the ``config_loader``
+        check show that load, as they will show every later one made with ``hooks=config_hooks``.
+        """
         settings = config.module("monitoring", MonitoringSettings)
-        return cls(settings, config=config, **kwargs)  # type: ignore[arg-type]
+        monitoring = cls(settings, config=config, **kwargs)  # type: ignore[arg-type]
+        if config.timings is not None:
+            hooks = monitoring.config_hooks
+            hooks.on_validation(config.report, config.timings.validation_seconds)
+            hooks.on_load(config, config.report, config.timings.load_seconds)
+        return monitoring
 
     @property
     def started(self) -> bool:
