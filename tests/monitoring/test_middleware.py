@@ -498,3 +498,22 @@ class TestRealFlask:
             sample(monitoring, REQUESTS, method="GET", route="/items/<int:item_id>", status_class="2xx") == 2
         )
         assert sample(monitoring, REQUESTS, method="GET", route="unmatched", status_class="4xx") == 1
+
+
+def test_sample_rate_does_not_change_what_metrics_count() -> None:
+    """With monitoring.sample_rate 0.5, 9 requests are 9 in the counter and 9 in the duration _count."""
+    from sharedconfig.monitoring.settings import MonitoringSettings
+
+    mon = Monitoring(MonitoringSettings(sample_rate=0.5), stream=io.StringIO())
+
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = ASGIMetricsMiddleware(Starlette(routes=[Route("/ok", ok)]), monitoring=mon)
+    with Client(app) as client:
+        for _ in range(9):  # odd: a weight-2 sample could never add up to it
+            client.get("/ok")
+    labels = {"method": "GET", "route": "/ok"}
+    counted = mon.metrics.sample_value("http_server_requests_total", {**labels, "status_class": "2xx"})
+    observed = mon.metrics.sample_value("http_server_request_duration_seconds_count", labels)
+    assert counted == observed == 9

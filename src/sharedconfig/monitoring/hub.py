@@ -59,9 +59,9 @@ class Monitoring:
         s = self.settings
         self.enabled = s.enabled
         self.logger: StructLogger = make_logger(s.logging, stream=stream, component="monitoring")
+        # monitoring.sample_rate is for events and traces: metrics aggregate in process and count everything
         self.metrics = MetricsRegistry.from_settings(
             s.metrics,
-            sample_rate=s.sample_rate,
             clock=clock,
             enabled=s.enabled,
             warn=self.logger.bind(component="metrics").warning,

@@ -484,7 +484,9 @@ class MonitoringSettings(Settings):
     """The ``monitoring`` section: the seed's production YAML as a schema."""
 
     enabled: bool = Field(True, description="Turn all monitoring on or off.")
-    sample_rate: Ratio = Field(1.0, description="Fraction of events and detailed metrics recorded.")
+    sample_rate: Ratio = Field(
+        1.0, description="Fraction of events and traces kept; metrics are never sampled (they count all)."
+    )
     buffer_size: PositiveInt = Field(10000, description="Metric samples held between collection and export.")
     flush_interval: PositiveDuration = Field(_s(30), description="How often buffered metrics are exported.")
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
