@@ -522,3 +522,31 @@ class TestExporterFlushes:
             if r["event"] == "background job failed"
         ]
         assert [(r["job"], r["error"]) for r in failures] == [("flush exporters", "OSError: peer gone")]
+
+
+def test_a_configured_check_nobody_registered_is_reported_at_start() -> None:
+    """health.checks names 'databse'; 'database' is registered: start logs a warning with did-you-mean and
+    the report says why the entry is unknown; /health/ready stays 503 for a critical one, with that word."""
+    from sharedconfig.monitoring.health import HealthCheck
+
+    data = quiet().model_dump()
+    data["health"]["checks"] = [{"name": "databse", "critical": True}]
+    stream = io.StringIO()
+    mon = Monitoring(MonitoringSettings.model_validate(data), stream=stream)
+    mon.health.register(HealthCheck("database", lambda: True))
+    mon.start()
+    try:
+        entry = mon.health.report("ready").checks["databse"]
+        assert entry.state.value == "unknown"
+        assert "did you mean 'database'?" in entry.message
+        assert mon.health.report("ready").http_status == 503
+        warnings = [
+            r
+            for r in map(json.loads, stream.getvalue().splitlines())
+            if r["event"] == "health check configured but not registered"
+        ]
+        assert [(w["check"], w["did_you_mean"], w["critical"]) for w in warnings] == [
+            ("databse", "database", True)
+        ]
+    finally:
+        mon.stop()

@@ -177,11 +177,16 @@ class HealthPart(_Quiet):
     run_due: Periodic
     interval: float
     settings: MonitoringSettings
+    settle: Callable[[], object] = lambda: None
     name: str = "health"
 
     def jobs(self) -> Sequence[Job]:
         """The scheduler: one job that runs what is due and returns the time to the next due check."""
         return (Job("health", self.interval, self.run_due),)
+
+    def open(self) -> None:
+        """Report the checks named in settings that nobody registered (``HealthMonitor.settle``)."""
+        self.settle()
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
         """Intervals and timeouts are read when checks register: changes need a restart."""
@@ -192,7 +197,8 @@ def health_part(ctx: PartContext) -> Part | None:
     """The health scheduler, when monitoring and health are enabled."""
     if not (ctx.settings.enabled and ctx.settings.health.enabled):
         return None
-    return HealthPart(ctx.health.run_due, ctx.settings.health.check_interval.total_seconds(), ctx.settings)
+    interval = ctx.settings.health.check_interval.total_seconds()
+    return HealthPart(ctx.health.run_due, interval, ctx.settings, ctx.health.settle)
 
 
 @dataclass(eq=False)

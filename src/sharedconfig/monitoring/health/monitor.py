@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread, wait
+from sharedconfig.config.validation import did_you_mean
 from sharedconfig.interfaces import CheckResult, HealthState, HealthStatus, Logger, MetricsRecorder
 from sharedconfig.monitoring.health.checks import (
     PROCESS_CHECK,
@@ -242,6 +243,34 @@ class HealthMonitor:
         self._entries: dict[str, _Entry] = {}
         self._guards: dict[str, tuple[Callable[[], CheckResult | None], str]] = {}
         self._lock = threading.Lock()
+
+    def settle(self) -> list[str]:
+        """Warn about every check named in settings that nobody registered; ``Monitoring.start`` calls it.
+
+        Each one is logged (``health check configured but not registered``, with a did-you-mean over the
+        registered names) and its report entry says why it is unknown. A critical one keeps
+        ``/health/ready`` at 503 until a check of that name registers. Returns the names.
+        """
+        with self._lock:
+            registered = sorted(self._entries)
+        missing = [name for name in self._unregistered if name not in registered]
+        for name in missing:
+            status = self._unregistered[name]
+            suggestion = did_you_mean(name, registered)
+            reason = "not registered: no check of this name was registered when monitoring started"
+            if suggestion:
+                reason += f"; did you mean {suggestion!r}?"
+            self._unregistered[name] = dataclasses.replace(
+                status, result=CheckResult(HealthState.UNKNOWN, reason)
+            )
+            self._logger.warning(
+                "health check configured but not registered",
+                check=name,
+                critical=status.critical,
+                did_you_mean=suggestion or "",
+                registered=registered,
+            )
+        return missing
 
     def register(self, check: HealthCheck) -> None:
         """Add ``check``, due at once; raises ``ValueError`` when its name is taken."""
