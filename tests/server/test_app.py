@@ -118,6 +118,13 @@ class TestMetrics:
         assert response.headers["content-encoding"] == "gzip"
         assert 'app_items_total{item="item-99"} 1' in response.text
 
+    def test_head_is_answered_like_get_without_a_body(self, client: Client) -> None:
+        """HEAD /metrics is 200 with GET's content type and no body (it was 405)."""
+        head = client.request("HEAD", "/metrics")
+        assert head.status_code == 200
+        assert head.headers["content-type"] == client.get("/metrics").headers["content-type"]
+        assert head.content == b""
+
     def test_requests_are_labelled_by_route(self, monitoring: Monitoring, client: Client) -> None:
         """The app's own middleware counts its requests under the route template."""
         client.get("/health")

@@ -244,6 +244,9 @@ def create_app(
             headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=content_type, headers=headers)
 
+    # HEAD (uptime probes send it) answers as GET does, the server dropping the body; documented once, as GET
+    app.add_api_route("/metrics", metrics, methods=["HEAD"], include_in_schema=False)
+
     # each check's text is encoded once per result, not once per request
     memo = Memo((HealthStatus,))
 
