@@ -84,11 +84,34 @@ class ErrorCode:
     hint: str
     retryable: bool = False
     alert: bool = False
+    ignorable: bool = False
+    """Whether ``validation.ignore`` / ``--ignore`` / ``validation.severity`` may drop or re-grade it.
+
+    Only findings after which the configuration still is what the files say (unknown keys, risks, checks
+    across keys) are; reading problems and schema errors are not, as their part would load missing or as
+    its defaults. False by default, so a new code is never ignorable by accident."""
 
     @property
     def category(self) -> Category:
         """The category is the code's prefix (``CONFIG_001`` -> ``CONFIG``)."""
         return Category(self.code.rsplit("_", 1)[0])
+
+    @property
+    def not_ignorable_because(self) -> str:
+        """Why ignoring (or re-grading) the code has no effect; empty when it is ignorable."""
+        if self.ignorable:
+            return ""
+        if self.category is Category.CONFIG:
+            return (
+                f"{self.code} is a reading problem, and the configuration would load without the part "
+                "that could not be read instead of as the files say"
+            )
+        if self.category is Category.VALIDATION:
+            return (
+                f"{self.code} means the schema rejects the value, and the section would load with its "
+                "defaults instead of as the files say"
+            )
+        return f"configuration validation never reports {self.code}"
 
 
 def _codes(*codes: ErrorCode) -> dict[str, ErrorCode]:
@@ -234,6 +257,7 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "VALIDATION_001",
         "Unknown key",
         "Remove the key or fix its spelling; `sharedconfig schema` lists the valid keys.",
+        ignorable=True,
     ),
     ErrorCode("VALIDATION_002", "Wrong type", "Give a value of the type shown."),
     ErrorCode("VALIDATION_003", "Value out of range", "Give a value within the range shown."),
@@ -254,29 +278,48 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "VALIDATION_010",
         "Secret written in plain text",
         "Move the secret out of the file: use ${ENV_VAR}, the secrets directory or an env var.",
+        ignorable=True,
     ),
     ErrorCode(
         "VALIDATION_011",
         "Insecure transport in production",
         "Use TLS (use_ssl: true, https:// endpoints) when credentials are sent in production.",
+        ignorable=True,
     ),
     ErrorCode(
         "VALIDATION_020",
         "Batch size larger than buffer size",
         "Make batch_size at most buffer_size, or a batch can never fill.",
+        ignorable=True,
     ),
     ErrorCode(
         "VALIDATION_021",
         "Intervals or sample rates that cannot work together",
         "Adjust the values as the message says.",
+        ignorable=True,
     ),
     ErrorCode(
-        "VALIDATION_030", "Deprecated protocol endpoint", "Move to the endpoint suggested in the message."
+        "VALIDATION_030",
+        "Deprecated protocol endpoint",
+        "Move to the endpoint suggested in the message.",
+        ignorable=True,
+    ),
+    ErrorCode(
+        "VALIDATION_040",
+        "Unknown issue code in the rule configuration",
+        "Check the spelling; docs/errors.md lists every code.",
+    ),
+    ErrorCode(
+        "VALIDATION_041",
+        "Issue code cannot be ignored",
+        "Fix the problem instead: the rule has no effect on this code, so remove it.",
+        ignorable=True,
     ),
     ErrorCode(
         "VALIDATION_099",
         "Validator failed",
         "A validator raised an exception; the message names it. Report it to its author.",
+        ignorable=True,
     ),
     # -- other components ------------------------------------------------------------------------------
     ErrorCode("SECURITY_001", "Authentication failed", "Check the credentials or token.", alert=True),
@@ -474,7 +517,11 @@ class InterpolationError(ConfigError):
 
 
 class ConfigValidationError(ConfigError):
-    """The configuration has errors; ``issues`` holds every one of them (and the warnings)."""
+    """The configuration has errors; ``issues`` holds every one of them (and the warnings).
+
+    ``location`` and ``path`` are those of the first error; ``str()`` (what a crashing service prints) is
+    the summary line, then every issue with its location and, indented below it, its hint.
+    """
 
     default_code = "CONFIG_002"
 
@@ -483,9 +530,13 @@ class ConfigValidationError(ConfigError):
         super().__init__(message, **kwargs)
 
     def format(self) -> str:
-        """The summary line followed by one line per issue."""
-        lines = [super().format()]
-        lines.extend(f"  {issue}" for issue in self.issues)
+        """``error CONFIG_002: message``, then one line per issue and one per issue's hint."""
+        lines = [f"{self.severity.value} {self.code}: {self.message}"]
+        for issue in self.issues:
+            lines.append(f"  {issue}")
+            hint = getattr(issue, "hint", "")
+            if hint:
+                lines.append(f"      hint: {hint}")
         return "\n".join(lines)
 
 

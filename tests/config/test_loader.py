@@ -231,11 +231,11 @@ class TestPipeline:
 
         report = run([write(tmp_path, "a.yaml", "demo: {rate: 0.1}\n")], validators=[late, early]).report
         assert order == ["early", "late"]
-        assert [(i.code, i.severity, i.validator) for i in report] == [
-            ("VALIDATION_099", "error", "early"),
+        assert [(i.code, i.severity, i.validator) for i in report] == [  # located ones first
             ("VALIDATION_021", "warning", "late"),
+            ("VALIDATION_099", "error", "early"),
         ]
-        assert report.issues[1].location.line == 1
+        assert report.issues[0].location.line == 1
 
     def test_plain_text_secret_in_file_is_a_warning(self, tmp_path: Path) -> None:
         """A secret field written literally in a file warns, without printing the secret."""
@@ -391,7 +391,8 @@ class TestFixes:
             "demo: {name: '${UNSET_VAR}'}\nvalidation: {severity: {CONFIG_015: warning}}\n",
         )
         report = run([path], ignore=["CONFIG_015"]).report
-        assert [(i.code, i.severity) for i in report] == [("CONFIG_015", "error")]
+        assert [(i.code, i.severity) for i in report.errors] == [("CONFIG_015", "error")]
+        assert [i.code for i in report.warnings] == ["VALIDATION_041", "VALIDATION_041"]  # no effect
 
     def test_dotted_secret_files_are_left_alone(self, tmp_path: Path) -> None:
         """A mounted tls.crt is neither a key path nor a variable."""

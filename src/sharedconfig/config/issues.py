@@ -18,6 +18,7 @@ __all__ = [
     "KeyPath",
     "ValidationReport",
     "format_path",
+    "issue_order",
     "key_path",
 ]
 
@@ -80,11 +81,29 @@ class Issue:
         }
 
 
+_FILE_SOURCES = ("file", "secret", "dotenv")
+
+
+def issue_order(issue: Issue) -> tuple[Any, ...]:
+    """Sort key of a report: issues in files by file, line, column and key path; then those of other
+    origins (env, ``--set``, options) by the origin's text and key path; then the unlocated ones."""
+    loc = issue.location
+    if loc is not None and loc.source in _FILE_SOURCES:
+        return (0, loc.name, loc.line or 0, loc.column or 0, issue.path)
+    if loc is not None:
+        return (1, str(loc), "", 0, issue.path)
+    return (2, "", 0, 0, issue.path)
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationReport:
-    """Every issue found, in source order; ``ok`` when none is an error."""
+    """Every issue found, ordered by :func:`issue_order` (file, line, column, key path); ``ok`` when none
+    is an error. Issues at the same place keep the order they were reported in."""
 
     issues: tuple[Issue, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "issues", tuple(sorted(self.issues, key=issue_order)))
 
     @property
     def errors(self) -> tuple[Issue, ...]:

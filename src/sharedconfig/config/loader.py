@@ -35,6 +35,7 @@ from sharedconfig.config.sources.secrets import read_secret_files, secret_path
 from sharedconfig.config.tree import Layer, Provenance, ReadContext, merge
 from sharedconfig.config.validation import (
     BUILTIN_VALIDATORS,
+    RULES_KEY,
     RuleConfig,
     ValidationContext,
     Validator,
@@ -47,7 +48,6 @@ __all__ = ["LoadOptions", "Outcome", "check", "default_sources", "load", "resolv
 
 PROFILE_VAR = "SHAREDCONFIG_PROFILE"
 SECRETS_DIR_VAR = "SHAREDCONFIG_SECRETS_DIR"
-RULES_KEY = "validation"
 DEFAULT_ENV_FILE = ".env"
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 
@@ -105,13 +105,13 @@ class Outcome:
         """The snapshot; raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when invalid."""
         if self.config is not None:
             return self.config
-        errors = self.report.errors
-        first = errors[0]
+        errors, warnings = len(self.report.errors), len(self.report.warnings)
+        first = self.report.errors[0]  # the report is ordered by file and line
+        summary = f"configuration has {errors} error{'s' if errors != 1 else ''}"
+        if warnings:
+            summary += f" and {warnings} warning{'s' if warnings != 1 else ''}"
         raise ConfigValidationError(
-            f"configuration has {len(errors)} error{'s' if len(errors) != 1 else ''}; first: {first}",
-            issues=self.report.issues,
-            location=first.location,
-            path=first.path,
+            summary, issues=self.report.issues, location=first.location, path=first.path
         )
 
 
@@ -313,8 +313,8 @@ def check(
         pipeline.extend(registry[name].validators)
     pipeline.extend(opts.get("validators", ()))
     run_pipeline(pipeline, ctx)
-    rules = rules.merged(RuleConfig(ignore=frozenset(opts.get("ignore", ()))))
-    report = ValidationReport(rules.apply(ctx.issues))
+    rules = rules.merged(RuleConfig.from_option(opts.get("ignore", ())))
+    report = rules.report(ctx)  # vets the rules' codes, applies them, orders the issues by file and line
     hooks = opts.get("hooks", NO_HOOKS)
     validation_seconds = time.perf_counter() - validation_started
     hooks.on_validation(report, validation_seconds)

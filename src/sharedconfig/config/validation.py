@@ -7,15 +7,15 @@ is applied at the end, as linters do. The built-in validators of the configurati
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel, SecretStr
 
 from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path
 from sharedconfig.config.tree import Provenance
-from sharedconfig.errors import Location
+from sharedconfig.errors import REGISTRY, Location
 
 __all__ = [
     "BUILTIN_VALIDATORS",
@@ -29,6 +29,7 @@ __all__ = [
     "IssueSeverity",
     "KeyPath",
     "RuleConfig",
+    "RuleOrigin",
     "ValidationContext",
     "ValidationReport",
     "Validator",
@@ -53,46 +54,149 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+RULES_KEY = "validation"
+"""The top-level key of the rule configuration in the files."""
+
+OPTION_LOCATION = Location("option", "ignore")
+"""Where codes of ``load(..., ignore=[...])`` and the CLI's ``--ignore`` come from."""
+
+RuleOrigin: TypeAlias = tuple[str, str, KeyPath | None]
+"""One rule as written: (``"ignore"`` or ``"severity"``, the code, its key path; None for the option)."""
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str | int) else list(value or ())
+
+
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
-    """Linter-style switches: codes to ignore and codes whose severity is changed."""
+    """Linter-style switches: codes to ignore and codes whose severity is changed.
+
+    They act only on codes registered as ``ignorable`` (``sharedconfig.errors.ErrorCode``); ``vet`` turns
+    unknown codes into ``VALIDATION_040`` errors and codes that cannot be ignored into ``VALIDATION_041``
+    warnings, each located where the code was written (``origins``).
+    """
 
     ignore: frozenset[str] = frozenset()
     severity: Mapping[str, IssueSeverity] = field(default_factory=dict)
+    origins: tuple[RuleOrigin, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> RuleConfig:
         """Build from the ``validation:`` section (``{ignore: [...], severity: {CODE: error}}``)."""
         if not data:
             return cls()
-        ignore = data.get("ignore") or ()
+        raw_ignore = data.get("ignore")
         severity = data.get("severity") or {}
-        if isinstance(ignore, str):
-            ignore = [ignore]
+        if isinstance(raw_ignore, str | int):
+            origins: list[RuleOrigin] = [("ignore", str(raw_ignore), (RULES_KEY, "ignore"))]
+        else:
+            origins = [("ignore", str(c), (RULES_KEY, "ignore", i)) for i, c in enumerate(raw_ignore or ())]
+        origins.extend(("severity", str(k), (RULES_KEY, "severity", str(k))) for k in severity)
         return cls(
-            ignore=frozenset(str(c) for c in ignore), severity={str(k): v for k, v in severity.items()}
+            ignore=frozenset(code for kind, code, _ in origins if kind == "ignore"),
+            severity={str(k): v for k, v in severity.items()},
+            origins=tuple(origins),
         )
+
+    @classmethod
+    def from_option(cls, codes: Iterable[str] | str | None) -> RuleConfig:
+        """Build from the ``ignore=`` option (the CLI's ``--ignore``)."""
+        listed = [str(c) for c in _as_list(codes)]
+        return cls(ignore=frozenset(listed), origins=tuple(("ignore", c, None) for c in listed))
 
     def merged(self, other: RuleConfig) -> RuleConfig:
         """``other`` (e.g. CLI flags) on top of this one."""
-        return RuleConfig(self.ignore | other.ignore, {**self.severity, **other.severity})
+        return RuleConfig(
+            self.ignore | other.ignore, {**self.severity, **other.severity}, self.origins + other.origins
+        )
 
-    def apply(self, issues: Iterable[Issue]) -> tuple[Issue, ...]:
-        """Drop ignored codes and apply severity changes, to VALIDATION_* checks only.
+    def vet(self, locate: Callable[[KeyPath], Location | None] | None = None) -> list[Issue]:
+        """An issue for each rule that names an unknown code (error) or one that cannot be ignored (warning).
 
-        Reading errors (CONFIG_*) are never ignored: a missing file or an unset variable would otherwise
-        load as if nothing were wrong, as a linter never ignores a syntax error.
+        ``locate`` finds where a key path of the files was written (``Provenance.locate``).
+        """
+        out: list[Issue] = []
+        for kind, code, path in self.origins:
+            where = OPTION_LOCATION if path is None else (locate(path) if locate else None)
+            written = "the ignore option" if path is None else format_path(path[:2])
+            registered = REGISTRY.get(code)
+            if registered is None:
+                suggestion = did_you_mean(code.strip().upper(), REGISTRY)
+                out.append(
+                    Issue(
+                        code="VALIDATION_040",
+                        path=format_path(path or ()),
+                        message=f"unknown issue code {code!r} in {written}",
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else REGISTRY["VALIDATION_040"].hint,
+                        location=where,
+                        validator="rules",
+                    )
+                )
+            elif not registered.ignorable:
+                verb = "ignoring" if kind == "ignore" else "changing the severity of"
+                out.append(
+                    Issue(
+                        code="VALIDATION_041",
+                        path=format_path(path or ()),
+                        message=f"{verb} {code} ({written}) has no effect: "
+                        f"{registered.not_ignorable_because}",
+                        severity="warning",
+                        location=where,
+                        validator="rules",
+                    )
+                )
+        return out
+
+    def apply(self, issues: Iterable[Issue], rejected: Collection[str] = ()) -> tuple[Issue, ...]:
+        """Drop ignored codes and apply severity changes, to ``ignorable`` codes only.
+
+        Reading errors (CONFIG_*) and schema errors are never ignored: a missing file or an unset variable
+        would otherwise load as if nothing were wrong, as a linter never ignores a syntax error. Nor is an
+        issue inside a section of ``rejected`` (sections present but not valid, which would load as their
+        defaults): it stays, with a ``VALIDATION_041`` warning beside it when a rule named it.
         """
         out: list[Issue] = []
         for issue in issues:
-            if not issue.code.startswith("VALIDATION_"):
+            registered = REGISTRY.get(issue.code)
+            if registered is None or not registered.ignorable:
                 out.append(issue)
                 continue
-            if issue.code in self.ignore:
-                continue
             new = self.severity.get(issue.code)
+            ignored = issue.code in self.ignore
+            if (ignored or new == "warning") and _inside(issue.path, rejected):
+                out.append(issue)
+                section = issue.path.split(".", 1)[0]
+                out.append(
+                    Issue(
+                        code="VALIDATION_041",
+                        path=issue.path,
+                        message=f"{'ignoring' if ignored else 'downgrading'} {issue.code} has no effect "
+                        f"here: section {section!r} is rejected by its schema and would load with its "
+                        "defaults, not as the files say",
+                        severity="warning",
+                        location=issue.location,
+                        validator="rules",
+                    )
+                )
+                continue
+            if ignored:
+                continue
             out.append(replace(issue, severity=new) if new and new != issue.severity else issue)
         return tuple(out)
+
+    def report(self, ctx: ValidationContext) -> ValidationReport:
+        """The report of ``ctx``: its issues and those of :meth:`vet`, with the rules applied."""
+        rejected = [name for name in ctx.tree if name not in ctx.modules]
+        return ValidationReport(self.apply([*ctx.issues, *self.vet(ctx.location)], rejected))
+
+
+def _inside(path: str, sections: Collection[str]) -> bool:
+    """True when ``path`` lies below (not at) one of ``sections``."""
+    head, dot, _ = path.partition(".")
+    return bool(dot) and head in sections
 
 
 class ValidationContext:
