@@ -252,6 +252,12 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Document is recursive or nested too deeply",
         "Configuration is a tree of a few levels: remove the recursive alias, or flatten the nesting.",
     ),
+    ErrorCode(
+        "CONFIG_027",
+        "Profile has no overlay file",
+        "Check the profile name (profile=, --profile or $SHAREDCONFIG_PROFILE): an overlay is named "
+        "<stem>.<profile>.<ext> beside a file, e.g. app.production.yaml beside app.yaml.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",

@@ -254,13 +254,15 @@ class TestSourcesAndGlobs:
         assert [i.code for i in layer.issues] == ["CONFIG_003"]
 
     def test_profile_source_reads_existing_overlays_only(self, tmp_path: Path) -> None:
-        """Missing overlays are skipped silently; present ones are read."""
+        """Present overlays are read; a profile with no overlay anywhere reads no data (only a warning,
+        see test_silent_source_mistakes.py)."""
         base = write(tmp_path, "app.yaml", "m: {a: 1}\n")
         write(tmp_path, "app.prod.yaml", "m: {a: 2}\n")
         assert ProfileSource((str(base),), None).read(ReadContext()) == []
         (layer,) = ProfileSource((str(base),), "prod").read(ReadContext())
         assert layer.data == {"m": {"a": 2}}
-        assert ProfileSource((str(base),), "staging").read(ReadContext()) == []
+        (empty,) = ProfileSource((str(base),), "staging").read(ReadContext())
+        assert empty.data == {} and [i.code for i in empty.issues] == ["CONFIG_027"]
 
 
 _keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)

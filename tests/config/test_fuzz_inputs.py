@@ -895,6 +895,8 @@ def _located(location: Location | None, written: Written, case: Case) -> bool:
         return name.startswith("--set")
     if location.source == "secret":
         return written.secrets_dir is not None and name.startswith(written.secrets_dir)
+    if location.source == "option":  # CONFIG_027: the profile option names a profile with no overlay
+        return name == "profile" and case.profile is not None
     return False
 
 

@@ -75,7 +75,13 @@ SecretsDir = Annotated[
     ),
 ]
 EnvFile = Annotated[
-    str, typer.Option("--env-file", metavar="FILE", help="The .env file to read when it exists.")
+    str | None,
+    typer.Option(
+        "--env-file",
+        metavar="FILE",
+        help='The .env file to read (an error when missing); default .env, read when it exists; "" for none.',
+        show_default=False,
+    ),
 ]
 
 
@@ -83,26 +89,32 @@ def _paths(files: list[Path] | None) -> list[str]:
     return [str(f) for f in files or ()]
 
 
-def _options(
+def load_options(
     profile: str | None,
     env_prefix: str,
-    env_file: str,
+    env_file: str | None,
     *,
     require: list[str] | None = None,
     overrides: list[str] | None = None,
     ignore: list[str] | None = None,
     secrets_dir: str | None = None,
 ) -> LoadOptions:
-    """The commands' options as ``LoadOptions``: an empty ``--env-file`` reads none, an unset list is ()."""
-    return LoadOptions(
+    """The commands' options as ``LoadOptions``: an empty ``--env-file`` reads none, an unset list is ().
+
+    Without ``--env-file`` the key is left out, so the default ``.env`` stays optional; a named file must
+    exist.
+    """
+    options = LoadOptions(
         profile=profile,
         env_prefix=env_prefix,
-        env_file=env_file or None,
         require=require or (),
         overrides=overrides or (),
         ignore=ignore or (),
         secrets_dir=secrets_dir,
     )
+    if env_file is not None:
+        options["env_file"] = env_file or None
+    return options
 
 
 def print_issue(issue: Issue, stream: Any = None) -> None:
@@ -137,10 +149,10 @@ def validate(
     overrides: Overrides = None,
     ignore: Ignore = None,
     secrets_dir: SecretsDir = None,
-    env_file: EnvFile = ".env",
+    env_file: EnvFile = None,
 ) -> None:
     """Validate configuration: exit 0 when valid (warnings allowed unless --strict), 1 when not."""
-    options = _options(
+    options = load_options(
         profile,
         env_prefix,
         env_file,
@@ -188,10 +200,10 @@ def show(
     ] = DataFormat.yaml,
     overrides: Overrides = None,
     secrets_dir: SecretsDir = None,
-    env_file: EnvFile = ".env",
+    env_file: EnvFile = None,
 ) -> None:
     """Print the effective configuration (sources plus defaults); secrets are shown as **********."""
-    options = _options(
+    options = load_options(
         profile, env_prefix, env_file, require=require, overrides=overrides, secrets_dir=secrets_dir
     )
     outcome = check(_paths(files), **options)
@@ -231,13 +243,13 @@ def diff(
     b: Annotated[Path, typer.Argument(metavar="NEW", help="The new configuration file.")],
     profile: Profile = None,
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
-    env_file: EnvFile = ".env",
+    env_file: EnvFile = None,
 ) -> None:
     """Show the keys whose effective values differ (secrets redacted).
 
     Exit codes follow diff(1): 0 no differences, 1 differences, 2 a file failed to load.
     """
-    options = _options(profile, env_prefix, env_file)
+    options = load_options(profile, env_prefix, env_file)
     old = _loaded(check([a], **options), failure=2)
     new = _loaded(check([b], **options), failure=2)
     rows = old.diff(new)

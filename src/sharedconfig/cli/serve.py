@@ -16,7 +16,16 @@ from typing import Annotated
 
 import typer
 
-from sharedconfig.cli.config import EnvFile, EnvPrefix, Files, Overrides, Profile, SecretsDir, print_issue
+from sharedconfig.cli.config import (
+    EnvFile,
+    EnvPrefix,
+    Files,
+    Overrides,
+    Profile,
+    SecretsDir,
+    load_options,
+    print_issue,
+)
 
 __all__ = ["serve"]
 
@@ -81,7 +90,7 @@ def serve(
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     overrides: Overrides = None,
     secrets_dir: SecretsDir = None,
-    env_file: EnvFile = ".env",
+    env_file: EnvFile = None,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = False,
@@ -101,11 +110,7 @@ def serve(
     # Monitoring.from_config tells its hooks about this load, with the load's own durations
     config = load(
         [str(f) for f in files or ()],
-        profile=profile,
-        env_prefix=env_prefix,
-        overrides=overrides or (),
-        secrets_dir=secrets_dir,
-        env_file=env_file or None,
+        **load_options(profile, env_prefix, env_file, overrides=overrides, secrets_dir=secrets_dir),
     )
     for issue in config.report.warnings:
         print_issue(issue, sys.stderr)

@@ -169,8 +169,8 @@ def default_sources(
         sources.append(DefaultsSource(defaults))
     sources.append(FileSource(paths))
     sources.append(ProfileSource(paths, opts.get("profile")))
-    if env_file:
-        sources.append(DotenvSource(env_file, prefix))
+    if env_file:  # a file the caller named must exist; the default .env is read when it exists
+        sources.append(DotenvSource(env_file, prefix, required="env_file" in options))
     sources.append(SecretsSource(opts.get("secrets_dir"), prefix))
     sources.append(EnvSource(prefix, opts.get("environ")))
     sources.append(OverrideSource(tuple(opts.get("overrides", ()))))

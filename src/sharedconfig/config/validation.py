@@ -54,6 +54,9 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+PRODUCTION_PROFILES = ("prod", "production")
+"""Profiles that switch on the production checks, whether or not any overlay file exists for them."""
+
 RULES_KEY = "validation"
 """The top-level key of the rule configuration in the files."""
 
@@ -222,7 +225,7 @@ class ValidationContext:
     @property
     def production(self) -> bool:
         """True under the production profile (``prod`` and ``production``)."""
-        return self.profile in ("prod", "production")
+        return self.profile in PRODUCTION_PROFILES
 
     def settings(self, name: str) -> Any:
         """The validated settings of module ``name``, or None when absent or invalid."""

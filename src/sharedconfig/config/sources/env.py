@@ -148,10 +148,33 @@ class DotenvSource:
 
     path: str = ".env"
     prefix: str = DEFAULT_PREFIX
+    required: bool = False
+    """True for a file the caller named (``env_file=``, ``--env-file``): its absence is an error. The
+    default ``.env`` is not required: it is read when it exists."""
 
     def read(self, ctx: ReadContext) -> list[Layer]:
-        """One layer, empty when the file does not exist."""
+        """One layer, empty when the file does not exist (holding the error when it is required)."""
         values, problems = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
         layer = _layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth)
         layer.issues.extend(problems)
+        if self.required and not os.path.isfile(self.path):
+            layer.issues.append(_not_a_file(os.fspath(self.path)))
         return [layer]
+
+
+def _not_a_file(name: str) -> Issue:
+    """A named .env file that is missing (CONFIG_003) or is not a regular file (CONFIG_004)."""
+    if not os.path.exists(name):
+        code, what = "CONFIG_003", "does not exist"
+    elif os.path.isdir(name):
+        code, what = "CONFIG_004", "is a directory, not a file"
+    else:  # reading a FIFO would wait for a writer forever
+        code, what = "CONFIG_004", "is not a regular file (a FIFO, socket or device)"
+    return Issue(
+        code,
+        "",
+        f"the env file named by env_file= / --env-file {what}",
+        hint="Check the path (relative paths are taken from the working directory); without the option "
+        '.env is read only when it exists, and env_file=None / --env-file "" reads none.',
+        location=Location("dotenv", name),
+    )

@@ -24,6 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from sharedconfig.config.issues import Issue, KeyPath
 from sharedconfig.config.tree import InterpolationProblem as _Interp
 from sharedconfig.config.tree import Layer, ReadContext, Spot, interpolate, number_problem
+from sharedconfig.config.validation import PRODUCTION_PROFILES, did_you_mean
 from sharedconfig.errors import ConfigFileError, Location
 from sharedconfig.redaction import looks_secret
 
@@ -560,14 +561,63 @@ class FileSource:
 
 @dataclass(frozen=True, slots=True)
 class ProfileSource:
-    """The profile overlays (``app.<profile>.yaml`` beside each file), read when they exist."""
+    """The profile overlays (``app.<profile>.yaml`` beside each file), read when they exist; a profile
+    with none anywhere is a CONFIG_027 warning."""
 
     files: tuple[str, ...]
     profile: str | None
 
     def read(self, ctx: ReadContext) -> list[Layer]:
-        """One layer per overlay that exists."""
+        """One layer per overlay that exists; when none exists anywhere, a layer holding only a
+        CONFIG_027 warning (a misspelt ``--profile prodution`` would otherwise read nothing, silently)."""
         if not self.profile:
             return []
-        names = [profile_overlay(n, self.profile) for n in expand(self.files)]
-        return _read_all(names, ctx, optional=True)
+        files = expand(self.files)
+        names = [profile_overlay(n, self.profile) for n in files]
+        layers = _read_all(names, ctx, optional=True)
+        if names and not layers:
+            found = sorted(_profiles_beside(files))
+            # a production profile switches on the production checks, so with no overlays in use at all
+            # it still does something: only a profile that does nothing is a likely mistake
+            if found or self.profile not in PRODUCTION_PROFILES:
+                missing = Layer("file", names[0])
+                missing.issues.append(_no_overlay(self.profile, names, found))
+                layers.append(missing)
+        return layers
+
+
+def _no_overlay(profile: str, names: Sequence[str], found: Sequence[str]) -> Issue:
+    """CONFIG_027: where the overlays of ``profile`` were looked for, and the profiles that do exist."""
+    places = list(dict.fromkeys(names))  # a file given twice is looked beside once
+    shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+    suggestion = did_you_mean(profile, found)
+    hint = f"Did you mean profile {suggestion!r}? " if suggestion else ""
+    if found:
+        hint += f"Overlays exist for: {', '.join(found)}."
+    else:
+        hint += (
+            "No overlay exists beside these files for any profile: check the profile name "
+            "(profile=, --profile or $SHAREDCONFIG_PROFILE)."
+        )
+    return Issue(
+        "CONFIG_027",
+        "",
+        f"profile {profile!r} has no overlay file: looked for {shown}",
+        severity="warning",
+        hint=hint,
+        location=Location("option", "profile"),
+    )
+
+
+def _profiles_beside(files: Iterable[str]) -> set[str]:
+    """The profiles with an overlay (``<stem>.<profile>.<ext>``) beside any of ``files``."""
+    found: set[str] = set()
+    for name in files:
+        p = Path(name)
+        prefix = f"{p.stem}."
+        pattern = globlib.escape(str(p.with_name(prefix))) + "*" + globlib.escape(p.suffix)
+        for match in globlib.glob(pattern):
+            middle = Path(match).name[len(prefix) : len(Path(match).name) - len(p.suffix)]
+            if middle and os.path.isfile(match):
+                found.add(middle)
+    return found

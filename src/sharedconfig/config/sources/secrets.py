@@ -74,6 +74,9 @@ class SecretsSource:
             return []
         layer = Layer("secret", self.directory)
         directory = self.directory
+        if not os.path.isdir(directory):  # named (option or $SHAREDCONFIG_SECRETS_DIR), so an error
+            layer.issues.append(_not_a_directory(directory))
+            return [layer]
         values, problems = ctx.once("secrets", directory, lambda: read_secret_files(directory))
         for name, problem in problems:
             layer.issues.append(_issue(name, problem))
@@ -89,3 +92,15 @@ class SecretsSource:
 
 def _issue(name: str, problem: str) -> Issue:
     return Issue("CONFIG_021", "", f"cannot read secret {name}: {problem}", location=Location("secret", name))
+
+
+def _not_a_directory(directory: str) -> Issue:
+    what = "is not a directory" if os.path.exists(directory) else "does not exist"
+    return Issue(
+        "CONFIG_021",
+        "",
+        f"the path named as the secrets directory {what}",
+        hint="Check the directory named by secrets_dir= / --secrets-dir / $SHAREDCONFIG_SECRETS_DIR "
+        "(relative paths are taken from the working directory), or unset it.",
+        location=Location("secret", directory),
+    )
