@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,15 @@ def test_options_show_a_metavar_not_a_python_type(command: str, capsys: pytest.C
     options = capsys.readouterr().out.split("Options:", 1)[1]
     artefacts = re.findall(r"<(?:bool|str|int|float|list\[[^\]]*\]|Path)>", options)
     assert artefacts == []
+
+
+def test_serve_with_an_invalid_config_ends_with_the_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """serve prints every issue and then validate's summary line on stderr, exit 1, and serves nothing."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("monitoring:\n  sample_rate: 2\n  bogus: 1\n")
+    assert main(["serve", str(bad), "--env-file", ""]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "invalid: 2 errors, 0 warnings"
+    assert sum(" error VALIDATION_" in line for line in err) == 2

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sharedconfig.config.issues import Issue
+from sharedconfig.config.issues import Issue, ValidationReport
 from sharedconfig.config.loader import LoadOptions, Outcome, check
 from sharedconfig.config.snapshot import MISSING
 from sharedconfig.config.tree import REDACTED
@@ -130,8 +130,9 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def _summary(outcome: Outcome) -> str:
-    errors, warnings = len(outcome.report.errors), len(outcome.report.warnings)
+def summary(report: ValidationReport) -> str:
+    """The last line of ``validate``: ``invalid: 2 errors, 0 warnings`` or ``valid: 1 warning``."""
+    errors, warnings = len(report.errors), len(report.warnings)
     if errors:
         return f"invalid: {plural(errors, 'error')}, {plural(warnings, 'warning')}"
     return f"valid: {plural(warnings, 'warning')}"
@@ -167,7 +168,7 @@ def validate(
     else:
         for issue in outcome.report:
             print_issue(issue)
-        print(_summary(outcome))
+        print(summary(outcome.report))
     failed = not outcome.report.ok or (strict and bool(outcome.report.warnings))
     raise typer.Exit(1 if failed else 0)
 
@@ -184,7 +185,7 @@ def _loaded(outcome: Outcome, failure: int = 1) -> Any:
     if outcome.config is None:
         for issue in outcome.report.errors:
             print_issue(issue, sys.stderr)
-        print(_summary(outcome), file=sys.stderr)
+        print(summary(outcome.report), file=sys.stderr)
         raise typer.Exit(failure)
     return outcome.config
 

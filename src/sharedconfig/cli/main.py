@@ -14,6 +14,7 @@ import typer
 import sharedconfig
 from sharedconfig.cli import config as config_cmds
 from sharedconfig.cli import serve as serve_cmd
+from sharedconfig.config.issues import ValidationReport
 from sharedconfig.errors import ConfigValidationError, SharedConfigError
 
 __all__ = ["app", "main"]
@@ -56,6 +57,7 @@ def report_error(exc: SharedConfigError) -> None:
     if isinstance(exc, ConfigValidationError) and exc.issues:
         for issue in exc.issues:
             config_cmds.print_issue(issue, sys.stderr)
+        print(config_cmds.summary(ValidationReport(exc.issues)), file=sys.stderr)  # as validate ends
         return
     print(exc.format(), file=sys.stderr)
     if exc.hint:
