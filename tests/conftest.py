@@ -87,6 +87,23 @@ def _no_thread_leak() -> Iterator[None]:
         leaked[0].join(0.05)
 
 
+def write_config(tmp_path: Path, name: str, text: str) -> str:
+    """Write ``text`` to ``tmp_path / name`` and return the path as a string, as load() takes it."""
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
+def clean_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """In-process CLI runs see no SHAREDCONFIG_* variables, and the cwd is ``tmp_path`` (no stray .env)."""
+    for name in list(os.environ):
+        if name.startswith("SHAREDCONFIG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def require_binary(name: str) -> str:
     """The path of ``name``, or skip the test (fail under CI=true) when it is not installed."""
     path = shutil.which(name)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from conftest import write_config as write
 from sharedconfig.config import SettingsModule, check, load
 from sharedconfig.config.issues import Issue, ValidationReport
 from sharedconfig.errors import ConfigValidationError, Location
@@ -27,12 +28,6 @@ OPTIONS: dict[str, Any] = {
     "discover": False,
     "env_file": None,
 }
-
-
-def write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 def test_str_lists_every_issue_once_with_location_and_hint(tmp_path: Path) -> None:

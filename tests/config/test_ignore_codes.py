@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from conftest import write_config as write
 from sharedconfig.config import SettingsModule, check
 from sharedconfig.errors import REGISTRY, Category
 
@@ -32,12 +33,6 @@ class Demo(BaseModel):
 
 
 MODULES = (SettingsModule("demo", Demo),)
-
-
-def write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 def run(files: list[str], **kw: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from conftest import write_config as write
 from sharedconfig.config import (
     PERFORMANCE,
     ConfigHooks,
@@ -59,12 +60,6 @@ class Needy(BaseModel):
 DEMO = SettingsModule("demo", Demo)
 NEEDY = SettingsModule("needy", Needy)
 MODULES = (DEMO, NEEDY)
-
-
-def write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 def run(files: list[str], **kw: Any) -> Any:

@@ -3,7 +3,6 @@ a named .env file that does not exist, a named secrets directory that does not e
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,6 @@ def run(files: list[Path], **kw: Any) -> Outcome:
 
 def codes(outcome: Outcome) -> list[tuple[str, str]]:
     return [(i.code, i.severity) for i in outcome.report]
-
-
-@pytest.fixture
-def clean_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No SHAREDCONFIG_* variables from the outer environment; cwd is tmp_path, without a .env."""
-    for name in list(os.environ):
-        if name.startswith("SHAREDCONFIG_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 class TestProfileWithoutOverlay:
@@ -101,11 +90,11 @@ class TestProfileWithoutOverlay:
         assert "'staging'" in issue.hint
 
     def test_the_cli_profile_flag_warns_too(
-        self, clean_cwd: Path, capsys: pytest.CaptureFixture[str]
+        self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """`validate --profile prodution app.yaml` prints the warning and its hint, and exits 0."""
-        write(clean_cwd, "app.yaml")
-        write(clean_cwd, "app.production.yaml")
+        write(clean_cli_env, "app.yaml")
+        write(clean_cli_env, "app.production.yaml")
         code = main(["validate", "--profile", "prodution", "app.yaml"])
         out = capsys.readouterr().out
         assert code == 0
@@ -141,11 +130,11 @@ class TestNamedEnvFile:
         assert optional.issues == [] and optional.data == {}
 
     def test_the_cli_env_file_flag_must_name_a_file_but_the_default_stays_optional(
-        self, clean_cwd: Path, capsys: pytest.CaptureFixture[str]
+        self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """`--env-file nope.env` fails with CONFIG_003; without the flag (no .env in the cwd) or with
         `--env-file ""` the same load is valid."""
-        write(clean_cwd, "app.yaml")
+        write(clean_cli_env, "app.yaml")
         assert main(["validate", "--env-file", "nope.env", "app.yaml"]) == 1
         assert "dotenv nope.env: error CONFIG_003:" in capsys.readouterr().out
         assert main(["validate", "app.yaml"]) == 0
@@ -180,9 +169,9 @@ class TestNamedSecretsDirectory:
         assert (issue.code, issue.severity) == ("CONFIG_021", "error")
         assert issue.message == "the path named as the secrets directory is not a directory"
 
-    def test_the_cli_secrets_dir_flag(self, clean_cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_the_cli_secrets_dir_flag(self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """`validate --secrets-dir nope` exits 1 saying the directory does not exist."""
-        write(clean_cwd, "app.yaml")
+        write(clean_cli_env, "app.yaml")
         assert main(["validate", "--secrets-dir", "nope", "app.yaml"]) == 1
         out = capsys.readouterr().out
         assert "nope: error CONFIG_021: the path named as the secrets directory does not exist" in out

@@ -37,15 +37,6 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def no_cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """In-process runs see no SHAREDCONFIG_* variables and no .env file."""
-    for name in list(os.environ):
-        if name.startswith("SHAREDCONFIG_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`sharedconfig serve` on the seed's production YAML, on a free port; the process and its URL."""
     port = free_port()
@@ -117,7 +108,7 @@ class TestServeSubprocess:
 
 class TestServeInProcess:
     def test_serves_until_sigterm(
-        self, no_cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        self, clean_cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """In process: serve answers with config metrics recorded, then SIGTERM ends it with exit 0."""
         monkeypatch.setenv("SHAREDCONFIG_API_TOKEN", TOKEN)
@@ -145,7 +136,7 @@ class TestServeInProcess:
         assert "Authorization: Bearer <token>" in out
 
     def test_invalid_config_prints_issues_and_exits_1(
-        self, no_cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, clean_cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """A config with errors is reported like `validate` does (file:line:col, code) and exits 1."""
         bad = tmp_path / "bad.yaml"
@@ -157,7 +148,7 @@ class TestServeInProcess:
         assert "monitoring.sample_rate" in err
 
     def test_missing_server_extra_names_it(
-        self, no_cli_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        self, clean_cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Without FastAPI/uvicorn the command says which extra to install and exits 1."""
         monkeypatch.setattr(serve_cmd, "find_spec", lambda name: None)
@@ -167,7 +158,9 @@ class TestServeInProcess:
         assert "pip install 'sharedconfig[server]'" in err
         assert "fastapi" in err
 
-    def test_port_in_use_is_a_clear_error(self, no_cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_port_in_use_is_a_clear_error(
+        self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """A taken port is reported with a hint instead of a traceback."""
         import socket
 
