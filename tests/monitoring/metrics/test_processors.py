@@ -11,7 +11,6 @@ from sharedconfig.monitoring.metrics.model import Labels, MetricType
 from sharedconfig.monitoring.metrics.processors import (
     OVERFLOW_LABELS,
     CardinalityLimit,
-    HistogramSampling,
     Namespace,
     SeriesDraft,
 )
@@ -54,27 +53,6 @@ class TestNamespace:
         """A prefix that would make names invalid raises ValueError when constructed."""
         with pytest.raises(ValueError, match="namespace"):
             Namespace(prefix)
-
-
-class TestHistogramSampling:
-    """HistogramSampling sets the rate on histogram drafts only."""
-
-    def test_sets_the_rate_on_histograms(self) -> None:
-        """A histogram draft gets the sampling rate."""
-        draft = HistogramSampling(0.25)(FakeIndex(), SeriesDraft("latency_seconds", MetricType.HISTOGRAM))
-        assert draft.sample_rate == 0.25
-
-    @pytest.mark.parametrize("kind", [MetricType.COUNTER, MetricType.GAUGE])
-    def test_never_samples_counters_or_gauges(self, kind: MetricType) -> None:
-        """Counters and gauges keep a rate of 1."""
-        draft = SeriesDraft("x", kind)
-        assert HistogramSampling(0.1)(FakeIndex(), draft) is draft
-
-    @pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan")])
-    def test_rejects_a_rate_outside_zero_to_one(self, rate: float) -> None:
-        """Rates below 0, above 1 or NaN raise ValueError."""
-        with pytest.raises(ValueError, match="sample_rate"):
-            HistogramSampling(rate)
 
 
 class TestCardinalityLimit:

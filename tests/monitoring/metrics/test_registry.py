@@ -7,7 +7,6 @@ own files (test_instruments.py, test_storage.py, test_collectors.py).
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
@@ -386,47 +385,26 @@ class TestFamilyLimit:
             MetricsRegistry(max_families=0)
 
 
-class TestSampling:
-    """Histograms are sampled at sample_rate with unbiased integer weights; nothing else is."""
+class TestNoSampling:
+    """Metrics count every observation: a histogram's _count and _sum are exact and agree with counters."""
 
-    def test_keeps_a_fraction_with_integer_weights(self) -> None:
-        """At rate 0.25 kept observations weigh 4, so counts and sums stay unbiased and integral."""
-        draws = iter([0.1, 0.5, 0.9, 0.2])  # kept when < 0.25
-        registry = MetricsRegistry(sample_rate=0.25, random=lambda: next(draws), buckets=(1.0,))
-        for value in (0.5, 0.5, 0.5, 2.0):
-            registry.record_histogram("lat_seconds", value)
-        assert registry.sample_value("lat_seconds_count") == 8
-        assert registry.sample_value("lat_seconds_bucket", {"le": "1.0"}) == 4
-        assert registry.sample_value("lat_seconds_sum") == 4 * 0.5 + 4 * 2.0
-
-    def test_weights_average_to_the_inverse_rate(self) -> None:
-        """At rate 0.3 the weights are 3 or 4, the count stays an integer and its mean is unbiased."""
-        rng = random.Random(7)
-        registry = MetricsRegistry(sample_rate=0.3, random=rng.random)
+    def test_every_observation_counts(self) -> None:
+        """1,000 observations are 1,000 in _count and the exact sum, recorded or declared."""
+        registry = MetricsRegistry(buckets=(1.0,))
         child = registry.histogram("h_seconds").labels()
-        for _ in range(20_000):
-            registry.record_histogram("x_seconds", 1.0)
-            child.observe(1.0)
+        for _ in range(1000):
+            registry.record_histogram("x_seconds", 0.5)
+            child.observe(0.5)
+            registry.record_counter("x_total")
         for name in ("x_seconds", "h_seconds"):
-            count = registry.sample_value(f"{name}_count")
-            assert count is not None
-            assert count.is_integer()
-            assert count == pytest.approx(20_000, rel=0.05)
+            assert registry.sample_value(f"{name}_count") == 1000
+            assert registry.sample_value(f"{name}_sum") == 500.0
+        assert registry.sample_value("x_total") == 1000
 
-    def test_counters_and_gauges_are_never_sampled(self) -> None:
-        """With a rate of 0, counters and gauges still record every call."""
-        registry = MetricsRegistry(sample_rate=0.0)
-        registry.record_counter("c_total", 3)
-        registry.record_gauge("g", 4)
-        registry.record_histogram("h_seconds", 1.0)
-        assert registry.sample_value("c_total") == 3
-        assert registry.sample_value("g") == 4
-        assert registry.sample_value("h_seconds_count") == 0
-
-    def test_rejects_a_rate_outside_zero_to_one(self) -> None:
-        """sample_rate outside [0, 1] raises ValueError."""
-        with pytest.raises(ValueError, match="sample_rate"):
-            MetricsRegistry(sample_rate=1.5)
+    def test_sample_rate_is_no_registry_option(self) -> None:
+        """MetricsRegistry takes no sample_rate: an approximate histogram cannot be asked for."""
+        with pytest.raises(TypeError, match="sample_rate"):
+            MetricsRegistry(sample_rate=0.5)  # type: ignore[call-arg]
 
 
 class TestNamespaceAndProcessors:
@@ -472,7 +450,7 @@ class TestNamespaceAndProcessors:
 
         def redact(index: SeriesIndex, draft: SeriesDraft) -> SeriesDraft:
             labels = tuple((k, "redacted" if k == "token" else v) for k, v in draft.labels)
-            return SeriesDraft(draft.name, draft.type, labels, draft.sample_rate, draft.overflow)
+            return SeriesDraft(draft.name, draft.type, labels, draft.overflow)
 
         registry = MetricsRegistry(processors=(redact,))
         registry.record_counter("auth_total", 1, {"token": "s3cret"})
@@ -483,7 +461,7 @@ class TestNamespaceAndProcessors:
 
         def alias(index: SeriesIndex, draft: SeriesDraft) -> SeriesDraft:
             renamed = {"alias": "depth", "other": "size"}.get(draft.name, draft.name)
-            return SeriesDraft(renamed, draft.type, draft.labels, draft.sample_rate, draft.overflow)
+            return SeriesDraft(renamed, draft.type, draft.labels, draft.overflow)
 
         registry = MetricsRegistry(processors=(alias,))
         registry.record_gauge("depth", 1.0)
@@ -495,13 +473,13 @@ class TestNamespaceAndProcessors:
             registry.counter("alias_total")
 
     def test_processor_order(self) -> None:
-        """Namespace and sampling first, extra processors next, the cardinality limit last."""
+        """Namespace first, extra processors next, the cardinality limit last."""
 
         def extra(index: SeriesIndex, draft: SeriesDraft) -> SeriesDraft:
             return draft
 
         names = [type(p).__name__ for p in MetricsRegistry(processors=(extra,)).processors]
-        assert names == ["Namespace", "HistogramSampling", "function", "CardinalityLimit"]
+        assert names == ["Namespace", "function", "CardinalityLimit"]
 
 
 class TestNullRegistry:
@@ -584,7 +562,7 @@ class TestNullRegistry:
     def test_from_settings(self) -> None:
         """from_settings takes namespace, cardinality limit and buckets from monitoring.metrics."""
         settings = MetricsSettings(namespace="svc", cardinality_limit=1, histogram_buckets=(1.0, 5.0))
-        registry = MetricsRegistry.from_settings(settings, sample_rate=1.0)
+        registry = MetricsRegistry.from_settings(settings)
         registry.record_histogram("lat_seconds", 2.0, {"a": "1"})
         registry.record_histogram("lat_seconds", 2.0, {"a": "2"})
         assert registry.sample_value("svc_lat_seconds_bucket", {"a": "1", "le": "5.0"}) == 1

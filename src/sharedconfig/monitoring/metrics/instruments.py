@@ -286,13 +286,13 @@ class HistogramChild:
         self._clock = clock
 
     def observe(self, value: float) -> None:
-        """Observe ``value`` (sampled when the registry's ``sample_rate`` < 1; NaN is dropped and counted)."""
+        """Observe ``value`` (NaN is dropped and counted)."""
         try:
             cell = self._local.histograms[self._key]
         except (AttributeError, KeyError):  # first observation in this thread
             cell = self._storage.histogram_cell(self._key, self._key)
-        # sampled, or NaN (dropped and counted); x != x is the NaN test without a call
-        if cell.rate < 1.0 or value != value:  # noqa: PLR0124
+        # NaN is dropped and counted; x != x is the NaN test without a call
+        if value != value:  # noqa: PLR0124
             self._storage.observe(cell, value)
             return
         index = bisect_left(cell.bounds, value)

@@ -1,4 +1,4 @@
-"""Metric processors: plain callables that shape each new series (namespace, sampling, cardinality limit).
+"""Metric processors: plain callables that shape each new series (namespace, cardinality limit).
 
 A processor is ``(index, draft) -> draft``; the registry runs the tuple once per new series, never per sample.
 """
@@ -16,7 +16,6 @@ __all__ = [
     "OVERFLOW_LABELS",
     "CardinalityLimit",
     "DropSeries",
-    "HistogramSampling",
     "Namespace",
     "Processor",
     "SeriesDraft",
@@ -37,14 +36,13 @@ _NAMESPACE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 class SeriesDraft:
     """A series about to be created, as processors see and rewrite it.
 
-    ``name`` is the family name (counters without ``_total``), ``labels`` sorted by name. ``sample_rate``
-    (histograms only) is the fraction of observations kept; ``overflow`` marks the metric's overflow series.
+    ``name`` is the family name (counters without ``_total``), ``labels`` sorted by name; ``overflow``
+    marks the metric's overflow series. There is no sampling: metrics count every observation.
     """
 
     name: str
     type: MetricType
     labels: Labels = ()
-    sample_rate: float = 1.0
     overflow: bool = False
 
 
@@ -84,29 +82,6 @@ class Namespace:
         if not self.prefix:
             return draft
         return replace(draft, name=f"{self.prefix}_{draft.name}")
-
-
-@dataclass(frozen=True, slots=True)
-class HistogramSampling:
-    """Keep a fraction ``rate`` of histogram observations; counters and gauges are never sampled.
-
-    The registry keeps an observation with probability ``rate`` and then adds it with an integer weight
-    whose mean is ``1 / rate`` (``floor`` or ``ceil``, chosen at random), so bucket counts, ``_count`` and
-    ``_sum`` stay unbiased and counts stay integers, as OpenMetrics requires.
-    """
-
-    rate: float
-
-    def __post_init__(self) -> None:
-        """Reject a rate outside [0, 1]."""
-        if not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"sample_rate must be between 0 and 1, not {self.rate!r}")
-
-    def __call__(self, index: SeriesIndex, draft: SeriesDraft) -> SeriesDraft:
-        """Set the draft's sample rate when it is a histogram."""
-        if draft.type is not MetricType.HISTOGRAM or self.rate >= 1.0:
-            return draft
-        return replace(draft, sample_rate=draft.sample_rate * self.rate)
 
 
 @dataclass(frozen=True, slots=True)

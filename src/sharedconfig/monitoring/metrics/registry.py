@@ -7,7 +7,6 @@ Recording is a dict update in the calling thread's own shard; new series take a 
 from __future__ import annotations
 
 import math
-import random as _random_module
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import timedelta
@@ -46,7 +45,6 @@ from sharedconfig.monitoring.metrics.naming import (
 from sharedconfig.monitoring.metrics.processors import (
     CardinalityLimit,
     DropSeries,
-    HistogramSampling,
     Namespace,
     Processor,
     SeriesDraft,
@@ -90,9 +88,9 @@ class MetricsRegistry:
     ``DropSeries`` is counted in ``metrics_dropped_total{reason}`` and dropped. Declaring an instrument
     validates eagerly and raises ``ValueError``.
 
-    Processors, run per new series in this order: ``Namespace(namespace)``, ``HistogramSampling(
-    sample_rate)``, then ``processors``, then ``CardinalityLimit(cardinality_limit)`` last so nothing
-    escapes it. Observations folded into a metric's ``overflow="true"`` series are counted, each one, in
+    Processors, run per new series in this order: ``Namespace(namespace)``, then ``processors``, then
+    ``CardinalityLimit(cardinality_limit)`` last so nothing escapes it. Observations folded into a
+    metric's ``overflow="true"`` series are counted, each one, in
     ``metrics_cardinality_overflow_total{metric}``; folded observations take the slow path every time, so
     memory stays bounded whatever label values arrive. The two internal counters keep their names whatever
     the namespace and are never limited.
@@ -118,9 +116,7 @@ class MetricsRegistry:
         *,
         namespace: str = "",
         cardinality_limit: int = 1000,
-        sample_rate: float = 1.0,
         buckets: Sequence[float] = DEFAULT_BUCKETS,
-        random: Callable[[], float] = _random_module.random,
         clock: Clock = SYSTEM_CLOCK,
         processors: Sequence[Processor] = (),
         enabled: bool = True,
@@ -136,13 +132,12 @@ class MetricsRegistry:
         self._namespace = namespace
         self._processors: tuple[Processor, ...] = (
             Namespace(namespace),
-            HistogramSampling(sample_rate),
             *processors,
             CardinalityLimit(cardinality_limit),
         )
         self._buckets = check_buckets(buckets)
         self._clock = clock
-        self._storage = storage = Storage(random)
+        self._storage = storage = Storage()
         self._lock = storage.lock  # the slow path's lock
         # the record_* fast paths read these with one attribute lookup each (bench/metrics_hot_path.py)
         self._local = storage.local
@@ -159,12 +154,11 @@ class MetricsRegistry:
         cls,
         settings: MetricsSettings,
         *,
-        sample_rate: float = 1.0,
         clock: Clock = SYSTEM_CLOCK,
         enabled: bool = True,
         warn: Callable[[str], None] | None = None,
     ) -> MetricsRegistry:
-        """A registry built from ``monitoring.metrics`` and ``monitoring.sample_rate``.
+        """A registry built from ``monitoring.metrics`` (``monitoring.sample_rate`` is not for metrics).
 
         A ``NullMetricsRegistry`` when ``settings.enabled`` is false or ``enabled`` (``monitoring.enabled``)
         is.
@@ -172,7 +166,6 @@ class MetricsRegistry:
         return cls(
             namespace=settings.namespace,
             cardinality_limit=settings.cardinality_limit,
-            sample_rate=sample_rate,
             buckets=settings.histogram_buckets,
             clock=clock,
             enabled=settings.enabled and enabled,
@@ -214,12 +207,12 @@ class MetricsRegistry:
         self._record_gauge_slow(name, value, labels)
 
     def record_histogram(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Observe ``value`` in the histogram ``name`` (sampled when ``sample_rate`` < 1); never raises."""
+        """Observe ``value`` in the histogram ``name`` (every observation counts); never raises."""
         try:
             key = (name, tuple(labels.items())) if labels else name
             cell = self._local.histograms[key]
-            # sampled, or NaN (dropped: it would poison the sum); x != x is the NaN test without a call
-            if cell.rate < 1.0 or value != value:  # noqa: PLR0124
+            # NaN is dropped (it would poison the sum); x != x is the NaN test without a call
+            if value != value:  # noqa: PLR0124
                 self._storage.observe(cell, value)
                 return
             index = bisect_left(cell.bounds, value)  # fails for a non-number before anything changes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from typing import Final
 
 from sharedconfig.monitoring.metrics.exposition import format_bound
@@ -80,9 +80,9 @@ _UNUSED_LOCK: Final = threading.Lock()
 class Series:
     """One series; hashed by identity so it is a cheap shard key for declared children."""
 
-    __slots__ = ("base", "bounds", "bucket_labels", "family", "frac", "labels", "lock", "rate", "value")
+    __slots__ = ("bounds", "bucket_labels", "family", "labels", "lock", "value")
 
-    def __init__(self, family: Family, labels: Labels, sample_rate: float = 1.0) -> None:
+    def __init__(self, family: Family, labels: Labels) -> None:
         self.family = family
         self.labels = labels
         self.bucket_labels: tuple[
@@ -91,23 +91,18 @@ class Series:
         self.value = 0.0  # gauges only: counters and histograms live in the per-thread shards
         self.lock = threading.Lock() if family.type is MetricType.GAUGE else _UNUSED_LOCK  # gauges' inc/dec
         self.bounds: tuple[float, ...] = family.buckets
-        self.rate = sample_rate
-        # a kept sampled observation weighs base or base + 1, frac of the time: the mean weight is 1 / rate
-        weight = 1.0 / sample_rate if sample_rate > 0 else 0.0
-        self.base = float(math.floor(weight))
-        self.frac = weight - self.base
 
 
 class HistogramCell:
-    """One thread's counts for one histogram series: non-cumulative buckets (the last is +Inf) and sum."""
+    """One thread's counts for one histogram series: non-cumulative buckets (the last is +Inf) and sum.
 
-    __slots__ = ("base", "bounds", "counts", "frac", "rate", "sum")
+    Every observation counts once: ``_count`` and ``_sum`` are exact (metrics are never sampled).
+    """
+
+    __slots__ = ("bounds", "counts", "sum")
 
     def __init__(self, series: Series) -> None:
         self.bounds = series.bounds
-        self.rate = series.rate
-        self.base = series.base
-        self.frac = series.frac
         self.counts = [0.0] * (len(series.bounds) + 1)
         self.sum = 0.0
 
@@ -139,13 +134,12 @@ class Storage:
     It is also the ``SeriesIndex`` processors ask.
     """
 
-    def __init__(self, random: Callable[[], float]) -> None:
+    def __init__(self) -> None:
         self.lock = threading.RLock()  # reentrant: processors run under it and may record
         self.local = _Local()
         self.counter_routes: dict[Hashable, Series] = {}
         self.gauge_routes: dict[Hashable, Series] = {}
         self.histogram_routes: dict[Hashable, Series] = {}
-        self._random = random
         self._shards: list[_Shard] = []
         self._retired_counters: dict[Hashable, float] = {}
         self._retired_histograms: dict[Hashable, list[float]] = {}  # bucket counts, then the sum
@@ -176,11 +170,11 @@ class Storage:
         family = self._family(draft.name, draft.type, help_, unit, buckets)
         if draft.overflow:
             if family.overflow is None:
-                family.overflow = self._new_series(family, draft.labels, draft.sample_rate)
+                family.overflow = self._new_series(family, draft.labels)
             return family.overflow, True
         series = family.series.get(draft.labels)
         if series is None:
-            series = family.series[draft.labels] = self._new_series(family, draft.labels, draft.sample_rate)
+            series = family.series[draft.labels] = self._new_series(family, draft.labels)
         return series, False
 
     def owner(self, sample_name: str) -> str | None:
@@ -239,9 +233,9 @@ class Storage:
             return self.counter_routes
         return self.gauge_routes if kind is MetricType.GAUGE else self.histogram_routes
 
-    def _new_series(self, family: Family, labels: Labels, sample_rate: float = 1.0) -> Series:
+    def _new_series(self, family: Family, labels: Labels) -> Series:
         family.ordered = None
-        series = Series(family, labels, sample_rate)
+        series = Series(family, labels)
         self._routes(family.type)[series] = series  # children and folds use the series as shard key
         return series
 
@@ -279,20 +273,13 @@ class Storage:
         return cell
 
     def observe(self, cell: HistogramCell, value: float) -> None:
-        """Observe off the fast path: NaN is dropped (counted), a sampled histogram samples."""
+        """Observe off the fast path: NaN is dropped (counted), anything else counts once."""
         if math.isnan(value):
             self.drop("invalid_value")
             return
-        weight = 1.0
-        if cell.rate < 1.0:
-            draw = self._random()
-            if draw >= cell.rate:
-                return
-            # given draw < rate, draw / rate is uniform on [0, 1): one draw decides keeping and the weight
-            weight = cell.base + 1.0 if draw < cell.rate * cell.frac else cell.base
         index = bisect_left(cell.bounds, value)  # fails for a non-number before anything changes
-        cell.sum += value * weight
-        cell.counts[index] += weight
+        cell.sum += value
+        cell.counts[index] += 1.0
 
     def _shard(self) -> _Local:
         local = self.local
