@@ -35,6 +35,10 @@ __all__ = [
     "PROCESS_START_TIME",
     "PROCESS_THREADS",
     "PROCESS_VIRTUAL_MEMORY",
+    "PYTHON_GC_COLLECTIONS",
+    "PYTHON_GC_OBJECTS_COLLECTED",
+    "PYTHON_GC_OBJECTS_UNCOLLECTABLE",
+    "PYTHON_INFO",
     "SECURITY_AUTH_ATTEMPTS",
     "SERVER_CONNECTIONS_CLOSED",
     "SHUTDOWN_ABANDONED",
@@ -77,7 +81,8 @@ SHUTDOWN_ABANDONED: Final = "shutdown_abandoned_total"
 # delivery (sharedconfig.delivery): exporters now, event channels and notifiers next
 CIRCUIT_BREAKER_STATE: Final = "circuit_breaker_state"
 
-# process (metrics.process.ProcessCollector, read at collection time)
+# process and runtime (metrics.process.ProcessCollector, read at collection time): prometheus_client's
+# names, never namespaced, so dashboards made for its process, gc and platform collectors work as they are
 PROCESS_RESIDENT_MEMORY: Final = "process_resident_memory_bytes"
 PROCESS_OPEN_FDS: Final = "process_open_fds"
 PROCESS_CPU_SECONDS: Final = "process_cpu_seconds_total"
@@ -85,6 +90,10 @@ PROCESS_VIRTUAL_MEMORY: Final = "process_virtual_memory_bytes"
 PROCESS_START_TIME: Final = "process_start_time_seconds"
 PROCESS_MAX_FDS: Final = "process_max_fds"
 PROCESS_THREADS: Final = "process_threads"
+PYTHON_GC_OBJECTS_COLLECTED: Final = "python_gc_objects_collected_total"
+PYTHON_GC_OBJECTS_UNCOLLECTABLE: Final = "python_gc_objects_uncollectable_total"
+PYTHON_GC_COLLECTIONS: Final = "python_gc_collections_total"
+PYTHON_INFO: Final = "python_info"
 
 # HELP text of the built-in metrics, set on every registry a Monitoring builds
 HELP: Final = {
@@ -111,12 +120,17 @@ HELP: Final = {
     "3 disabled, 4 forced open.",
     METRICS_DROPPED: "Observations dropped as invalid, by reason.",
     SHUTDOWN_ABANDONED: "Work a stop left unfinished at the end of its budget, by kind: flush, job, thread.",
-    PROCESS_RESIDENT_MEMORY: "Resident memory of this process.",
-    PROCESS_OPEN_FDS: "Open file descriptors of this process.",
-    PROCESS_CPU_SECONDS: "User and system CPU time this process has used.",
-    PROCESS_VIRTUAL_MEMORY: "Virtual memory size of this process.",
-    PROCESS_START_TIME: "Start time of this process, in seconds since the Unix epoch.",
-    PROCESS_MAX_FDS: "Maximum number of open file descriptors (the soft limit).",
+    # prometheus_client's HELP texts, word for word: the same families read the same everywhere
+    PROCESS_RESIDENT_MEMORY: "Resident memory size in bytes.",
+    PROCESS_OPEN_FDS: "Number of open file descriptors.",
+    PROCESS_CPU_SECONDS: "Total user and system CPU time spent in seconds.",
+    PROCESS_VIRTUAL_MEMORY: "Virtual memory size in bytes.",
+    PROCESS_START_TIME: "Start time of the process since unix epoch in seconds.",
+    PROCESS_MAX_FDS: "Maximum number of open file descriptors.",
     PROCESS_THREADS: "Threads of this process.",
+    PYTHON_GC_OBJECTS_COLLECTED: "Objects collected during gc",
+    PYTHON_GC_OBJECTS_UNCOLLECTABLE: "Uncollectable objects found during GC",
+    PYTHON_GC_COLLECTIONS: "Number of times this generation was collected",
+    PYTHON_INFO: "Python platform information",
     HOOK_ERRORS: HOOK_ERRORS_HELP,  # the name lives in sharedconfig.hooks: foundation cannot import this
 }

@@ -166,7 +166,7 @@ def process_part(ctx: PartContext) -> Part | None:
     """The process part of an enabled Monitoring."""
     if not ctx.settings.enabled:
         return None
-    collector = ProcessCollector(namespace=ctx.settings.metrics.namespace)
+    collector = ProcessCollector()  # never namespaced: dashboards expect prometheus_client's names
     return ProcessPart(ctx.settings.resources.limits.max_memory_usage, collector)
 
 

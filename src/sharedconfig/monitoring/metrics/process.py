@@ -1,19 +1,21 @@
-"""The process collector: this process's CPU, memory, descriptors and threads, read at each collection.
+"""The process collector: this process's CPU, memory, descriptors, threads, garbage collector and Python.
 
-``registry.register(ProcessCollector())`` adds the usual ``process_*`` families to every scrape and push,
-as prometheus_client's process collector does; nothing is pushed by a job.
+``registry.register(ProcessCollector())`` adds the ``process_*`` and ``python_*`` families that
+prometheus_client's process, gc and platform collectors expose (same names, types, labels and HELP) to every
+scrape and push; they are read at collection, never namespaced, and nothing is pushed by a job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import platform
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import psutil
 
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.naming import base_name
-from sharedconfig.monitoring.metrics.processors import Namespace
 from sharedconfig.monitoring.names import (
     HELP,
     PROCESS_CPU_SECONDS,
@@ -23,6 +25,10 @@ from sharedconfig.monitoring.names import (
     PROCESS_START_TIME,
     PROCESS_THREADS,
     PROCESS_VIRTUAL_MEMORY,
+    PYTHON_GC_COLLECTIONS,
+    PYTHON_GC_OBJECTS_COLLECTED,
+    PYTHON_GC_OBJECTS_UNCOLLECTABLE,
+    PYTHON_INFO,
 )
 
 try:
@@ -30,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no resource module (and no descriptor limit)
     resource = None  # type: ignore[assignment]
 
-__all__ = ["ProcessCollector", "ProcessSample", "read_process"]
+__all__ = ["ProcessCollector", "ProcessSample", "python_info", "read_process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,40 +87,83 @@ _FAMILIES: tuple[tuple[str, MetricType, str, str], ...] = (
 )
 
 
-class ProcessCollector:
-    """A ``Collector`` of this process's metrics, read when collected (a scrape, an exporter's push).
+# (constant from names.py, key of gc.get_stats()'s per-generation dicts), all counters by generation
+_GC_FAMILIES: tuple[tuple[str, str], ...] = (
+    (PYTHON_GC_OBJECTS_COLLECTED, "collected"),
+    (PYTHON_GC_OBJECTS_UNCOLLECTABLE, "uncollectable"),
+    (PYTHON_GC_COLLECTIONS, "collections"),
+)
 
-    Families: ``process_cpu_seconds_total`` (counter), ``process_resident_memory_bytes``,
-    ``process_virtual_memory_bytes``, ``process_start_time_seconds``, ``process_open_fds`` and
-    ``process_max_fds`` (where the OS has them) and ``process_threads``, with HELP from
-    ``monitoring.names``. ``namespace`` prefixes them (``svc_process_open_fds``); like prometheus_client,
-    none by default. ``read`` is what reads the process (``read_process``; tests pass their own).
+GcStats = Callable[[], Sequence[Mapping[str, int]]]
+"""What ``gc.get_stats`` returns: one mapping per generation, with ``collected``, ``uncollectable``..."""
+
+_GC_STATS: GcStats | None = getattr(gc, "get_stats", None)  # CPython and PyPy have it
+
+
+def python_info() -> dict[str, str]:
+    """The labels of ``python_info``: implementation, major, minor, patchlevel and version of this Python."""
+    major, minor, patchlevel = platform.python_version_tuple()
+    return {
+        "implementation": platform.python_implementation(),
+        "major": major,
+        "minor": minor,
+        "patchlevel": patchlevel,
+        "version": platform.python_version(),
+    }
+
+
+class ProcessCollector:
+    """A ``Collector`` of this process's standard metrics, read when collected (a scrape, an exporter's push).
+
+    Families, as prometheus_client names them: ``process_cpu_seconds_total`` (counter),
+    ``process_resident_memory_bytes``, ``process_virtual_memory_bytes``, ``process_start_time_seconds``,
+    ``process_open_fds`` and ``process_max_fds`` (where the OS has them), ``process_threads`` (ours);
+    ``python_gc_objects_collected_total``, ``python_gc_objects_uncollectable_total`` and
+    ``python_gc_collections_total`` by ``generation`` (where ``gc.get_stats`` exists), and
+    ``python_info{implementation,major,minor,patchlevel,version}`` = 1. HELP texts come from
+    ``monitoring.names``. ``metrics.namespace`` never applies: dashboards look for these exact names.
+    ``read`` reads the process (``read_process``) and ``gc_stats`` the collector (``gc.get_stats``); tests
+    pass their own.
     """
 
-    __slots__ = ("_families", "_namespace", "_read")
+    __slots__ = ("_gc_stats", "_info", "_read")
 
-    def __init__(self, namespace: str = "", *, read: Callable[[], ProcessSample] = read_process) -> None:
-        Namespace(namespace)  # ValueError for a prefix that would make the names invalid
-        prefix = f"{namespace}_" if namespace else ""
-        self._namespace = namespace
+    def __init__(
+        self,
+        *,
+        read: Callable[[], ProcessSample] = read_process,
+        gc_stats: GcStats | None = _GC_STATS,
+    ) -> None:
         self._read = read
-        self._families = tuple(
-            (prefix + base_name(kind, name), kind, HELP[name], unit, field)
-            for name, kind, unit, field in _FAMILIES
+        self._gc_stats = gc_stats
+        info = tuple(sorted(python_info().items()))
+        self._info = MetricFamily(
+            PYTHON_INFO, MetricType.GAUGE, HELP[PYTHON_INFO], (Sample(PYTHON_INFO, info, 1.0),)
         )
 
     def __repr__(self) -> str:
-        """``ProcessCollector()``, or with its namespace."""
-        return f"ProcessCollector({self._namespace!r})" if self._namespace else "ProcessCollector()"
+        """``ProcessCollector()``."""
+        return "ProcessCollector()"
 
     def collect(self) -> list[MetricFamily]:
-        """The process families, read now; one the OS does not give is left out."""
+        """The process families read now (one the OS does not give is left out), gc and python_info."""
         sample = self._read()
         families: list[MetricFamily] = []
-        for name, kind, help_, unit, field in self._families:
+        for name, kind, unit, field in _FAMILIES:
             value = getattr(sample, field)
             if value is None:
                 continue
-            exposed = f"{name}_total" if kind is MetricType.COUNTER else name
-            families.append(MetricFamily(name, kind, help_, (Sample(exposed, (), float(value)),), unit))
+            family = base_name(kind, name)
+            families.append(MetricFamily(family, kind, HELP[name], (Sample(name, (), float(value)),), unit))
+        if self._gc_stats is not None:
+            generations = list(self._gc_stats())
+            for name, key in _GC_FAMILIES:
+                samples = tuple(
+                    Sample(name, (("generation", str(gen)),), float(stats[key]))
+                    for gen, stats in enumerate(generations)
+                )
+                families.append(
+                    MetricFamily(base_name(MetricType.COUNTER, name), MetricType.COUNTER, HELP[name], samples)
+                )
+        families.append(self._info)
         return families
