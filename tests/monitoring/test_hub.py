@@ -15,7 +15,7 @@ from sharedconfig.config import load
 from sharedconfig.monitoring import Monitoring, configure, get, reset
 from sharedconfig.monitoring.health import HealthCheck
 from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType, Sample
-from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
+from sharedconfig.monitoring.settings import LoggingSettings, MetricsSettings, MonitoringSettings
 from sharedconfig.runtime import Job
 from sharedconfig.testing.clock import FakeClock
 
@@ -165,6 +165,15 @@ class TestFixes:
         text = render(mon.metrics.collect()).decode()
         assert "process_resident_memory_bytes " in text
         assert "# HELP health_check_status Health check state" in text
+
+    def test_standard_process_metrics_ignore_the_namespace(self) -> None:
+        """With metrics.namespace set, process_* and python_* keep prometheus_client's names."""
+        settings = quiet().model_copy(update={"metrics": MetricsSettings(namespace="svc")})
+        mon = Monitoring(settings, stream=io.StringIO())
+        mon.metrics.record_gauge("queue_depth", 1.0)
+        names = {family.name for family in mon.metrics.collect()}
+        assert {"process_resident_memory_bytes", "python_info", "svc_queue_depth"} <= names
+        assert not any(name.startswith("svc_process") for name in names)
 
     def test_stop_is_registered_for_interpreter_exit(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """start() registers stop() with atexit and stop() unregisters it."""
