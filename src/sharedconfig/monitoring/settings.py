@@ -7,6 +7,7 @@ checks catch the combinations a schema cannot (batches larger than buffers, stal
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -138,6 +139,17 @@ class MetricsSettings(Settings):
         (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         min_length=1,
         description="Default histogram bucket upper bounds (seconds for durations).",
+    )
+    multiprocess_dir: Path | None = Field(
+        None,
+        description="Directory shared by the worker processes of one service (uvicorn --workers, gunicorn): "
+        "each writes its series there and /metrics shows the merge of all of them. Unset: "
+        "$SHAREDCONFIG_METRICS_MULTIPROCESS_DIR, else one process.",
+    )
+    multiprocess_interval: PositiveDuration = Field(
+        _s(1),
+        description="How often each process writes its series to multiprocess_dir (besides at every "
+        "scrape and at stop): what a worker killed without a stop can lose.",
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "OverflowCounterChild",
     "OverflowHistogramChild",
     "RecordingChildren",
+    "StampedGaugeChild",
     "Timer",
 ]
 
@@ -232,6 +233,26 @@ class GaugeChild:
     def dec(self, amount: float = 1.0) -> None:
         """Subtract ``amount``."""
         self.inc(-float(amount))
+
+
+class StampedGaugeChild(GaugeChild):
+    """A gauge child that also keeps the wall time of its last change, for multiprocess "mostrecent"."""
+
+    __slots__ = ("_wall",)
+
+    def __init__(self, storage: Storage, series: Series, folded: bool, wall: Callable[[], float]) -> None:
+        super().__init__(storage, series, folded)
+        self._wall = wall
+
+    def set(self, value: float) -> None:
+        """Set the gauge to ``value`` and stamp it."""
+        super().set(value)
+        self._series.stamp = self._wall()
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (may be negative) and stamp it."""
+        super().inc(amount)
+        self._series.stamp = self._wall()
 
 
 class NullGaugeChild(_NoStorage, GaugeChild):
@@ -482,7 +503,7 @@ class RecordingChildren:
     judged again.
     """
 
-    __slots__ = ("_admit", "_clock", "_storage")
+    __slots__ = ("_admit", "_clock", "_storage", "stamped")
 
     def __init__(
         self,
@@ -493,6 +514,7 @@ class RecordingChildren:
         self._storage = storage
         self._clock = clock
         self._admit = admit
+        self.stamped: set[str] = set()  # gauges declared multiprocess_mode="mostrecent": stamped children
 
     def counter_child(self, instrument: Counter, values: tuple[object, ...]) -> tuple[CounterChild, bool]:
         """A counter child (an overflow one past the limit)."""
@@ -510,7 +532,12 @@ class RecordingChildren:
         if admitted is None:
             return _NULL_GAUGE_CHILD, True
         series, folded = admitted
+        if instrument.name in self.stamped:
+            return StampedGaugeChild(self._storage, series, folded, self._wall), not folded
         return GaugeChild(self._storage, series, folded), not folded
+
+    def _wall(self) -> float:
+        return self._clock.wall().timestamp()
 
     def histogram_child(
         self, instrument: Histogram, values: tuple[object, ...]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from sharedconfig.interfaces import MetricKind
 
-__all__ = ["Collector", "Labels", "MetricFamily", "MetricType", "Sample"]
+__all__ = ["GAUGE_MODES", "Collector", "GaugeMode", "Labels", "MetricFamily", "MetricType", "Sample"]
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs sorted by name, e.g. ``(("method", "GET"), ("status", "200"))``."""
@@ -20,6 +20,14 @@ Labels = tuple[tuple[str, str], ...]
 
 MetricType = MetricKind
 """The kinds of metric (Prometheus TYPE names): the interfaces' ``MetricKind`` under its exposition name."""
+
+GaugeMode = Literal["all", "sum", "max", "min", "mostrecent"]
+"""How a gauge's values from several worker processes merge (``monitoring.metrics.multiprocess_dir``): one
+series per live process with a ``pid`` label (``all``, the default), or one series: their sum, maximum,
+minimum, or the value set last (``mostrecent``). Dead processes' gauges are left out in every mode."""
+
+GAUGE_MODES: tuple[GaugeMode, ...] = get_args(GaugeMode)
+"""Every gauge mode, the default first."""
 
 
 @dataclass(frozen=True, slots=True)

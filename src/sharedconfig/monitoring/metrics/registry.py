@@ -29,7 +29,14 @@ from sharedconfig.monitoring.metrics.instruments import (
     RecordingChildren,
     Timer,
 )
-from sharedconfig.monitoring.metrics.model import Collector, Labels, MetricFamily, MetricType
+from sharedconfig.monitoring.metrics.model import (
+    GAUGE_MODES,
+    Collector,
+    GaugeMode,
+    Labels,
+    MetricFamily,
+    MetricType,
+)
 from sharedconfig.monitoring.metrics.naming import (
     DEFAULT_BUCKETS,
     Rejected,
@@ -145,6 +152,7 @@ class MetricsRegistry:
         self._kinds: dict[str, MetricType] = {}  # base name -> type, as first used or declared
         self._names: dict[str, tuple[str, MetricType]] = {}  # sample name -> the (base, type) using it
         self._declared: dict[str, Instrument] = {}
+        self._gauge_modes: dict[str, GaugeMode] = {}  # declared gauges' multiprocess_mode, by base name
         self._metadata: dict[str, tuple[str, str]] = {}  # name -> (help, unit) from describe()
         self._children = RecordingChildren(storage, clock, self._declared_series)
         self._collectors = Collectors(storage)
@@ -261,9 +269,22 @@ class MetricsRegistry:
         """Declare (or get) the counter ``name``; ValueError on a bad name or a conflicting declaration."""
         return self._declare(Counter, name, doc, labelnames, None)
 
-    def gauge(self, name: str, doc: str = "", labelnames: Sequence[str] = ()) -> Gauge:
-        """Declare (or get) the gauge ``name``; ValueError on a bad name or a conflicting declaration."""
-        return self._declare(Gauge, name, doc, labelnames, None)
+    def gauge(
+        self,
+        name: str,
+        doc: str = "",
+        labelnames: Sequence[str] = (),
+        multiprocess_mode: GaugeMode | None = None,
+    ) -> Gauge:
+        """Declare (or get) the gauge ``name``; ValueError on a bad name or a conflicting declaration.
+
+        ``multiprocess_mode`` says how its values from several worker processes merge (``GaugeMode``;
+        default ``all``, one series per live process with a ``pid`` label); it matters only with
+        ``monitoring.metrics.multiprocess_dir``.
+        """
+        if multiprocess_mode is not None and multiprocess_mode not in GAUGE_MODES:
+            raise ValueError(f"multiprocess_mode must be one of {GAUGE_MODES}, not {multiprocess_mode!r}")
+        return self._declare(Gauge, name, doc, labelnames, None, multiprocess_mode)
 
     def histogram(
         self, name: str, doc: str = "", labelnames: Sequence[str] = (), buckets: Sequence[float] | None = None
@@ -299,6 +320,16 @@ class MetricsRegistry:
         self._collectors.unregister(collector)
 
     # -- reading -------------------------------------------------------------------------------------------
+
+    @property
+    def gauge_modes(self) -> Mapping[str, GaugeMode]:
+        """The ``multiprocess_mode`` of each gauge declared with one, by family name (before namespacing)."""
+        return dict(self._gauge_modes)
+
+    def reset_values(self) -> None:
+        """Zero every value, keeping families, series and instruments: what a forked child in
+        multiprocess mode does, so that it does not count its parent's observations again."""
+        self._storage.reset_values()
 
     def collect(self) -> list[MetricFamily]:
         """Every family with at least one series and every collector's, sorted by name.
@@ -472,6 +503,7 @@ class MetricsRegistry:
         doc: str,
         labelnames: Sequence[str],
         buckets: Sequence[float] | None,
+        mode: GaugeMode | None = None,
     ) -> InstrumentT:
         kind = cls.kind
         base, names = check_declaration(kind, name, labelnames)
@@ -489,11 +521,18 @@ class MetricsRegistry:
                     )
                 if buckets is not None and existing.buckets != bounds:
                     raise ValueError(f"{name} is already declared with buckets {existing.buckets}")
+                declared_mode = self._gauge_modes.get(base, "all")
+                if mode is not None and declared_mode != mode:
+                    raise ValueError(f"{name} is already declared with multiprocess_mode {declared_mode!r}")
                 return existing
             try:
                 self._claim(base, kind)
             except Rejected as rejected:
                 raise ValueError(str(rejected)) from None
+            if mode is not None:
+                self._gauge_modes[base] = mode
+                if mode == "mostrecent":  # before the instrument: an unlabelled one makes its child now
+                    self._children.stamped.add(base)
             instrument = cls(self._children, base, str(doc), names, bounds)
             self._declared[base] = instrument
             return instrument
@@ -563,7 +602,13 @@ class NullMetricsRegistry(MetricsRegistry):
         """A counter whose children record nothing; ValueError on a bad name or labels."""
         return Counter(NULL_CHILDREN, *_null_declaration(MetricType.COUNTER, name, doc, labelnames, None))
 
-    def gauge(self, name: str, doc: str = "", labelnames: Sequence[str] = ()) -> Gauge:
+    def gauge(
+        self,
+        name: str,
+        doc: str = "",
+        labelnames: Sequence[str] = (),
+        multiprocess_mode: GaugeMode | None = None,
+    ) -> Gauge:
         """A gauge whose children record nothing; ValueError on a bad name or labels."""
         return Gauge(NULL_CHILDREN, *_null_declaration(MetricType.GAUGE, name, doc, labelnames, None))
 
@@ -583,6 +628,14 @@ class NullMetricsRegistry(MetricsRegistry):
 
     def unregister(self, collector: Collector) -> None:
         """Nothing was kept."""
+
+    @property
+    def gauge_modes(self) -> Mapping[str, GaugeMode]:
+        """None: nothing is kept."""
+        return {}
+
+    def reset_values(self) -> None:
+        """Nothing to reset."""
 
     def collect(self) -> list[MetricFamily]:
         """Nothing."""

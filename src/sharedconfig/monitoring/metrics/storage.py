@@ -80,7 +80,7 @@ _UNUSED_LOCK: Final = threading.Lock()
 class Series:
     """One series; hashed by identity so it is a cheap shard key for declared children."""
 
-    __slots__ = ("bounds", "bucket_labels", "family", "labels", "lock", "value")
+    __slots__ = ("bounds", "bucket_labels", "family", "labels", "lock", "stamp", "value")
 
     def __init__(self, family: Family, labels: Labels) -> None:
         self.family = family
@@ -89,6 +89,7 @@ class Series:
             Labels, ...
         ] = ()  # histograms: labels of each bucket, made on first collect
         self.value = 0.0  # gauges only: counters and histograms live in the per-thread shards
+        self.stamp = 0.0  # gauges declared "mostrecent" only: wall time of the last change (multiprocess)
         self.lock = threading.Lock() if family.type is MetricType.GAUGE else _UNUSED_LOCK  # gauges' inc/dec
         self.bounds: tuple[float, ...] = family.buckets
 
@@ -309,6 +310,23 @@ class Storage:
                 total = cells.get(key)
                 cells[key] = counts if total is None else [a + b for a, b in zip(total, counts, strict=True)]
         self._shards = alive
+
+    def reset_values(self) -> None:
+        """Zero every value, keeping families and series (a forked child in multiprocess mode).
+
+        Shard dicts are cleared in place: the calling thread's ``local`` keeps pointing at them.
+        """
+        with self.lock:
+            for shard in self._shards:
+                shard.counters.clear()
+                shard.histograms.clear()
+            self._retired_counters.clear()
+            self._retired_histograms.clear()
+            for family in self._families.values():
+                overflow = () if family.overflow is None else (family.overflow,)
+                for series in (*family.series.values(), *overflow):
+                    series.value = 0.0
+                    series.stamp = 0.0
 
     # -- reading -------------------------------------------------------------------------------------------
 
