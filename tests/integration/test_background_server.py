@@ -50,6 +50,15 @@ class TestServeInBackground:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{server.url}/health", timeout=2)
 
+    def test_the_caller_keeps_owning_the_monitoring(self, monitoring: Monitoring) -> None:
+        """serve_in_background neither starts the Monitoring it serves nor stops it with the server."""
+        with serve_in_background(monitoring, port=0):
+            assert not monitoring.started
+        monitoring.start()
+        with serve_in_background(monitoring, port=0):
+            pass
+        assert monitoring.started
+
     def test_context_manager_and_plain_asgi_app(self) -> None:
         """Any ASGI app can be served; leaving the with-block stops it; stop() twice is harmless."""
 

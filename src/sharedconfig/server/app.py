@@ -25,6 +25,7 @@ from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.middleware import ASGIMetricsMiddleware
 from sharedconfig.server.api import APIErrorCode, api_router, error_response, install_error_handlers
 from sharedconfig.server.auth import configured_token
+from sharedconfig.server.lifespan import monitoring_lifespan
 
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
@@ -198,13 +199,16 @@ def create_app(
     *,
     api_token: SecretStr | str | None = None,
     title: str = "sharedconfig",
+    manage_monitoring: bool = True,
 ) -> FastAPI:
     """Build the app serving ``monitoring``.
 
     ``config`` is what ``/api/v1/config`` shows (default: ``monitoring.config``). The API token is
     ``api_token`` when given, else ``$SHAREDCONFIG_API_TOKEN``, else ``monitoring.settings.server.api_token``;
     without one ``/api/*`` answers 401 explaining how to set it. Request metrics of the app itself are
-    recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``.
+    recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``. With ``manage_monitoring`` the
+    app's lifespan starts ``monitoring`` and stops it at shutdown (``monitoring_lifespan``); a server runs
+    that lifespan for the app it serves, never for a mounted one (give the outer app that lifespan).
     """
     if api_token is not None:
         token = configured_token(api_token, explicit=True)
@@ -216,6 +220,7 @@ def create_app(
         description="Metrics, health and configuration of a service using sharedconfig.",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=monitoring_lifespan(monitoring) if manage_monitoring else None,
     )
     install_error_handlers(app)
     app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring)

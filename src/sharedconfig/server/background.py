@@ -258,7 +258,8 @@ def serve_in_background(
 
         # the same rule as `sharedconfig serve`: no open bind without a token protecting /api/*
         check_bind(host, configured_token(app_or_monitoring.settings.server.api_token))
-        app: ASGIApp = create_app(app_or_monitoring)
+        # the caller owns the Monitoring here (the docstring says so): stopping the server leaves it running
+        app: ASGIApp = create_app(app_or_monitoring, manage_monitoring=False)
         monitoring: Monitoring | None = app_or_monitoring
     else:
         app, monitoring = app_or_monitoring, None
