@@ -15,6 +15,7 @@ _EXPORTS = {
     "load": "sharedconfig.config.loader",
     "check": "sharedconfig.config.loader",
     "Config": "sharedconfig.config.snapshot",
+    "RootSettings": "sharedconfig.config.root",
     "ConfigModule": "sharedconfig.config.modules",
     "SettingsModule": "sharedconfig.config.modules",
     "ConfigHooks": "sharedconfig.config.hooks",
@@ -49,6 +50,7 @@ __all__ = [
     "Issue",
     "Logger",
     "MetricsRecorder",
+    "RootSettings",
     "SettingsModule",
     "SharedConfigError",
     "ValidationContext",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from sharedconfig.config.loader import check, load
     from sharedconfig.config.modules import ConfigModule, SettingsModule
     from sharedconfig.config.provider import FileConfigProvider
+    from sharedconfig.config.root import RootSettings
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationContext, Validator, validator
     from sharedconfig.delivery import ErrorHandler

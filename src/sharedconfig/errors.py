@@ -258,6 +258,12 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Check the profile name (profile=, --profile or $SHAREDCONFIG_PROFILE): an overlay is named "
         "<stem>.<profile>.<ext> beside a file, e.g. app.production.yaml beside app.yaml.",
     ),
+    ErrorCode(
+        "CONFIG_028",
+        "Root settings field does not match a module",
+        "Name each field of the RootSettings class after a module and type it as that module's schema: "
+        "`orders: OrdersSettings`, or `orders: OrdersSettings | None = None` for an optional section.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",

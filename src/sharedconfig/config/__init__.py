@@ -7,7 +7,8 @@ from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.config.issues import Issue, KeyPath, ValidationReport
 from sharedconfig.config.loader import LoadOptions, Outcome, check, load
 from sharedconfig.config.modules import ConfigModule, SettingsModule, discover, module_check
-from sharedconfig.config.snapshot import Config
+from sharedconfig.config.root import RootSettings
+from sharedconfig.config.snapshot import Config, Sections
 from sharedconfig.config.validation import (
     COMPLIANCE,
     PERFORMANCE,
@@ -31,6 +32,8 @@ __all__ = [
     "KeyPath",
     "LoadOptions",
     "Outcome",
+    "RootSettings",
+    "Sections",
     "SettingsModule",
     "ValidationContext",
     "ValidationReport",

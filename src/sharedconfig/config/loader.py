@@ -11,15 +11,16 @@ import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict, Unpack
+from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import ValidationError as PydanticValidationError
 
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.config.issues import ValidationReport
 from sharedconfig.config.modules import ConfigModule, resolve
+from sharedconfig.config.root import RootSettings, build, plan
 from sharedconfig.config.schema_errors import report_schema_errors
-from sharedconfig.config.snapshot import Config, LoadTimings
+from sharedconfig.config.snapshot import Config, LoadTimings, S_co
 from sharedconfig.config.sources import (
     DefaultsSource,
     DotenvSource,
@@ -50,6 +51,9 @@ PROFILE_VAR = "SHAREDCONFIG_PROFILE"
 SECRETS_DIR_VAR = "SHAREDCONFIG_SECRETS_DIR"
 DEFAULT_ENV_FILE = ".env"
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+
+R = TypeVar("R", bound=RootSettings)
+Files = Iterable[str | os.PathLike[str]] | str | os.PathLike[str]
 
 
 class LoadOptions(TypedDict, total=False):
@@ -95,13 +99,16 @@ _OPTION_NAMES = frozenset(LoadOptions.__annotations__)
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one load produced: the snapshot (None when invalid) and the full report."""
+class Outcome(Generic[S_co]):
+    """What one load produced: the snapshot (None when invalid) and the full report.
 
-    config: Config | None
+    Generic like the ``Config`` it holds: ``check(..., settings=AppSettings)`` gives ``Outcome[AppSettings]``.
+    """
+
+    config: Config[S_co] | None
     report: ValidationReport
 
-    def config_or_raise(self) -> Config:
+    def config_or_raise(self) -> Config[S_co]:
         """The snapshot; raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when invalid."""
         if self.config is not None:
             return self.config
@@ -120,7 +127,7 @@ def _environ(options: LoadOptions) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def file_paths(files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> tuple[str, ...]:
+def file_paths(files: Files) -> tuple[str, ...]:
     """``files`` as a tuple of paths; one ``str`` or ``Path`` is one file, not its characters."""
     if isinstance(files, str | os.PathLike):
         return (os.fspath(files),)
@@ -273,10 +280,20 @@ def _rules(tree: dict[str, Any]) -> tuple[RuleConfig, list[tuple[str, str]]]:
     return RuleConfig.from_mapping(section), problems
 
 
+@overload
+def check(files: Files = (), *, settings: type[R], **options: Unpack[LoadOptions]) -> Outcome[R]: ...
+@overload
+def check(files: Files = (), *, settings: None = None, **options: Unpack[LoadOptions]) -> Outcome: ...
+
+
 def check(
-    files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (), **options: Unpack[LoadOptions]
-) -> Outcome:
-    """Load and validate like :func:`load`, but return the report instead of raising."""
+    files: Files = (), *, settings: type[RootSettings] | None = None, **options: Unpack[LoadOptions]
+) -> Outcome[Any]:
+    """Load and validate like :func:`load`, but return the report instead of raising.
+
+    ``settings`` (a ``RootSettings`` subclass) is checked against the modules first: a field that matches
+    none raises ``ConfigError`` (CONFIG_028), a mistake in code rather than in the configuration.
+    """
     started = time.perf_counter()
     opts = resolve_options(options)
     files = file_paths(files)
@@ -289,6 +306,7 @@ def check(
     provenance = Provenance(layers)
     rules, rule_problems = _rules(tree)
     registry, broken = resolve(opts.get("modules"), discover=opts.get("discover", True))
+    sections = () if settings is None else plan(settings, registry, broken)
     profile = opts.get("profile")
     ctx = ValidationContext(tree, provenance, profile=profile)
     for layer in layers:
@@ -307,7 +325,8 @@ def check(
         ctx.report(code, (RULES_KEY,), message)
     validation_started = time.perf_counter()
     ctx._current = "schema"
-    _validate_modules(ctx, registry, opts.get("require", ()))
+    required = [*opts.get("require", ()), *(s.module for s in sections if s.required)]
+    _validate_modules(ctx, registry, dict.fromkeys(required))
     pipeline: list[Validator] = list(BUILTIN_VALIDATORS)
     for name in ctx.modules:
         pipeline.extend(registry[name].validators)
@@ -321,20 +340,36 @@ def check(
     config = None
     if report.ok:
         timings = LoadTimings(validation_seconds, time.perf_counter() - started)
+        root = None if settings is None else build(settings, sections, ctx.modules)
         config = Config(
-            ctx.modules, tree, provenance, report, registry=registry, profile=profile, timings=timings
+            ctx.modules,
+            tree,
+            provenance,
+            report,
+            registry=registry,
+            profile=profile,
+            timings=timings,
+            settings=root,
         )
     hooks.on_load(config, report, time.perf_counter() - started)
     return Outcome(config, report)
 
 
+@overload
+def load(files: Files = (), *, settings: type[R], **options: Unpack[LoadOptions]) -> Config[R]: ...
+@overload
+def load(files: Files = (), *, settings: None = None, **options: Unpack[LoadOptions]) -> Config: ...
+
+
 def load(
-    files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (), **options: Unpack[LoadOptions]
-) -> Config:
+    files: Files = (), *, settings: type[RootSettings] | None = None, **options: Unpack[LoadOptions]
+) -> Config[Any]:
     """Load, merge and validate configuration; return a frozen :class:`Config`.
 
     ``files`` are YAML/JSON/TOML paths or globs, low to high (a single path is one file); the options are
-    those of :class:`LoadOptions`. Raises ``ConfigValidationError`` (CONFIG_002) carrying every issue when the
-    configuration has errors: ``check(files, **options).config_or_raise()``.
+    those of :class:`LoadOptions`. ``settings`` is the application's ``RootSettings`` subclass, whose
+    fields are the modules it reads: the result is a ``Config[AppSettings]`` and ``config.settings`` an
+    ``AppSettings`` (see ``check`` for how it is checked). Raises ``ConfigValidationError`` (CONFIG_002)
+    carrying every issue when the configuration has errors: ``check(files, **options).config_or_raise()``.
     """
-    return check(files, **options).config_or_raise()
+    return check(files, settings=settings, **options).config_or_raise()

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Unpack
+from typing import Any, Generic, Unpack
 
 import yaml
+from typing_extensions import TypeVar
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
 from sharedconfig.config.hooks import NO_HOOKS
-from sharedconfig.config.loader import LoadOptions, check, file_paths, resolve_options
+from sharedconfig.config.loader import LoadOptions, Outcome, check, file_paths, resolve_options
+from sharedconfig.config.root import RootSettings
 from sharedconfig.config.snapshot import Config
 from sharedconfig.config.sources.files import expand, profile_overlay
 from sharedconfig.errors import ConfigError
@@ -24,12 +26,17 @@ from sharedconfig.runtime import Runtime, Scheduler
 
 __all__ = ["FileConfigProvider"]
 
+S = TypeVar("S", bound=RootSettings, default=Any)
 
-class FileConfigProvider:
+
+class FileConfigProvider(Generic[S]):
     """Loads configuration from files (plus env, secrets and overrides) the same way every time.
 
     The options are those of ``load`` (:class:`LoadOptions`), given as ``options=`` and/or as keywords
     (keywords win); the profile and secrets directory are taken from the environment once, here.
+    ``settings`` is the root settings class as for ``load``: ``FileConfigProvider(files,
+    settings=AppSettings)`` is a ``FileConfigProvider[AppSettings]``, whose loads, reloads and watchers
+    all get ``Config[AppSettings]``.
     ``watch`` polls every ``poll_interval`` seconds of ``clock`` as a job on ``scheduler`` (for example
     ``Monitoring.runtime``), or on a runtime of its own, started by the first subscriber and stopped
     when the last one leaves.
@@ -39,6 +46,7 @@ class FileConfigProvider:
         self,
         files: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
         *,
+        settings: type[S] | None = None,
         options: LoadOptions | None = None,
         poll_interval: float = 2.0,
         clock: Clock = SYSTEM_CLOCK,
@@ -48,13 +56,15 @@ class FileConfigProvider:
         merged: LoadOptions = options.copy() if options else {}
         merged.update(more)
         self.files = file_paths(files)
+        self.settings = settings
+        """The root settings class every load is given (None: ``Config[Any]``)."""
         self._options = resolve_options(merged)
         self._hooks = self._options.get("hooks", NO_HOOKS)
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._current: Config | None = None
+        self._current: Config[S] | None = None
         self._stamps: dict[str, float] = {}
-        self._subscribers: list[Callable[[Config], None]] = []
+        self._subscribers: list[Callable[[Config[S]], None]] = []
         self._clock = clock
         self._scheduler = scheduler
         self._own: Runtime | None = None
@@ -68,19 +78,19 @@ class FileConfigProvider:
         return self._options.copy()
 
     @property
-    def current(self) -> Config | None:
+    def current(self) -> Config[S] | None:
         """The last good configuration, or None before the first successful load."""
         return self._current
 
-    def load(self) -> Config:
+    def load(self) -> Config[S]:
         """Load and validate; raises ``ConfigValidationError`` with every issue when invalid."""
-        config = check(self.files, **self._options).config_or_raise()
+        config = self._check().config_or_raise()
         with self._lock:
             self._current = config
             self._stamps = self._mtimes()
         return config
 
-    def validate(self, config: Config) -> None:
+    def validate(self, config: Config[Any]) -> None:
         """Validate ``config`` again as a whole; raises ``ConfigValidationError`` when it has errors."""
         again = self._options.copy()
         again.update(
@@ -94,9 +104,9 @@ class FileConfigProvider:
                 hooks=NO_HOOKS,
             )
         )
-        check((), **again).config_or_raise()
+        check((), settings=self.settings, **again).config_or_raise()
 
-    def save(self, config: Config, destination: str | os.PathLike[str]) -> None:
+    def save(self, config: Config[Any], destination: str | os.PathLike[str]) -> None:
         """Write the effective configuration as YAML (mode 0600: it holds the secret values)."""
         path = os.fspath(destination)
         text = yaml.safe_dump(config.to_dict(redact=False), sort_keys=False, allow_unicode=True)
@@ -107,7 +117,7 @@ class FileConfigProvider:
         except OSError as exc:
             raise ConfigError(f"cannot write {path}: {exc.strerror}", code="CONFIG_023", cause=exc) from None
 
-    def watch(self, callback: Callable[[Config], None]) -> Callable[[], None]:
+    def watch(self, callback: Callable[[Config[S]], None]) -> Callable[[], None]:
         """Call ``callback`` with each new valid config after a file changes; returns an unsubscribe.
 
         An invalid change is reported through the hooks and the last good config stays in force.
@@ -141,7 +151,7 @@ class FileConfigProvider:
 
         return unsubscribe
 
-    def poll(self) -> Config | None:
+    def poll(self) -> Config[S] | None:
         """Reload when a watched file changed; returns the new config, or None (unchanged or invalid).
 
         Hooks hear ``on_validation``/``on_load`` as for any load, then ``on_reload`` (with the time it
@@ -155,7 +165,7 @@ class FileConfigProvider:
                 return None
             self._stamps = stamps
         started = self._clock.now()
-        outcome = check(self.files, **self._options)
+        outcome = self._check()
         new = outcome.config
         if old is not None:
             self._hooks.on_reload(old, new, outcome.report, self._clock.now() - started)
@@ -177,6 +187,11 @@ class FileConfigProvider:
         if failures:
             raise failures[0]
         return new
+
+    def _check(self) -> Outcome[S]:
+        if self.settings is None:
+            return check(self.files, **self._options)
+        return check(self.files, settings=self.settings, **self._options)
 
     def _mtimes(self) -> dict[str, float]:
         names = expand(self.files)

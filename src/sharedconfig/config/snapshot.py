@@ -5,24 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, cast, overload
 
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
+from typing_extensions import TypeVar
 
 from sharedconfig.config.issues import KeyPath, ValidationReport, format_path
 from sharedconfig.config.modules import ConfigModule
+from sharedconfig.config.root import RootSettings
 from sharedconfig.config.tree import REDACTED, Provenance, looks_secret
 from sharedconfig.durations import format_duration
 from sharedconfig.errors import ConfigError, Location
 from sharedconfig.redaction import mask_userinfo
 
-__all__ = ["MISSING", "Config", "LoadTimings", "leaves", "redacted_tree"]
+__all__ = ["MISSING", "Config", "LoadTimings", "Sections", "leaves", "redacted_tree"]
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 """Stands for the absent side of a ``Config.diff`` row."""
 
 M = TypeVar("M", bound=BaseModel)
+S_co = TypeVar("S_co", bound=RootSettings, covariant=True, default=Any)
+"""The root settings type of a ``Config`` (a ``RootSettings``); ``Any`` when loaded without ``settings=``."""
 
 
 def leaves(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
@@ -71,18 +75,32 @@ class LoadTimings:
     """The whole load: reading, merging and validation."""
 
 
-class Config:
-    """An immutable snapshot of validated configuration.
+class Config(Generic[S_co]):
+    """An immutable snapshot of validated configuration, generic in its root settings type.
 
-    ``config.monitoring`` and ``config.module("storage")`` give the typed settings of a module;
-    ``config.get("monitoring.sample_rate")`` reads the merged tree; ``provenance`` says where values
-    came from and ``report`` holds the warnings of the validation that produced it.
+    ``config.settings`` is the root the load was given (``load(..., settings=AppSettings)`` gives a
+    ``Config[AppSettings]`` whose ``config.settings.orders`` a type checker knows); without one it is
+    :class:`Sections`, every module by attribute, typed ``Any``. ``config.module("storage")`` (or
+    ``config.storage``) gives one module's settings; ``config.get("monitoring.sample_rate")`` reads the
+    merged tree; ``provenance`` says where values came from and ``report`` holds the warnings of the
+    validation that produced it.
     """
 
-    __slots__ = ("_absent", "_modules", "_registry", "_tree", "profile", "provenance", "report", "timings")
+    __slots__ = (
+        "_absent",
+        "_modules",
+        "_registry",
+        "_settings",
+        "_tree",
+        "profile",
+        "provenance",
+        "report",
+        "timings",
+    )
     _absent: dict[str, BaseModel]
     _modules: dict[str, BaseModel]
     _registry: dict[str, ConfigModule]
+    _settings: S_co | None
     _tree: Mapping[str, Any]
     profile: str | None
     provenance: Provenance
@@ -100,6 +118,7 @@ class Config:
         registry: Mapping[str, ConfigModule] | None = None,
         profile: str | None = None,
         timings: LoadTimings | None = None,
+        settings: S_co | None = None,
     ) -> None:
         setter = object.__setattr__
         setter(self, "_modules", dict(modules))
@@ -110,6 +129,7 @@ class Config:
         setter(self, "profile", profile)
         setter(self, "timings", timings)
         setter(self, "_absent", {})
+        setter(self, "_settings", settings)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Config is immutable: load a new one (or reload) to change it")
@@ -154,6 +174,17 @@ class Config:
         return settings
 
     @property
+    def settings(self) -> S_co:
+        """The typed root: ``config.settings.orders.max_batch`` (see ``RootSettings``); frozen.
+
+        Made from the module settings this load validated (the same objects ``module()`` returns). For a
+        Config loaded without ``settings=`` it is :class:`Sections`, where every attribute is ``Any``.
+        """
+        if self._settings is None:  # made on access: a view held here would be a reference cycle
+            return cast(S_co, Sections(self))
+        return self._settings
+
+    @property
     def modules(self) -> tuple[str, ...]:
         """Names of the modules whose sections were present (or required)."""
         return tuple(self._modules)
@@ -192,7 +223,7 @@ class Config:
         data = self.to_dict()
         return [(format_path(path), value, self.provenance.origin(path)) for path, value in leaves(data)]
 
-    def diff(self, other: Config) -> list[tuple[str, Any, Any]]:
+    def diff(self, other: Config[Any]) -> list[tuple[str, Any, Any]]:
         """Leaves that differ from ``other``: (dotted path, this value, other value), both redacted.
 
         A missing side is ``MISSING``; a changed secret shows as REDACTED on both sides.
@@ -218,6 +249,34 @@ class Config:
         return bool(self._modules == other._modules)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class Sections:
+    """``config.settings`` of a Config loaded without ``settings=``: every module's settings by attribute.
+
+    ``config.settings.monitoring`` is ``config.module("monitoring")``, typed ``Any`` as ``config.monitoring``
+    is; declare a ``RootSettings`` and pass it as ``load(..., settings=...)`` for names a type checker knows.
+    """
+
+    __slots__ = ("_config",)
+    _config: Config[Any]
+
+    def __init__(self, config: Config[Any]) -> None:
+        object.__setattr__(self, "_config", config)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._config, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("settings are immutable: load a new Config (or reload) to change them")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*self._config.modules, *self._config._registry})
+
+    def __repr__(self) -> str:
+        return f"Sections({', '.join(self._config.modules)})"
 
 
 def _reveal(value: Any) -> Any:
