@@ -82,7 +82,7 @@ class TestLocation:
             (Location("file", "app.yaml", 3), "app.yaml:3:1"),
             (Location("file", "app.yaml"), "app.yaml"),
             (Location("secret", "/run/secrets/db", 1, 1), "/run/secrets/db:1:1"),
-            (Location("env", "APP_PORT"), "env APP_PORT"),
+            (Location("env", "APP_PORT"), "$APP_PORT"),
             (Location("default"), "default"),
         ],
     )

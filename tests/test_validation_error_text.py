@@ -59,7 +59,7 @@ def test_report_is_ordered_by_file_and_line_then_other_origins(tmp_path: Path) -
         f"{a}:3",
         f"{b}:2",
         f"{b}:3",
-        "env SHAREDCONFIG_DEMO__SIZE",
+        "$SHAREDCONFIG_DEMO__SIZE",
     ]
     with pytest.raises(ConfigValidationError) as caught:
         outcome.config_or_raise()

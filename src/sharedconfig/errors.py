@@ -383,19 +383,49 @@ def describe(code: str) -> ErrorCode:
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """Where a value came from: a file position, or the name of an env var, override or default."""
+    """Where a value came from, written the way a person finds it again (``str()``):
 
-    source: str  # "file", "env", "dotenv", "secret", "override", "default", "remote"
-    name: str = ""  # file path, variable name or module name
+    ============  ============================================  =========================================
+    source        fields                                        text
+    ============  ============================================  =========================================
+    ``file``      name (path), line, column                     ``app.yaml:3:7`` (``app.json`` no line)
+    ``secret``    name (the secret file's path)                 ``secrets/storage__secret_key``
+    ``dotenv``    name (the .env path), line, variable          ``.env:2 SHAREDCONFIG_MONITORING__X``
+    ``env``       name (the variable)                           ``$SHAREDCONFIG_MONITORING__SAMPLE_RATE``
+    ``override``  name (the key as written), value (as shown)   ``--set monitoring.sample_rate=2``
+    others        name                                          ``default defaults``, ``option ignore``
+    ============  ============================================  =========================================
+
+    An override's ``value`` is the text shown after ``=``: never a secret (``**********`` then), ``[...]``
+    or ``{...}`` for a collection, None when the override could not be read.
+    """
+
+    source: str  # "file", "env", "dotenv", "secret", "override", "default", "option", "remote"
+    name: str = ""  # file path, variable name, override key or module name
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     interpolated: bool = False
+    variable: str = ""  # the variable of a .env file that set the value
+    value: str | None = None  # an override's value as it may be shown
+
+    @property
+    def in_file(self) -> bool:
+        """True when the origin is a file a person can open (YAML/JSON/TOML, a .env, a secret file)."""
+        return self.source in ("file", "secret", "dotenv") and bool(self.name)
 
     def __str__(self) -> str:
-        if self.source in ("file", "secret", "dotenv") and self.line is not None:
-            return f"{self.name}:{self.line}:{self.column or 1}"
-        if self.source in ("file", "secret"):
-            return self.name
+        if self.source in ("file", "secret", "dotenv"):
+            where = self.name
+            if self.line is not None:
+                column = self.column or (None if self.source == "dotenv" else 1)
+                where = f"{self.name}:{self.line}" + (f":{column}" if column else "")
+            return f"{where} {self.variable}" if self.variable else where
+        if self.source == "env":
+            return f"${self.name}" if self.name else "environment"
+        if self.source == "override":
+            if not self.name:
+                return "--set"
+            return f"--set {self.name}" + (f"={self.value}" if self.value is not None else "")
         if self.name:
             return f"{self.source} {self.name}"
         return self.source
@@ -456,7 +486,7 @@ class SharedConfigError(Exception):
     @property
     def file(self) -> str | None:
         """The file the error points at, when it came from one."""
-        return self.location.name if self.location and self.location.source in ("file", "secret") else None
+        return self.location.name if self.location and self.location.in_file else None
 
     @property
     def line(self) -> int | None:

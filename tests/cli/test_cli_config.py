@@ -80,7 +80,7 @@ class TestValidate:
         assert code == 1
         items = json.loads(out)
         assert {tuple(sorted(i)) for i in items} == {
-            ("code", "column", "file", "hint", "line", "message", "path", "severity", "source")
+            ("code", "column", "file", "hint", "line", "message", "origin", "path", "severity", "source")
         }
         assert {i["line"] for i in items} == {18, 78}
 
@@ -163,7 +163,7 @@ class TestShow:
         seed_env.setenv("SHAREDCONFIG_MONITORING__SAMPLE_RATE", "0.3")
         out = cli(capsys, "show", "--explain", SEED)[1]
         lines = {line.split(" = ")[0].strip(): line for line in out.splitlines()}
-        assert lines["monitoring.sample_rate"].endswith("# env SHAREDCONFIG_MONITORING__SAMPLE_RATE")
+        assert lines["monitoring.sample_rate"].endswith("# $SHAREDCONFIG_MONITORING__SAMPLE_RATE")
         assert lines["monitoring.buffer_size"].endswith(f"# {SEED}:5:3")
         assert lines["monitoring.metrics.exporters.1.api_key"].split("#")[0].strip().endswith('"**********"')
         assert any(line.endswith("# default") for line in lines.values())

@@ -49,7 +49,7 @@ class TestEmptyKeyParts:
         warnings = [i for i in outcome.report.warnings if i.code == "CONFIG_025"]
         assert len(warnings) == 1
         assert warnings[0].message.startswith(f"{name} has an empty key part")
-        assert warnings[0].location is not None and str(warnings[0].location) == f"env {name}"
+        assert warnings[0].location is not None and str(warnings[0].location) == f"${name}"
         assert outcome.config is not None
         assert outcome.config.module("monitoring").sample_rate == 1.0  # type: ignore[attr-defined]
 
@@ -59,5 +59,5 @@ class TestEmptyKeyParts:
         env_file.write_text("SHAREDCONFIG_A____B=1\n")
         outcome = check([], environ={}, env_file=env_file)
         assert [str(i.location) for i in outcome.report.warnings if i.code == "CONFIG_025"] == [
-            f"dotenv {env_file} SHAREDCONFIG_A____B"
+            f"{env_file}:1 SHAREDCONFIG_A____B"
         ]

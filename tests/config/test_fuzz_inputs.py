@@ -9,8 +9,8 @@ The property, for every example:
 
 - nothing but the documented outcome: a ``Config`` when the report has no error, otherwise
   ``ConfigValidationError`` (CONFIG_002) from ``load()``; never another exception;
-- every issue has a registered code and a location that points into the inputs (a file given, ``env
-  VAR``, ``dotenv FILE VAR``, ``override --set KEY``, a file of the secrets directory);
+- every issue has a registered code and a location that points into the inputs (a file given,
+  ``$VAR``, ``FILE:LINE VAR`` of the .env file, ``--set KEY=VALUE``, a file of the secrets directory);
 - every rendering (the issue lines, ``--format json``, ``str()`` of the error, ``show`` in YAML, JSON and
   ``--explain``) is at most ``OUTPUT_PER_INPUT_BYTE`` characters per input byte plus ``OUTPUT_BASE``;
 - a value the docs call secret (secrets-directory contents, values of secret-looking variables or keys)
@@ -888,11 +888,11 @@ def _located(location: Location | None, written: Written, case: Case) -> bool:
         conf = str(written.root / "conf")
         return name in written.files or name.startswith(conf)
     if location.source == "env":
-        return name in case.env or name == "environment"
+        return name in case.env or name == ""
     if location.source == "dotenv":
         return written.env_file is not None and name.startswith(written.env_file)
-    if location.source == "override":
-        return name.startswith("--set")
+    if location.source == "override":  # the key as written (cut at 80 when unreadable), "" without '='
+        return any(o.partition("=")[0].strip().startswith(name) for o in case.overrides)
     if location.source == "secret":
         return written.secrets_dir is not None and name.startswith(written.secrets_dir)
     if location.source == "option":  # CONFIG_027: the profile option names a profile with no overlay

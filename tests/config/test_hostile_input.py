@@ -60,8 +60,8 @@ class TestRecursionAndDepth:
         found = codes(outcome)
         assert [c for c, _, _ in found] == ["CONFIG_026"] * 4
         locations = sorted(loc for _, _, loc in found)
-        assert locations[:2] == ["env SHAREDCONFIG_MONITORING__TAGS", "env SHAREDCONFIG_MONITORING__X"]
-        assert all(loc.startswith("override --set ") for loc in locations[2:])
+        assert locations[:2] == ["$SHAREDCONFIG_MONITORING__TAGS", "$SHAREDCONFIG_MONITORING__X"]
+        assert all(loc.startswith("--set ") for loc in locations[2:])
 
 
 class TestBytesAndFiles:

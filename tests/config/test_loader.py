@@ -92,9 +92,9 @@ class TestPrecedence:
         assert demo.inner.token is not None and demo.inner.token.get_secret_value() == "s3cret"
         origins = {path: str(origin) for path, _, origin in config.explain()}
         assert origins["demo.rate"].endswith("app.prod.yaml:2:3")
-        assert origins["demo.inner.level"] == f"dotenv {dotenv} SHAREDCONFIG_DEMO__INNER__LEVEL"
-        assert origins["demo.items.1"] == "env SHAREDCONFIG_DEMO__ITEMS"
-        assert origins["demo.name"] == "override --set demo.name"
+        assert origins["demo.inner.level"] == f"{dotenv}:1 SHAREDCONFIG_DEMO__INNER__LEVEL"
+        assert origins["demo.items.1"] == "$SHAREDCONFIG_DEMO__ITEMS"
+        assert origins["demo.name"] == "--set demo.name=override"
         assert origins["demo.inner.token"] == str(secrets / "demo__inner__token")
 
     def test_values_from_env_are_coerced_by_the_schema(self, tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ class TestNamedEnvFile:
         `--env-file ""` the same load is valid."""
         write(clean_cli_env, "app.yaml")
         assert main(["validate", "--env-file", "nope.env", "app.yaml"]) == 1
-        assert "dotenv nope.env: error CONFIG_003:" in capsys.readouterr().out
+        assert "nope.env: error CONFIG_003:" in capsys.readouterr().out
         assert main(["validate", "app.yaml"]) == 0
         assert main(["validate", "--env-file", "", "app.yaml"]) == 0
         assert "CONFIG_003" not in capsys.readouterr().out

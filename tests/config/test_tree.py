@@ -86,7 +86,7 @@ class TestProvenance:
         high = layer("env", {}, {("m", "b"): "APP_M__B"})
         prov = Provenance([low, high])
         assert str(prov.origin(("m", "a"))) == "app.yaml:3:5"
-        assert str(prov.origin(("m", "b"))) == "env APP_M__B"
+        assert str(prov.origin(("m", "b"))) == "$APP_M__B"
         assert prov.origin(("m", "c")) is None
         assert str(prov.locate(("m", "c", "d"))) == "app.yaml:2:1"
 

@@ -65,14 +65,17 @@ class Issue:
         return f"{where}{self.severity} {self.code}{path}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape printed by ``sharedconfig validate --format json``."""
+        """The JSON shape printed by ``sharedconfig validate --format json``: ``source`` is the origin's
+        text as the console shows it, ``origin`` its kind (``file``, ``dotenv``, ``secret``, ``env``,
+        ``override``, ...); ``file``/``line``/``column`` are set for origins a person can open."""
         loc = self.location
-        in_file = loc is not None and loc.source in ("file", "secret")
+        in_file = loc is not None and loc.in_file
         return {
             "file": loc.name if in_file and loc else None,
             "line": loc.line if loc else None,
             "column": loc.column if loc else None,
             "source": str(loc) if loc else None,
+            "origin": loc.source if loc else None,
             "path": self.path,
             "code": self.code,
             "severity": self.severity,
@@ -81,14 +84,12 @@ class Issue:
         }
 
 
-_FILE_SOURCES = ("file", "secret", "dotenv")
-
-
 def issue_order(issue: Issue) -> tuple[Any, ...]:
-    """Sort key of a report: issues in files by file, line, column and key path; then those of other
-    origins (env, ``--set``, options) by the origin's text and key path; then the unlocated ones."""
+    """Sort key of a report: issues in files (YAML/JSON/TOML, ``.env``, secret files) by file, line,
+    column and key path; then those of other origins (``$VAR``, ``--set``, options) by the origin's text
+    and key path; then the unlocated ones."""
     loc = issue.location
-    if loc is not None and loc.source in _FILE_SOURCES:
+    if loc is not None and loc.in_file:
         return (0, loc.name, loc.line or 0, loc.column or 0, issue.path)
     if loc is not None:
         return (1, str(loc), "", 0, issue.path)

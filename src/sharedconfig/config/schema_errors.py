@@ -6,15 +6,14 @@ every ``loc`` is mapped back onto the data.
 
 from __future__ import annotations
 
-import types
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from sharedconfig.config.issues import KeyPath
+from sharedconfig.config.schema_paths import secret_typed, tag_values, unwrap
 from sharedconfig.config.tree import looks_secret
 from sharedconfig.config.types import ERROR_CODES
 from sharedconfig.config.validation import ValidationContext, did_you_mean
@@ -77,19 +76,6 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[KeyPath, tuple[st
     return tuple(path), tuple(tags)
 
 
-def _unwrap(annotation: Any) -> Iterator[Any]:
-    """The model classes an annotation can hold (through Optional, Annotated, tuples, dicts, unions)."""
-    origin = typing.get_origin(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield annotation
-    elif origin is typing.Annotated:
-        yield from _unwrap(typing.get_args(annotation)[0])
-    elif origin in (typing.Union, types.UnionType, tuple, list, dict, Mapping):
-        for arg in typing.get_args(annotation):
-            if arg is not Ellipsis:
-                yield from _unwrap(arg)
-
-
 def _keys_at(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """Valid keys of the model that holds the last element of ``loc`` (for did-you-mean)."""
     models: list[type[BaseModel]] = [schema]
@@ -100,8 +86,8 @@ def _keys_at(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
         for model in models:
             field = model.model_fields.get(part)
             if field is not None:
-                nxt.extend(_unwrap(field.annotation))
-            elif part in _tag_values(model):
+                nxt.extend(unwrap(field.annotation))
+            elif part in tag_values(model):
                 nxt.append(model)
         if nxt:
             models = _narrow(nxt, loc, part)
@@ -112,35 +98,6 @@ def _keys_at(schema: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return keys
 
 
-def _secret_typed(schema: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
-    """True when a field on the way to ``loc`` is typed as a secret, or as a container of secrets
-    (``dict[str, SecretStr]`` headers): a wrong value given there is never quoted."""
-    models: list[type[BaseModel]] = [schema]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        nxt: list[type[BaseModel]] = []
-        for model in models:
-            field = model.model_fields.get(part)
-            if field is None:
-                if part in _tag_values(model):
-                    nxt.append(model)
-                continue
-            if "SecretStr" in repr(field.annotation):
-                return True
-            nxt.extend(_unwrap(field.annotation))
-        if nxt:  # otherwise ``part`` is a key of a mapping of models (a profile name): same models
-            models = nxt
-    return False
-
-
-def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
-    field = model.model_fields.get("type")
-    if field is None:
-        return ()
-    return tuple(a for a in typing.get_args(field.annotation) if isinstance(a, str))
-
-
 def _narrow(
     models: list[type[BaseModel]], loc: tuple[int | str, ...], part: int | str
 ) -> list[type[BaseModel]]:
@@ -148,7 +105,7 @@ def _narrow(
     idx = loc.index(part)
     following = [p for p in loc[idx + 1 : -1] if isinstance(p, str)]
     if following:
-        tagged = [m for m in models if following[0] in _tag_values(m)]
+        tagged = [m for m in models if following[0] in tag_values(m)]
         if tagged:
             return tagged
     return models
@@ -166,6 +123,7 @@ def report_schema_errors(
     ctx: ValidationContext, module: str, schema: type[BaseModel], data: Any, error: PydanticValidationError
 ) -> None:
     """Report each error of ``error`` as an issue under ``module``."""
+    ctx.schemas[module] = schema  # origin texts of the rejected section are checked against it
     for err in error.errors(include_url=False):
         kind = err["type"]
         loc = tuple(err["loc"])
@@ -197,7 +155,7 @@ def report_schema_errors(
         secret = (
             any(looks_secret(str(p)) for p in full)
             or ctx.provenance.is_secret(full)
-            or _secret_typed(schema, loc)
+            or secret_typed(schema, loc)
         )
         if secret and code in ("VALIDATION_004", "VALIDATION_007", "VALIDATION_008"):
             message = f"{REGISTRY[code].title.lower()} (the value is secret and not shown)"

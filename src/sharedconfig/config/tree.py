@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sharedconfig.config.issues import Issue, KeyPath, format_path
@@ -30,8 +30,9 @@ __all__ = [
     "set_path",
 ]
 
-# where a value sits in its source: (line, column) in a file, or the name of the variable / secret file
-Spot = tuple[int, int] | str
+# where a value sits in its source: (line, column) in a file, the file itself (JSON, TOML, defaults), or
+# the whole origin (an env variable, a .env line, a secret file, an override: built by the source)
+Spot = tuple[int, int] | str | Location
 
 
 def number_problem(exc: Exception) -> str:
@@ -98,40 +99,92 @@ class Layer:
         spot = self.spots.get(path)
         if spot is None:
             return None
+        if isinstance(spot, Location):
+            return spot
         if isinstance(spot, str):
             return Location(self.source, spot, interpolated=path in self.interpolated)
         return Location(self.source, self.name, spot[0], spot[1], interpolated=path in self.interpolated)
+
+    def nearest(self, path: KeyPath) -> Location | None:
+        """Where this layer set ``path``, its nearest ancestor, or else the first value below it (an
+        override ``storage.endpoint.x=1`` is what sets keys below ``storage.endpoint``)."""
+        for end in range(len(path), -1, -1):
+            found = self.location(path[:end])
+            if found is not None:
+                return found
+        size = len(path)
+        below = next((p for p in self.spots if p[:size] == path), None)
+        return self.location(below) if below is not None else None
 
     def problem(
         self, code: str, path: KeyPath, message: str, *, spot: Spot | None = None, hint: str = ""
     ) -> None:
         """Record an issue found while reading, located in this layer."""
-        if isinstance(spot, tuple):
-            loc: Location | None = Location(self.source, self.name, spot[0], spot[1])
+        if isinstance(spot, Location):
+            loc: Location | None = spot
+        elif isinstance(spot, tuple):
+            loc = Location(self.source, self.name, spot[0], spot[1])
         elif isinstance(spot, str):
             loc = Location(self.source, spot)
         else:
-            loc = self.location(path) or Location(self.source, self.name)
+            loc = self.nearest(path) or Location(self.source, "" if self.source == "env" else self.name)
         self.issues.append(Issue(code, format_path(path), message, hint=hint, location=loc))
+
+    def shadows(self, path: KeyPath) -> bool:
+        """True when this layer replaced a value above ``path`` whole (a list, a scalar) without setting
+        ``path`` itself: whatever a lower layer set there is gone from the tree."""
+        node: Any = self.data
+        for part in path[:-1]:
+            if isinstance(node, Mapping):
+                nxt = node.get(part, _ABSENT)
+                if nxt is _ABSENT and isinstance(part, str) and part.isascii() and part.isdigit():
+                    nxt = node.get(int(part), _ABSENT)  # a digit key part kept as int in the layer
+                if nxt is _ABSENT:
+                    return False
+                node = nxt
+            else:  # a list or a scalar this layer set whole
+                return path not in self.spots
+        return not isinstance(node, Mapping) and path not in self.spots
+
+
+_ABSENT = object()
 
 
 class Provenance:
     """Where each value of the merged tree came from: the highest layer that set it wins."""
 
-    __slots__ = ("layers",)
+    __slots__ = ("concealed", "layers")
 
     def __init__(self, layers: Sequence[Layer] = ()) -> None:
         self.layers = tuple(layers)
+        self.concealed: set[KeyPath] = set()
+
+    def conceal(self, paths: Iterable[KeyPath]) -> None:
+        """Mark ``paths`` as secret by schema (validation does, once it knows the types): their origin
+        never shows an override's value."""
+        self.concealed.update(paths)
 
     def origin(self, path: KeyPath) -> Location | None:
-        """The exact origin of ``path``; None means the value is a schema default."""
+        """The exact origin of ``path``: the highest layer that set it, unless a higher one replaced a
+        list or value above it whole; None means the value is a schema default."""
+        layer = self._winner(path)
+        if layer is None:
+            return None
+        found = layer.location(path)
+        if found is not None and found.value is not None and path in self.concealed:
+            return replace(found, value=REDACTED)
+        return found
+
+    def _winner(self, path: KeyPath) -> Layer | None:
         for layer in reversed(self.layers):
             if path in layer.spots:
-                return layer.location(path)
+                return layer
+            if layer.data and layer.shadows(path):
+                return None
         return None
 
     def locate(self, path: KeyPath) -> Location | None:
-        """Where to point an error about ``path``: its origin or its nearest ancestor's; else the first
+        """Where to point an issue about ``path``: its origin or its nearest ancestor's; else the first
         value a source set below it or below its nearest ancestor (``SHAREDCONFIG_STORAGE__BUCKET`` sets
         ``storage.bucket`` only, and is where a missing ``storage.endpoint`` is reported)."""
         for end in range(len(path), 0, -1):
@@ -142,16 +195,14 @@ class Provenance:
             prefix = path[:end]
             for layer in reversed(self.layers):
                 for spot_path in layer.spots:
-                    if spot_path[:end] == prefix:
+                    if spot_path[:end] == prefix and self._winner(spot_path) is layer:
                         return layer.location(spot_path)
         return None
 
     def is_secret(self, path: KeyPath) -> bool:
         """True when the value came from a secret (secrets dir, or interpolated from one)."""
-        for layer in reversed(self.layers):
-            if path in layer.spots:
-                return path in layer.secret
-        return False
+        layer = self._winner(path)
+        return layer is not None and path in layer.secret
 
 
 def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:

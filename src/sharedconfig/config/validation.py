@@ -13,9 +13,11 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel, SecretStr
 
-from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path
+from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path, key_path
+from sharedconfig.config.schema_paths import secret_typed
 from sharedconfig.config.tree import Provenance
 from sharedconfig.errors import REGISTRY, Location
+from sharedconfig.redaction import REDACTED, looks_secret
 
 __all__ = [
     "BUILTIN_VALIDATORS",
@@ -191,9 +193,11 @@ class RuleConfig:
         return tuple(out)
 
     def report(self, ctx: ValidationContext) -> ValidationReport:
-        """The report of ``ctx``: its issues and those of :meth:`vet`, with the rules applied."""
+        """The report of ``ctx``: its issues and those of :meth:`vet`, with the rules applied, and no
+        secret in any origin text (:meth:`ValidationContext.conceal`)."""
         rejected = [name for name in ctx.tree if name not in ctx.modules]
-        return ValidationReport(self.apply([*ctx.issues, *self.vet(ctx.location)], rejected))
+        issues = self.apply([*ctx.issues, *self.vet(ctx.location)], rejected)
+        return ValidationReport(ctx.conceal(issues))
 
 
 def _inside(path: str, sections: Collection[str]) -> bool:
@@ -218,6 +222,8 @@ class ValidationContext:
         self.profile = profile
         self.modules: dict[str, BaseModel] = dict(modules or {})
         self.issues: list[Issue] = []
+        # schemas of sections their schema rejected (the valid ones are the types of ``modules``)
+        self.schemas: dict[str, type[BaseModel]] = {}
         # paths whose ${VAR} could not be resolved: the schema's complaint about the raw text is noise
         self.unresolved: set[str] = set()
         self._current = ""
@@ -234,6 +240,38 @@ class ValidationContext:
     def location(self, path: KeyPath) -> Location | None:
         """Where the value at ``path`` (or its nearest ancestor) came from."""
         return self.provenance.locate(path)
+
+    def secret_at(self, path: KeyPath) -> bool:
+        """True when the value at ``path`` must never be shown: a secret-looking key on the way, a value
+        from the secrets directory, or a field its module's schema types as a secret."""
+        if any(looks_secret(str(p)) for p in path) or self.provenance.is_secret(path):
+            return True
+        if not path:
+            return False
+        settings = self.modules.get(str(path[0]))
+        schema = type(settings) if settings is not None else self.schemas.get(str(path[0]))
+        return schema is not None and secret_typed(schema, path[1:])
+
+    def conceal(self, issues: Iterable[Issue]) -> tuple[Issue, ...]:
+        """``issues`` with no secret in their origin: an override of a secret-typed key shows
+        ``--set KEY=**********``. The provenance learns the secret leaves of the valid modules too, so
+        ``Config.explain`` hides them the same way."""
+        self.provenance.conceal(
+            path for name, settings in self.modules.items() for path in _secret_leaves(settings, (name,))
+        )
+        out: list[Issue] = []
+        for issue in issues:
+            loc = issue.location
+            if (
+                loc is not None
+                and loc.source == "override"
+                and loc.value not in (None, REDACTED, "[...]", "{...}")
+                and self.secret_at(key_path(loc.name.split(".")))
+            ):
+                out.append(replace(issue, location=replace(loc, value=REDACTED)))
+            else:
+                out.append(issue)
+        return tuple(out)
 
     def report(
         self,

@@ -21,6 +21,8 @@ from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.interfaces import CheckResult, HealthState
 from sharedconfig.monitoring.health import HealthMonitor
 from sharedconfig.monitoring.logging import StructLogger, make_logger
+from sharedconfig.monitoring.metrics.model import Collector
+from sharedconfig.monitoring.metrics.multiprocess import ProcessGroup, resolve_directory
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.monitoring.names import HELP, SHUTDOWN_ABANDONED
 from sharedconfig.monitoring.part import Part, PartContext, PartFactory
@@ -68,11 +70,19 @@ class Monitoring:
         )
         for name, text in HELP.items():
             self.metrics.describe(name, text)
+        # multiprocess mode (monitoring.metrics.multiprocess_dir): scrapes and pushes read every worker's
+        self.exposition: Collector = self.metrics
+        """What ``/metrics`` and push exporters read: ``metrics``, or the ``ProcessGroup`` of every worker."""
+        found = resolve_directory(s.metrics, os.environ, config) if self.metrics.enabled else None
+        if found is not None:
+            self.exposition = ProcessGroup(
+                found[0], self.metrics, logger=self.logger.bind(component="metrics")
+            )
         self.health = HealthMonitor(
             s.health, metrics=self.metrics, logger=self.logger.bind(component="health"), clock=clock
         )
         self.runtime = Runtime(on_error=self._background_error, clock=clock)
-        context = PartContext(s, clock, self.logger, self.metrics, self.health, config)
+        context = PartContext(s, clock, self.logger, self.metrics, self.health, config, self.exposition)
         built = (factory(context) for factory in parts)
         self.parts: tuple[Part, ...] = tuple(part for part in built if part is not None)
         for part in self.parts:

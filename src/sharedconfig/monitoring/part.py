@@ -32,6 +32,8 @@ class PartContext:
     ``metrics`` is the registry every part records into (a null registry when metrics are disabled),
     ``health`` the monitor its checks join, ``logger`` the hub's logger (parts bind their own
     ``component``), ``config`` the loaded configuration when Monitoring was built from one.
+    ``exposition`` is what scrapes and pushes read: ``metrics`` itself, or in multiprocess mode the
+    ``ProcessGroup`` merging every worker's series (None: ``metrics``).
     """
 
     settings: MonitoringSettings
@@ -40,6 +42,7 @@ class PartContext:
     metrics: MetricsRegistry
     health: HealthMonitor
     config: Config | None = None
+    exposition: Collector | None = None
 
 
 @runtime_checkable

@@ -19,7 +19,9 @@ from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
+from sharedconfig.monitoring.metrics.multiprocess import LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
+from sharedconfig.monitoring.multiprocess import multiprocess_part
 from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory
 from sharedconfig.runtime import Periodic
 
@@ -233,13 +235,16 @@ def exporters_part(ctx: PartContext) -> Part | None:
     s = ctx.settings
     if not (s.enabled and s.metrics.enabled):
         return None
+    group = ctx.exposition if isinstance(ctx.exposition, ProcessGroup) else None
     exporters = build_exporters(
         s.metrics,
-        ctx.metrics,
+        ctx.metrics if group is None else group,
         metrics=ctx.metrics,
         clock=ctx.clock,
         logger=ctx.logger.bind(component="exporter"),
     )
+    if group is not None:  # one process pushes the merged view, not every worker its own
+        exporters = [LeaderOnly(exporter, group) for exporter in exporters]
     return ExportersPart(exporters, s) if exporters else None
 
 
@@ -281,5 +286,6 @@ DEFAULT_PARTS: tuple[PartFactory, ...] = (
     health_part,
     exporters_part,
     logging_part,
+    multiprocess_part,
 )
 """The parts every ``Monitoring`` builds, in start order (stop runs their ``close`` in the same order)."""

@@ -225,7 +225,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring)
     health = monitoring.health
-    registry = monitoring.metrics
+    exposition = monitoring.exposition
 
     @app.get(
         "/metrics",
@@ -242,7 +242,8 @@ def create_app(
     def metrics(request: Request) -> Response:
         """Every metric in Prometheus text format, or OpenMetrics when the Accept header asks for it."""
         # a plain def: rendering many series is CPU work, so it runs in the thread pool, off the loop
-        body, content_type = generate(registry, request.headers.get("accept"))
+        # in multiprocess mode the merge of every worker's series (Monitoring.exposition)
+        body, content_type = generate(exposition, request.headers.get("accept"))
         headers = {"Vary": "Accept, Accept-Encoding", **_NO_STORE}
         if len(body) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
             body = gzip.compress(body, compresslevel=1)

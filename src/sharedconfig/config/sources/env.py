@@ -16,7 +16,7 @@ from sharedconfig.config.issues import Issue, KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, number_problem, set_path
 from sharedconfig.errors import Location
 
-__all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "env_path", "read_dotenv"]
+__all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "dotenv_lines", "env_path", "read_dotenv"]
 
 DEFAULT_PREFIX = "SHAREDCONFIG_"
 
@@ -46,11 +46,20 @@ def _malformed(name: str, prefix: str) -> bool:
     return "__" in rest and any(not p for p in rest.split("__"))
 
 
-def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: str, max_depth: int) -> Layer:
+def _layer_from(
+    variables: Mapping[str, str],
+    prefix: str,
+    source: str,
+    name: str,
+    max_depth: int,
+    lines: Mapping[str, int] | None = None,
+) -> Layer:
     layer = Layer(source, name)
 
-    def spot(var: str) -> str:
-        return var if source == "env" else f"{name} {var}"
+    def spot(var: str) -> Location:
+        if source == "env":
+            return Location("env", var)
+        return Location(source, name, (lines or {}).get(var), variable=var)
 
     for var in sorted(variables):
         path = env_path(var, prefix)
@@ -63,7 +72,7 @@ def _layer_from(variables: Mapping[str, str], prefix: str, source: str, name: st
                         f"{var} has an empty key part (three or more underscores in a row, or two at "
                         "an end), so it sets no key",
                         severity="warning",
-                        location=Location(source, spot(var)),
+                        location=spot(var),
                     )
                 )
             continue
@@ -117,26 +126,46 @@ def read_dotenv(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[Issu
     Either way no variable comes from it, and the load reports the issue instead of crashing.
     """
     name = os.fspath(path)
-    if not os.path.isfile(name):
+    text, problem = _dotenv_text(name)
+    if problem is not None:
+        return {}, [problem]
+    if text is None:
         return {}, []
+    from dotenv import dotenv_values  # only when a .env file exists
+
+    values = dotenv_values(stream=io.StringIO(text))
+    return {k: v for k, v in values.items() if v is not None}, []
+
+
+def dotenv_lines(path: str | os.PathLike[str]) -> dict[str, int]:
+    """The 1-based line of each variable of a ``.env`` file (the last assignment, the one that wins), by
+    python-dotenv's own parser, which ``dotenv_values`` reads the file with; {} when it cannot be read."""
+    text, _problem = _dotenv_text(os.fspath(path))
+    if text is None:
+        return {}
+    from dotenv.parser import parse_stream
+
+    return {b.key: b.original.line for b in parse_stream(io.StringIO(text)) if b.key is not None}
+
+
+def _dotenv_text(name: str) -> tuple[str | None, Issue | None]:
+    """The text of a .env file; (None, None) when it does not exist, (None, issue) when it is unreadable."""
+    if not os.path.isfile(name):
+        return None, None
     try:
         with open(name, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
         problem = f"cannot read the .env file: {exc.strerror or exc}"
-        return {}, [Issue("CONFIG_004", "", problem, location=Location("dotenv", name))]
+        return None, Issue("CONFIG_004", "", problem, location=Location("dotenv", name))
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
         problem = f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8"
-        return {}, [Issue("CONFIG_006", "", problem, location=Location("dotenv", name, line, column))]
-    from dotenv import dotenv_values  # only when a .env file exists
-
-    values = dotenv_values(stream=io.StringIO(text))
-    return {k: v for k, v in values.items() if v is not None}, []
+        return None, Issue("CONFIG_006", "", problem, location=Location("dotenv", name, line, column))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +184,8 @@ class DotenvSource:
     def read(self, ctx: ReadContext) -> list[Layer]:
         """One layer, empty when the file does not exist (holding the error when it is required)."""
         values, problems = ctx.once("dotenv", self.path, lambda: read_dotenv(self.path))
-        layer = _layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth)
+        lines = ctx.once("dotenv-lines", self.path, lambda: dotenv_lines(self.path)) if values else {}
+        layer = _layer_from(values, self.prefix, "dotenv", self.path, ctx.max_depth, lines)
         layer.issues.extend(problems)
         if self.required and not os.path.isfile(self.path):
             layer.issues.append(_not_a_file(os.fspath(self.path)))

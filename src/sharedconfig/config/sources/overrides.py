@@ -10,9 +10,10 @@ import yaml
 
 from sharedconfig.config.issues import KeyPath, key_path
 from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, number_problem, set_path
-from sharedconfig.errors import ConfigError
+from sharedconfig.errors import ConfigError, Location
+from sharedconfig.redaction import REDACTED, looks_secret, mask_userinfo
 
-__all__ = ["DefaultsSource", "OverrideSource", "parse_override"]
+__all__ = ["DefaultsSource", "OverrideSource", "parse_override", "shown_value"]
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -96,20 +97,38 @@ class OverrideSource:
         """One layer; a malformed override is an issue."""
         layer = Layer("override", "--set")
         for text in self.overrides:
+            key, _, raw = text.partition("=")
+            key = key.strip()
             try:
                 path, value = parse_override(text)
             except ConfigError as exc:
-                key = text.partition("=")[0].strip() if "=" in text else ""
-                layer.problem(exc.code, (), exc.message, spot=f"--set {key[:80]}" if key else "--set")
+                where = Location("override", key[:80] if "=" in text else "")
+                layer.problem(exc.code, (), exc.message, spot=where)
                 continue
             if len(path) + nesting(value) > ctx.max_depth:
-                key = text.partition("=")[0].strip()
                 message = f"override {key[:80]}: nests more than {ctx.max_depth} levels deep"
-                layer.problem("CONFIG_026", (), message, spot=f"--set {key[:80]}")
+                layer.problem("CONFIG_026", (), message, spot=Location("override", key[:80]))
                 continue
             set_path(layer.data, path, value)
-            mark_spots(layer, value, path, f"--set {text.partition('=')[0]}")
+            mark_spots(layer, value, path, Location("override", key, value=shown_value(path, raw, value)))
         return [layer]
+
+
+_SHOWN_CHARACTERS = 40
+
+
+def shown_value(path: KeyPath, raw: str, value: Any) -> str:
+    """An override's value as its origin text may show it: never a secret (``**********`` under a key
+    that looks secret; validation hides it too where the schema types the key as a secret), a URL's
+    password masked, ``[...]``/``{...}`` for a collection (keys inside may be secret), long text cut."""
+    if any(looks_secret(str(part)) for part in path):
+        return REDACTED
+    if isinstance(value, list):
+        return "[...]"
+    if isinstance(value, dict):
+        return "{...}"
+    text = mask_userinfo(raw)
+    return text if len(text) <= _SHOWN_CHARACTERS else f"{text[: _SHOWN_CHARACTERS - 3]}..."
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,8 +323,13 @@ class MetricsRegistry:
 
     @property
     def gauge_modes(self) -> Mapping[str, GaugeMode]:
-        """The ``multiprocess_mode`` of each gauge declared with one, by family name (before namespacing)."""
-        return dict(self._gauge_modes)
+        """The ``multiprocess_mode`` of each gauge declared with one, by family name (namespace included)."""
+        prefix = f"{self._namespace}_" if self._namespace else ""
+        return {f"{prefix}{name}": mode for name, mode in self._gauge_modes.items()}
+
+    def gauge_stamps(self) -> dict[tuple[str, Labels], float]:
+        """When each series of a ``mostrecent`` gauge last changed (wall seconds), by (family, labels)."""
+        return self._storage.gauge_stamps()
 
     def reset_values(self) -> None:
         """Zero every value, keeping families, series and instruments: what a forked child in
@@ -631,6 +636,10 @@ class NullMetricsRegistry(MetricsRegistry):
 
     @property
     def gauge_modes(self) -> Mapping[str, GaugeMode]:
+        """None: nothing is kept."""
+        return {}
+
+    def gauge_stamps(self) -> dict[tuple[str, Labels], float]:
         """None: nothing is kept."""
         return {}
 

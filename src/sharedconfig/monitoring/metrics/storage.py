@@ -330,6 +330,17 @@ class Storage:
 
     # -- reading -------------------------------------------------------------------------------------------
 
+    def gauge_stamps(self) -> dict[tuple[str, Labels], float]:
+        """The wall time of the last change of each stamped gauge series, by (family name, labels)."""
+        with self.lock:
+            return {
+                (family.name, series.labels): series.stamp
+                for family in self._families.values()
+                if family.type is MetricType.GAUGE
+                for series in family.series.values()
+                if series.stamp
+            }
+
     def collect(self) -> list[MetricFamily]:
         """Every family with at least one series, sorted by name; series sorted by labels, overflow last."""
         with self.lock:
