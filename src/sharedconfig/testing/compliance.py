@@ -334,8 +334,8 @@ class MetricsRecorderContract(_Contract):
     def test_custom_metrics_of_every_kind(self) -> None:
         """``record_custom`` takes a ``CustomMetric`` of each kind, with and without labels, help and unit."""
         recorder = self.make()
-        for kind in MetricKind:
-            name = f"contract_custom_{kind.value}"
+        for number, kind in enumerate(MetricKind):
+            name = f"contract_custom_{number}"  # a type name in a metric name is refused (promtool lints it)
             _returns_none(recorder.record_custom, CustomMetric(name, 1.0, kind))
             recorder.record_custom(
                 CustomMetric(name, 2.5, kind, {"team": "platform"}, help="A custom metric.", unit="seconds")

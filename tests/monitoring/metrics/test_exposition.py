@@ -217,6 +217,14 @@ class TestPromtool:
         ).observe(7)
         self.assert_clean(promtool, registry)
 
+    def test_units_and_size_buckets(self, promtool: Promtool) -> None:
+        """Recorded *_bytes (size buckets, 1.073741824e+09 included) and *_seconds families pass."""
+        registry = MetricsRegistry()
+        registry.record_histogram("payload_bytes", 512, {"route": "/orders"})
+        registry.record_counter("work_seconds_total", 1.5)
+        registry.record_gauge("heap_bytes", 1024)
+        self.assert_clean(promtool, registry)
+
     def test_odd_label_values(self, promtool: Promtool) -> None:
         """Label values with quotes, backslashes, newlines and non-ASCII text."""
         registry = MetricsRegistry()
@@ -257,6 +265,27 @@ class TestDifferential:
         assert_same_values(
             index(families),
             {(s.name, frozenset(s.labels.items())): s.value for f in parsed for s in f.samples},
+        )
+
+
+class TestUnits:
+    """OpenMetrics output carries # UNIT for families named after their unit, recorded ones included."""
+
+    def test_unit_lines_for_seconds_and_bytes(self) -> None:
+        """payload_bytes and cpu_seconds_total get # UNIT without describe(); queue_depth gets none."""
+        registry = MetricsRegistry()
+        registry.record_histogram("payload_bytes", 512)
+        registry.record_counter("cpu_seconds_total", 1)
+        registry.record_gauge("queue_depth", 1)
+        text = render(registry.collect(), openmetrics=True).decode()
+        assert "# UNIT payload_bytes bytes\n" in text
+        assert "# UNIT cpu_seconds seconds\n" in text
+        assert "# UNIT queue_depth" not in text
+        units = {f.name: f.unit for f in parse_openmetrics(text)}
+        assert (units["payload_bytes"], units["cpu_seconds"], units["queue_depth"]) == (
+            "bytes",
+            "seconds",
+            "",
         )
 
 

@@ -57,7 +57,7 @@ class TestDeclaredInstruments:
         ("declare", "match"),
         [
             (lambda r: r.gauge("jobs", labelnames=("queue",)), "already declared as a counter"),
-            (lambda r: r.gauge("jobs_total", labelnames=("queue",)), "clashes with the counter jobs_total"),
+            (lambda r: r.gauge("jobs_created", labelnames=("queue",)), "clashes with the counter jobs_total"),
             (lambda r: r.histogram("jobs", labelnames=("queue",)), "already declared as a counter"),
             (lambda r: r.counter("jobs_total", labelnames=("queue", "kind")), "already declared with labels"),
             (lambda r: r.counter("jobs_total"), "already declared with labels"),
@@ -134,7 +134,7 @@ class TestDeclaredInstruments:
         child.inc()
         assert registry.sample_value("jobs_total", {"queue": "a"}) == 3
         assert dropped(registry, "label_mismatch") == 1
-        registry.record_gauge("jobs_total", 1.0)
+        registry.record_gauge("jobs_created", 1.0)
         registry.record_gauge("jobs", 1.0)
         assert dropped(registry, "type_conflict") == 2
 
@@ -173,6 +173,20 @@ class TestDeclaredInstruments:
         """An instrument's repr shows its type, name and label names."""
         counter = MetricsRegistry().counter("jobs_total", labelnames=("queue",))
         assert repr(counter) == "Counter('jobs', labelnames=('queue',))"
+
+
+class TestCounterValues:
+    """A counter child only goes up, by finite amounts, as promtool and Prometheus expect."""
+
+    @pytest.mark.parametrize("amount", [float("inf"), float("nan"), -1.0])
+    def test_inc_refuses_infinite_nan_and_negative(self, amount: float) -> None:
+        """inc(+Inf), inc(NaN) and inc(-1) raise ValueError and leave the counter as it was."""
+        registry = MetricsRegistry()
+        child = registry.counter("jobs_total", labelnames=("queue",)).labels("a")
+        child.inc(2)
+        with pytest.raises(ValueError, match="finite amount"):
+            child.inc(amount)
+        assert registry.sample_value("jobs_total", {"queue": "a"}) == 2
 
 
 class TestTimer:

@@ -6,22 +6,79 @@ Each rule is checked here directly; test_registry.py checks how recording and de
 from __future__ import annotations
 
 import math
+import subprocess
+from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 
-from sharedconfig.monitoring.metrics.model import MetricType
+from sharedconfig.monitoring.metrics.exposition import render
+from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.naming import (
+    DEFAULT_BUCKETS,
+    SIZE_BUCKETS,
     Rejected,
     base_name,
     check_buckets,
+    check_conventions,
     check_declaration,
     check_label_name,
     check_metric_name,
     check_unit,
+    default_buckets,
     exposed_name,
     label_value,
     sample_names,
+    unit_of,
 )
+
+Promtool = Callable[[bytes], subprocess.CompletedProcess[bytes]]
+
+# (type, name as declared, what the refusal says): each one is a name promtool check metrics flags
+REFUSED = [
+    (MetricType.GAUGE, "queue_total", "only counters end in _total"),
+    (MetricType.HISTOGRAM, "latency_total", "only counters end in _total"),
+    (MetricType.GAUGE, "queue_count", "only histograms and summaries end in _count"),
+    (MetricType.GAUGE, "queue_sum", "only histograms and summaries end in _sum"),
+    (MetricType.GAUGE, "queue_bucket", "only histograms end in _bucket"),
+    (MetricType.HISTOGRAM, "latency_ms", "_seconds, not _ms"),
+    (MetricType.GAUGE, "uptime_sec", "_seconds, not _sec"),
+    (MetricType.COUNTER, "sent_kb_total", "_bytes, not _kb"),
+    (MetricType.HISTOGRAM, "latency_milliseconds", "_seconds, not _milliseconds"),
+    (MetricType.GAUGE, "uptime_minutes", "_seconds, not _minutes"),
+    (MetricType.GAUGE, "heap_kilobytes", "_bytes, not _kilobytes"),
+    (MetricType.GAUGE, "heap_kibibytes", "_bytes, not _kibibytes"),
+    (MetricType.COUNTER, "sent_bits_total", "_bytes, not _bits"),
+    (MetricType.GAUGE, "queue_gauge", "drop _gauge"),
+    (MetricType.COUNTER, "jobs_counter_total", "drop _counter"),
+    (MetricType.GAUGE, "queueDepth", "snake_case"),
+    (MetricType.GAUGE, "job:queue_depth", "recording rules"),
+]
+ACCEPTED = [
+    (MetricType.COUNTER, "http_requests_total"),
+    (MetricType.COUNTER, "process_cpu_seconds_total"),
+    (MetricType.COUNTER, "retries_count_total"),
+    (MetricType.GAUGE, "queue_depth"),
+    (MetricType.GAUGE, "process_start_time_seconds"),
+    (MetricType.HISTOGRAM, "http_request_duration_seconds"),
+    (MetricType.HISTOGRAM, "payload_bytes"),
+    (MetricType.GAUGE, "ms_queue_depth"),  # promtool only flags an abbreviation after the first word
+]
+
+
+def one_family(kind: MetricType, name: str) -> bytes:
+    """The text exposition of one family ``name`` of ``kind`` with HELP and one sample."""
+    base = base_name(kind, name)
+    samples: tuple[Sample, ...]
+    if kind is MetricType.HISTOGRAM:
+        samples = (
+            Sample(f"{base}_bucket", (("le", "+Inf"),), 1.0),
+            Sample(f"{base}_sum", (), 1.0),
+            Sample(f"{base}_count", (), 1.0),
+        )
+    else:
+        samples = (Sample(exposed_name(base, kind), (), 1.0),)
+    return render([MetricFamily(base, kind, "Help.", samples)])
 
 
 class TestNames:
@@ -53,6 +110,12 @@ class TestNames:
         with pytest.raises(Rejected) as caught:
             check_label_name(name, kind)
         assert caught.value.reason == "invalid_labels"
+
+    def test_camel_case_label_names(self) -> None:
+        """A camelCase label name is Rejected (promtool lints it), snake_case passes."""
+        with pytest.raises(Rejected, match="snake_case"):
+            check_label_name("statusCode", MetricType.COUNTER)
+        assert check_label_name("status_code", MetricType.COUNTER) == "status_code"
 
     def test_le_is_fine_outside_histograms(self) -> None:
         """Only histograms reserve ``le``."""
@@ -118,3 +181,65 @@ class TestBucketsAndDeclarations:
         """Bad names, duplicate or invalid label names, or a string for labelnames raise ValueError."""
         with pytest.raises(ValueError, match=match):
             check_declaration(MetricType.GAUGE, name, labelnames)
+
+
+class TestConventions:
+    """check_conventions refuses the names promtool check metrics flags, saying how to fix them."""
+
+    @pytest.mark.parametrize(("kind", "name", "message"), REFUSED)
+    def test_refused(self, kind: MetricType, name: str, message: str) -> None:
+        """A name promtool flags is Rejected (invalid_name) with the fix in the message."""
+        with pytest.raises(Rejected, match=message) as caught:
+            check_conventions(kind, base_name(kind, name))
+        assert caught.value.reason == "invalid_name"
+
+    @pytest.mark.parametrize(("kind", "name"), ACCEPTED)
+    def test_accepted(self, kind: MetricType, name: str) -> None:
+        """Conventional names pass unchanged."""
+        assert check_conventions(kind, base_name(kind, name)) == base_name(kind, name)
+
+    def test_declarations_raise_value_error(self) -> None:
+        """A declaration of a refused name raises ValueError with the same message."""
+        with pytest.raises(ValueError, match="only counters end in _total"):
+            check_declaration(MetricType.GAUGE, "queue_total", ())
+
+    @pytest.mark.parametrize(("kind", "name", "message"), REFUSED)
+    def test_promtool_flags_what_we_refuse(
+        self, promtool: Promtool, kind: MetricType, name: str, message: str
+    ) -> None:
+        """promtool check metrics reports a problem for each name we refuse (the differential check)."""
+        done = promtool(one_family(kind, name))
+        assert done.returncode != 0
+        assert base_name(kind, name).encode() in done.stdout + done.stderr
+
+    def test_promtool_passes_what_we_accept(self, promtool: Promtool) -> None:
+        """promtool check metrics is silent on every name we accept."""
+        text = b"".join(one_family(kind, name) for kind, name in ACCEPTED)
+        done = promtool(text)
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
+class TestBucketsByUnit:
+    """Histograms get buckets that fit their unit, and OpenMetrics gets the unit from the name."""
+
+    def test_size_buckets(self) -> None:
+        """Powers of 4 from 64 B to 1 GiB, strictly increasing and finite."""
+        assert SIZE_BUCKETS[0] == 64.0
+        assert SIZE_BUCKETS[-1] == 1024.0**3
+        assert check_buckets(SIZE_BUCKETS) == SIZE_BUCKETS
+        assert all(b / a == 4 for a, b in pairwise(SIZE_BUCKETS))
+
+    def test_default_buckets_follow_the_unit(self) -> None:
+        """_bytes gets SIZE_BUCKETS; _seconds and names without a unit get the latency buckets given."""
+        latency = (0.1, 1.0)
+        assert default_buckets("payload_bytes", latency) == SIZE_BUCKETS
+        assert default_buckets("checkout_seconds", latency) == latency
+        assert default_buckets("batch_size", latency) == latency
+        assert default_buckets("x_seconds", DEFAULT_BUCKETS) == DEFAULT_BUCKETS
+
+    def test_unit_of(self) -> None:
+        """A name ending in a base unit has that unit; other names have none."""
+        assert unit_of("process_cpu_seconds") == "seconds"
+        assert unit_of("payload_bytes") == "bytes"
+        assert unit_of("queue_depth") == ""
+        assert unit_of("bytes") == ""

@@ -113,13 +113,13 @@ class TestHistograms:
         """Observations land in ``le`` buckets (inclusive), cumulative, with +Inf, _sum and _count."""
         registry = MetricsRegistry(buckets=(1.0, 2.0))
         for value in (0.5, 1.0, 1.5, 3.0):
-            registry.record_histogram("size_bytes", value, {"kind": "x"})
-        assert family(registry, "size_bytes").samples == (
-            Sample("size_bytes_bucket", (("kind", "x"), ("le", "1.0")), 2.0),
-            Sample("size_bytes_bucket", (("kind", "x"), ("le", "2.0")), 3.0),
-            Sample("size_bytes_bucket", (("kind", "x"), ("le", "+Inf")), 4.0),
-            Sample("size_bytes_sum", (("kind", "x"),), 6.0),
-            Sample("size_bytes_count", (("kind", "x"),), 4.0),
+            registry.record_histogram("wait_seconds", value, {"kind": "x"})
+        assert family(registry, "wait_seconds").samples == (
+            Sample("wait_seconds_bucket", (("kind", "x"), ("le", "1.0")), 2.0),
+            Sample("wait_seconds_bucket", (("kind", "x"), ("le", "2.0")), 3.0),
+            Sample("wait_seconds_bucket", (("kind", "x"), ("le", "+Inf")), 4.0),
+            Sample("wait_seconds_sum", (("kind", "x"),), 6.0),
+            Sample("wait_seconds_count", (("kind", "x"),), 4.0),
         )
 
     def test_le_is_sorted_among_the_labels(self) -> None:
@@ -222,9 +222,9 @@ class TestHotPathNeverRaises:
         registry = MetricsRegistry()
         registry.record_counter("work_total", 1)
         registry.record_gauge("work", 1.0)  # the counter family is "work"
-        registry.record_gauge("work_total", 1.0)  # the counter exposes work_total
+        registry.record_gauge("work_created", 1.0)  # the counter reserves work_created
         registry.record_histogram("lat", 1.0)
-        registry.record_gauge("lat_bucket", 1.0)
+        registry.record_gauge("lat_created", 1.0)
         assert dropped(registry, "type_conflict") == 3
         assert registry.sample_value("work_total") == 1
 
@@ -349,7 +349,7 @@ class TestFamilyLimit:
         registry = MetricsRegistry(max_families=3, warn=warnings.append)
         for i in range(200):
             registry.record_counter(f"name_{i}_total", 1)
-        registry.record_gauge("late_gauge", 1.0)
+        registry.record_gauge("late_depth", 1.0)
         registry.record_histogram("late_seconds", 0.1)
         names = {f.name for f in registry.collect()} - {"metrics_dropped", "metrics_cardinality_overflow"}
         assert names == {"name_0", "name_1", "name_2"}
@@ -383,6 +383,136 @@ class TestFamilyLimit:
         assert registry.sample_value("b_total") is None
         with pytest.raises(ValueError, match="max_families"):
             MetricsRegistry(max_families=0)
+
+
+class TestBucketsByUnit:
+    """A histogram's buckets follow its unit, or the declaration's or call's ``buckets``; the first wins."""
+
+    def test_bytes_get_size_buckets_and_seconds_latency_buckets(self) -> None:
+        """payload_bytes 512 lands in le="1024.0"; checkout_seconds and batch_size get the latency buckets."""
+        registry = MetricsRegistry()
+        registry.record_histogram("payload_bytes", 512, {"route": "/orders"})
+        registry.record_histogram("checkout_seconds", 0.2)
+        registry.record_histogram("batch_size", 3)
+        assert registry.sample_value("payload_bytes_bucket", {"route": "/orders", "le": "256.0"}) == 0
+        assert registry.sample_value("payload_bytes_bucket", {"route": "/orders", "le": "1024.0"}) == 1
+        assert (
+            registry.sample_value("payload_bytes_bucket", {"route": "/orders", "le": "1.073741824e+09"}) == 1
+        )
+        les = [
+            dict(s.labels)["le"]
+            for s in family(registry, "checkout_seconds").samples
+            if "le" in dict(s.labels)
+        ]
+        assert les == [*(str(b) for b in DEFAULT_BUCKETS), "+Inf"]
+        assert len(family(registry, "batch_size").samples) == len(DEFAULT_BUCKETS) + 3
+
+    def test_declared_bytes_histogram_gets_size_buckets(self) -> None:
+        """A declared *_bytes histogram without buckets gets the size buckets too."""
+        registry = MetricsRegistry()
+        registry.histogram("upload_bytes", "Upload sizes.").observe(5000)
+        assert registry.sample_value("upload_bytes_bucket", {"le": "4096.0"}) == 0
+        assert registry.sample_value("upload_bytes_bucket", {"le": "16384.0"}) == 1
+
+    def test_per_call_buckets(self) -> None:
+        """record_histogram(..., buckets=) shapes a new histogram; the same buckets again record."""
+        registry = MetricsRegistry()
+        for value in (5, 50, 500):
+            registry.record_histogram("batch_size", value, buckets=(10, 100))
+        assert registry.sample_value("batch_size_bucket", {"le": "10.0"}) == 1
+        assert registry.sample_value("batch_size_bucket", {"le": "100.0"}) == 2
+        assert registry.sample_value("batch_size_count") == 3
+
+    def test_a_later_call_with_other_buckets_is_dropped_and_counted(self) -> None:
+        """The first call's buckets win; another call with other buckets is dropped (bucket_conflict)."""
+        registry = MetricsRegistry()
+        registry.record_histogram("batch_size", 5, buckets=(10.0, 100.0))
+        registry.record_histogram("batch_size", 5, buckets=(1.0, 2.0))
+        registry.record_histogram("batch_size", 5)  # no buckets: the histogram's own
+        assert registry.sample_value("batch_size_count") == 2
+        assert dropped(registry, "bucket_conflict") == 1
+
+    def test_invalid_per_call_buckets_are_dropped_and_counted(self) -> None:
+        """Unordered buckets in a call are dropped (invalid_buckets); record_histogram never raises."""
+        registry = MetricsRegistry()
+        registry.record_histogram("batch_size", 5, buckets=(100.0, 10.0))
+        assert registry.sample_value("batch_size_count") is None
+        assert dropped(registry, "invalid_buckets") == 1
+
+    def test_declaration_after_recording_with_other_buckets_raises(self) -> None:
+        """Declaring a recorded histogram with other buckets raises ValueError; without, it shares them."""
+        registry = MetricsRegistry()
+        registry.record_histogram("batch_size", 5, buckets=(10.0, 100.0))
+        with pytest.raises(ValueError, match="already recorded with buckets"):
+            registry.histogram("batch_size", buckets=(1.0,))
+        registry.histogram("batch_size").observe(50)
+        assert registry.sample_value("batch_size_bucket", {"le": "100.0"}) == 2
+
+    def test_calls_after_a_declaration_take_its_buckets(self) -> None:
+        """A declared histogram's buckets win over a later call's (dropped, counted)."""
+        registry = MetricsRegistry()
+        registry.histogram("batch_size", buckets=(10.0,))
+        registry.record_histogram("batch_size", 5, buckets=(10.0,))
+        registry.record_histogram("batch_size", 5, buckets=(20.0,))
+        assert registry.sample_value("batch_size_count") == 1
+        assert dropped(registry, "bucket_conflict") == 1
+
+    def test_openmetrics_unit_from_the_name(self) -> None:
+        """Recorded *_seconds and *_bytes families carry their unit (OpenMetrics' # UNIT); others none."""
+        registry = MetricsRegistry()
+        registry.record_histogram("payload_bytes", 1)
+        registry.record_counter("cpu_seconds_total", 1)
+        registry.record_gauge("queue_depth", 1)
+        units = {f.name: f.unit for f in registry.collect()}
+        assert (units["payload_bytes"], units["cpu_seconds"], units["queue_depth"]) == (
+            "bytes",
+            "seconds",
+            "",
+        )
+
+
+class TestRefusedNamesAndValues:
+    """Names and values promtool would flag never reach the exposition."""
+
+    @pytest.mark.parametrize(
+        ("declare", "message"),
+        [
+            (lambda r: r.gauge("queue_total"), "only counters end in _total"),
+            (lambda r: r.histogram("latency_ms"), "_seconds, not _ms"),
+            (lambda r: r.histogram("latency_milliseconds"), "_seconds, not _milliseconds"),
+            (lambda r: r.counter("jobs_counter_total"), "drop _counter"),
+            (lambda r: r.gauge("queueDepth"), "snake_case"),
+        ],
+    )
+    def test_declaring_a_refused_name_raises(
+        self, declare: Callable[[MetricsRegistry], object], message: str
+    ) -> None:
+        """Declaration refuses the name with a ValueError that says how to fix it."""
+        with pytest.raises(ValueError, match=message):
+            declare(MetricsRegistry())
+
+    def test_recording_a_refused_name_is_dropped_and_counted(self) -> None:
+        """record_* of a refused name is dropped and counted as invalid_name, never raised."""
+        registry = MetricsRegistry()
+        registry.record_gauge("queue_total", 1.0)
+        registry.record_histogram("latency_ms", 12.0)
+        registry.record_counter("sentBytes_total")
+        assert dropped(registry, "invalid_name") == 3
+        assert {f.name for f in registry.collect()} == {"metrics_dropped"}
+
+    @pytest.mark.parametrize("value", [math.inf, math.nan, -1.0])
+    def test_counters_refuse_infinite_nan_and_negative_values(self, value: float) -> None:
+        """record_counter drops them (invalid_value); a declared counter's inc raises ValueError."""
+        registry = MetricsRegistry()
+        registry.record_counter("jobs_total", 1)
+        registry.record_counter("jobs_total", value)
+        assert registry.sample_value("jobs_total") == 1
+        assert dropped(registry, "invalid_value") == 1
+        counter = registry.counter("tasks_total")
+        with pytest.raises(ValueError, match="finite"):
+            counter.inc(value)
+        with pytest.raises(ValueError, match="finite"):
+            NullMetricsRegistry().counter("tasks_total").inc(value)
 
 
 class TestNoSampling:
@@ -465,9 +595,9 @@ class TestNamespaceAndProcessors:
 
         registry = MetricsRegistry(processors=(alias,))
         registry.record_gauge("depth", 1.0)
-        registry.record_gauge("size_total", 1.0)
+        registry.record_gauge("size_created", 1.0)
         registry.record_counter("alias_total")  # family "depth" is a gauge
-        registry.record_counter("other_total")  # family "size" would expose size_total, a gauge
+        registry.record_counter("other_total")  # family "size" would reserve size_created, a gauge
         assert dropped(registry, "type_conflict") == 2
         with pytest.raises(ValueError, match="already a gauge"):
             registry.counter("alias_total")

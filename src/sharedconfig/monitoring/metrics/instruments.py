@@ -146,6 +146,14 @@ class _NoStorage:
 # -- counters ----------------------------------------------------------------------------------------------
 
 
+_INF: Final = float("inf")
+
+
+def _bad_increment(amount: object) -> ValueError:
+    """The error of a counter increment that is negative, infinite or NaN."""
+    return ValueError(f"a counter only goes up by a finite amount: cannot add {amount!r}")
+
+
 class CounterChild:
     """One series of a declared counter: ``inc`` is a single dict update in the caller's shard."""
 
@@ -157,14 +165,14 @@ class CounterChild:
         self._key = series
 
     def inc(self, amount: float = 1.0) -> None:
-        """Add ``amount``; raises ValueError when it is negative (counters only go up)."""
-        if amount >= 0:
+        """Add ``amount``; raises ValueError when it is negative, infinite or NaN (counters only go up)."""
+        if 0 <= amount < _INF:
             try:
                 self._local.counters[self._key] += amount
             except (AttributeError, KeyError):  # first increment in this thread
                 self._storage.add_counter(self._key, amount)
             return
-        raise ValueError(f"a counter only goes up: cannot add {amount!r}")
+        raise _bad_increment(amount)
 
 
 class OverflowCounterChild(CounterChild):
@@ -184,9 +192,9 @@ class NullCounterChild(_NoStorage, CounterChild):
     __slots__ = ()
 
     def inc(self, amount: float = 1.0) -> None:
-        """Record nothing; still refuse a negative ``amount``, as a recording child would."""
-        if not amount >= 0:
-            raise ValueError(f"a counter only goes up: cannot add {amount!r}")
+        """Record nothing; still refuse what a recording child refuses (negative, infinite, NaN)."""
+        if not 0 <= amount < _INF:
+            raise _bad_increment(amount)
 
 
 class Counter(_Instrument[CounterChild]):

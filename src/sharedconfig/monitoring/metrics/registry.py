@@ -42,10 +42,12 @@ from sharedconfig.monitoring.metrics.naming import (
     Rejected,
     base_name,
     check_buckets,
+    check_conventions,
     check_declaration,
     check_label_name,
     check_metric_name,
     check_unit,
+    default_buckets,
     label_value,
     sample_names,
 )
@@ -78,6 +80,7 @@ __all__ = [
 
 InstrumentT = TypeVar("InstrumentT", Counter, Gauge, Histogram)
 _PROCESSOR_DROPS = frozenset({"dropped_by_processor", "processor_error"})
+_INF = float("inf")
 
 
 class MetricsRegistry:
@@ -154,6 +157,7 @@ class MetricsRegistry:
         self._declared: dict[str, Instrument] = {}
         self._gauge_modes: dict[str, GaugeMode] = {}  # declared gauges' multiprocess_mode, by base name
         self._metadata: dict[str, tuple[str, str]] = {}  # name -> (help, unit) from describe()
+        self._bounds: dict[str, tuple[float, ...]] = {}  # histogram base name -> buckets, the first wins
         self._children = RecordingChildren(storage, clock, self._declared_series)
         self._collectors = Collectors(storage)
 
@@ -194,10 +198,10 @@ class MetricsRegistry:
     # -- MetricsRecorder -----------------------------------------------------------------------------------
 
     def record_counter(self, name: str, value: float = 1.0, labels: Mapping[str, str] | None = None) -> None:
-        """Add ``value`` (>= 0) to the counter ``name`` (``_total`` optional); never raises."""
+        """Add ``value`` (finite, >= 0) to the counter ``name`` (``_total`` optional); never raises."""
         try:
             key = (name, tuple(labels.items())) if labels else name
-            if value >= 0:
+            if 0 <= value < _INF:
                 self._local.counters[key] += value
                 return
         except Exception:  # a new thread, a new key or odd input: the slow path sorts it out
@@ -214,22 +218,34 @@ class MetricsRegistry:
             pass
         self._record_gauge_slow(name, value, labels)
 
-    def record_histogram(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
-        """Observe ``value`` in the histogram ``name`` (every observation counts); never raises."""
+    def record_histogram(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        buckets: Sequence[float] | None = None,
+    ) -> None:
+        """Observe ``value`` in the histogram ``name`` (every observation counts); never raises.
+
+        ``buckets`` apply when this call creates the histogram (default: ``SIZE_BUCKETS`` for
+        ``*_bytes``, the registry's ``buckets`` for the rest); the first declaration or call wins, and a
+        later call with other buckets is dropped and counted (``bucket_conflict``). Pass a tuple: it is
+        compared with the histogram's buckets on every call.
+        """
         try:
             key = (name, tuple(labels.items())) if labels else name
             cell = self._local.histograms[key]
             # NaN is dropped (it would poison the sum); x != x is the NaN test without a call
-            if value != value:  # noqa: PLR0124
-                self._storage.observe(cell, value)
-                return
+            if value != value or (buckets is not None and buckets != cell.bounds):  # noqa: PLR0124
+                raise LookupError  # the slow path checks the buckets and counts what it drops
             index = bisect_left(cell.bounds, value)  # fails for a non-number before anything changes
             cell.sum += value
             cell.counts[index] += 1.0
             return
         except Exception:
             pass
-        self._record_histogram_slow(name, value, labels)
+        self._record_histogram_slow(name, value, labels, buckets)
 
     def record_duration(
         self, name: str, duration: float | timedelta, labels: Mapping[str, str] | None = None
@@ -376,7 +392,7 @@ class MetricsRegistry:
             amount = float(cast(float, value))
         except (TypeError, ValueError):
             amount = math.nan
-        if not amount >= 0:  # negative or NaN
+        if not 0 <= amount < _INF:  # negative, infinite or NaN
             self._storage.drop("invalid_value")
             return
         resolved = self._resolve(MetricType.COUNTER, name, labels, self._storage.counter_routes)
@@ -393,7 +409,13 @@ class MetricsRegistry:
         if resolved is not None:
             resolved[1].value = number
 
-    def _record_histogram_slow(self, name: str, value: object, labels: Mapping[str, str] | None) -> None:
+    def _record_histogram_slow(
+        self,
+        name: str,
+        value: object,
+        labels: Mapping[str, str] | None,
+        buckets: Sequence[float] | None,
+    ) -> None:
         try:
             number = float(cast(float, value))
         except (TypeError, ValueError):
@@ -401,9 +423,21 @@ class MetricsRegistry:
         if math.isnan(number):
             self._storage.drop("invalid_value")
             return
-        resolved = self._resolve(MetricType.HISTOGRAM, name, labels, self._storage.histogram_routes)
-        if resolved is not None:
-            self._storage.observe(self._storage.histogram_cell(*resolved), number)
+        wanted = None
+        if buckets is not None:
+            try:
+                wanted = check_buckets(buckets)
+            except Exception:
+                self._storage.drop("invalid_buckets")
+                return
+        routes = self._storage.histogram_routes
+        resolved = self._resolve(MetricType.HISTOGRAM, name, labels, routes, wanted)
+        if resolved is None:
+            return
+        if wanted is not None and wanted != resolved[1].bounds:
+            self._storage.drop("bucket_conflict")
+            return
+        self._storage.observe(self._storage.histogram_cell(*resolved), number)
 
     def _resolve(
         self,
@@ -411,8 +445,12 @@ class MetricsRegistry:
         name: str,
         labels: Mapping[str, str] | None,
         routes: dict[Hashable, Series],
+        buckets: tuple[float, ...] | None = None,
     ) -> tuple[Hashable, Series] | None:
-        """The shard key and series for a recorded observation, or None when it is dropped (counted)."""
+        """The shard key and series for a recorded observation, or None when it is dropped (counted).
+
+        ``buckets`` (histograms) are the ones to create the histogram with, when it is new.
+        """
         try:
             key: Hashable | None = (name, tuple(labels.items())) if labels else name
             hash(key)
@@ -422,7 +460,7 @@ class MetricsRegistry:
             return key, series
         with self._lock:
             try:
-                series, folded = self._admit_recorded(kind, name, labels)
+                series, folded = self._admit_recorded(kind, name, labels, buckets)
             except Rejected as rejected:
                 self._storage.drop(rejected.reason)
                 warn_now = rejected.reason == "family_limit" and not self._warned
@@ -443,9 +481,13 @@ class MetricsRegistry:
         return None
 
     def _admit_recorded(
-        self, kind: MetricType, name: str, labels: Mapping[str, str] | None
+        self,
+        kind: MetricType,
+        name: str,
+        labels: Mapping[str, str] | None,
+        buckets: tuple[float, ...] | None,
     ) -> tuple[Series, bool]:
-        base = base_name(kind, check_metric_name(name))
+        base = check_conventions(kind, base_name(kind, check_metric_name(name)))
         declared = self._declared.get(base)
         try:
             pairs = tuple(
@@ -463,10 +505,11 @@ class MetricsRegistry:
             help_, unit, buckets = declared.doc, "", declared.buckets
         else:
             help_, unit = self._metadata.get(name) or self._metadata.get(base) or ("", "")
-            buckets = self._buckets
+            if kind is MetricType.HISTOGRAM:
+                buckets = self._bounds.get(base) or buckets or default_buckets(base, self._buckets)
         if base not in self._kinds and len(self._kinds) >= self._max_families:
             raise Rejected("family_limit", f"{name}: metrics.max_families ({self._max_families}) reached")
-        return self._admit(kind, base, pairs, help_, unit, buckets)
+        return self._admit(kind, base, pairs, help_, unit, buckets or ())
 
     def _admit(
         self, kind: MetricType, base: str, labels: Labels, help_: str, unit: str, buckets: tuple[float, ...]
@@ -481,7 +524,10 @@ class MetricsRegistry:
             raise Rejected("dropped_by_processor", f"a processor dropped {base}") from exc
         except Exception as exc:
             raise Rejected("processor_error", f"a processor failed on {base}: {exc!r}") from exc
-        return self._storage.admit(draft, help_, unit, buckets)
+        admitted = self._storage.admit(draft, help_, unit, buckets)
+        if kind is MetricType.HISTOGRAM:
+            self._bounds.setdefault(base, admitted[0].bounds)
+        return admitted
 
     def _claim(self, base: str, kind: MetricType) -> None:
         """Reserve the sample names ``base`` exposes as a ``kind`` (lock held); Rejected on a clash."""
@@ -512,8 +558,12 @@ class MetricsRegistry:
     ) -> InstrumentT:
         kind = cls.kind
         base, names = check_declaration(kind, name, labelnames)
-        bounds = self._buckets if buckets is None else check_buckets(buckets)
+        wanted = None if buckets is None else check_buckets(buckets)
         with self._lock:
+            first = self._bounds.get(base)  # recorded before it was declared
+            if wanted is not None and first is not None and wanted != first:
+                raise ValueError(f"{name} is already recorded with buckets {first}, not {wanted}")
+            bounds = wanted or first or default_buckets(base, self._buckets)
             existing = self._declared.get(base)
             if existing is not None:
                 if not isinstance(existing, cls):
@@ -540,6 +590,8 @@ class MetricsRegistry:
                     self._children.stamped.add(base)
             instrument = cls(self._children, base, str(doc), names, bounds)
             self._declared[base] = instrument
+            if kind is MetricType.HISTOGRAM:
+                self._bounds.setdefault(base, bounds)
             return instrument
 
     def _declared_series(
@@ -589,7 +641,14 @@ class NullMetricsRegistry(MetricsRegistry):
     def record_gauge(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
         """Keep nothing."""
 
-    def record_histogram(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+    def record_histogram(
+        self,
+        name: str,
+        value: float,
+        labels: Mapping[str, str] | None = None,
+        *,
+        buckets: Sequence[float] | None = None,
+    ) -> None:
         """Keep nothing."""
 
     def record_duration(
@@ -668,4 +727,5 @@ def _null_declaration(
 ) -> tuple[str, str, tuple[str, ...], tuple[float, ...]]:
     """A declaration checked as a recording registry checks it: (name, doc, labelnames, buckets)."""
     base, names = check_declaration(kind, name, labelnames)
-    return base, str(doc), names, DEFAULT_BUCKETS if buckets is None else check_buckets(buckets)
+    bounds = default_buckets(base, DEFAULT_BUCKETS) if buckets is None else check_buckets(buckets)
+    return base, str(doc), names, bounds

@@ -20,6 +20,7 @@ from sharedconfig.monitoring.metrics.naming import (
     check_metric_name,
     exposed_name,
     sample_names,
+    unit_of,
 )
 from sharedconfig.monitoring.metrics.processors import SeriesDraft
 from sharedconfig.monitoring.names import METRICS_CARDINALITY_OVERFLOW, METRICS_DROPPED
@@ -65,7 +66,7 @@ class Family:
         self.type = type_
         self.exposed = exposed_name(name, type_)
         self.help = help_ or f"{self.exposed} (no help text declared)"
-        self.unit = unit
+        self.unit = unit or unit_of(name)  # OpenMetrics' UNIT line for *_seconds, *_bytes...
         self.buckets = buckets
         self.internal = internal
         self.series: dict[Labels, Series] = {}
