@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PydanticUndefinedAnnotation
 from pydantic.fields import FieldInfo
 
 from sharedconfig.config.modules import BrokenModule, ConfigModule
@@ -113,7 +113,9 @@ def _problem(name: str, info: FieldInfo, registry: Mapping[str, ConfigModule]) -
 
 
 def _field_location(root: type[BaseModel], name: str) -> Location | None:
-    """Where field ``name`` is declared (file:line:column of its line in the class that declares it)."""
+    """Where field ``name`` is declared (file:line:column of its line in the class that declares it).
+
+    The class statement's line for a field not found (or ``name`` empty)."""
     owner = next((c for c in root.__mro__ if name in inspect.get_annotations(c)), root)
     try:
         path = inspect.getsourcefile(owner)
@@ -125,7 +127,7 @@ def _field_location(root: type[BaseModel], name: str) -> Location | None:
     shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
     pattern = re.compile(rf"^(\s*){re.escape(name)}\s*:")
     for offset, text in enumerate(lines):
-        match = pattern.match(text)
+        match = pattern.match(text) if name else None
         if match:
             return Location("file", shown, first + offset, len(match.group(1)) + 1)
     return Location("file", shown, first, 1)
@@ -143,6 +145,16 @@ def plan(
     """
     if not (isinstance(root, type) and issubclass(root, RootSettings)):
         raise TypeError(f"settings= takes a subclass of sharedconfig.RootSettings, not {root!r}")
+    if not root.__pydantic_complete__:  # an annotation named something undefined when the class was made
+        try:
+            root.model_rebuild()
+        except PydanticUndefinedAnnotation as exc:
+            raise ConfigError(
+                f"{root.__qualname__} has an annotation that cannot be resolved: {exc.name!r}",
+                code="CONFIG_028",
+                location=_field_location(root, ""),
+                hint=f"Import {exc.name} in the module that defines {root.__qualname__}.",
+            ) from None
     unloadable = {b.name: b for b in broken}
     for name, info in root.model_fields.items():
         failed = unloadable.get(info.alias or name)
