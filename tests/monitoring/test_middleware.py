@@ -1,4 +1,5 @@
-"""Tests of the ASGI and WSGI request-metrics middleware: route-template labels, 5xx on errors, in-flight.
+"""Tests of the ASGI and WSGI request-metrics middleware: route-template labels, status class and code,
+5xx on errors, in-flight, excluded paths.
 
 Also the span seam: the span hook's trace context is current while the app serves the request.
 """
@@ -31,10 +32,11 @@ from sharedconfig.monitoring.middleware import (
     UNMATCHED,
     ASGIMetricsMiddleware,
     DjangoRouteMiddleware,
+    PathFilter,
     ServerRequest,
     WSGIMetricsMiddleware,
 )
-from sharedconfig.monitoring.settings import LoggingSettings, MonitoringSettings
+from sharedconfig.monitoring.settings import LoggingSettings, MetricsSettings, MonitoringSettings
 from sharedconfig.tracecontext import TraceContext, parse_traceparent, use
 
 REQUESTS = "http_server_requests_total"
@@ -152,27 +154,53 @@ class TestASGI:
             assert client.get("/items/2").status_code == 200
         routes = {labels["route"] for labels in series(monitoring, REQUESTS)}
         assert routes == {"/items/{item_id}"}
-        assert sample(monitoring, REQUESTS, method="GET", route="/items/{item_id}", status_class="2xx") == 2
+        assert (
+            sample(
+                monitoring,
+                REQUESTS,
+                method="GET",
+                route="/items/{item_id}",
+                status_class="2xx",
+                status_code="200",
+            )
+            == 2
+        )
         assert sample(monitoring, DURATION_COUNT, method="GET", route="/items/{item_id}") == 2
 
     def test_not_found_is_unmatched(self, monitoring: Monitoring) -> None:
         """A path no route matches is labelled 'unmatched', never with the raw path."""
         with Client(fastapi_app(monitoring)) as client:
             assert client.get("/no/such/path/123").status_code == 404
-        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="4xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="4xx", status_code="404")
+            == 1
+        )
         assert all("123" not in labels["route"] for labels in series(monitoring, REQUESTS))
 
     def test_client_errors_on_a_route_keep_its_template(self, monitoring: Monitoring) -> None:
         """A 422 from a matched route is 4xx under that route's template."""
         with Client(fastapi_app(monitoring)) as client:
             assert client.get("/items/not-a-number").status_code == 422
-        assert sample(monitoring, REQUESTS, method="GET", route="/items/{item_id}", status_class="4xx") == 1
+        assert (
+            sample(
+                monitoring,
+                REQUESTS,
+                method="GET",
+                route="/items/{item_id}",
+                status_class="4xx",
+                status_code="422",
+            )
+            == 1
+        )
 
     def test_exception_counts_as_5xx_and_is_reraised(self, monitoring: Monitoring) -> None:
         """An exception from the app is re-raised and counted as 5xx; in-flight returns to 0."""
         with Client(fastapi_app(monitoring)) as client, pytest.raises(RuntimeError, match="boom"):
             client.get("/boom")
-        assert sample(monitoring, REQUESTS, method="GET", route="/boom", status_class="5xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route="/boom", status_class="5xx", status_code="500")
+            == 1
+        )
         assert sample(monitoring, IN_FLIGHT) == 0
 
     def test_in_flight_counts_the_current_request(self, monitoring: Monitoring) -> None:
@@ -185,7 +213,14 @@ class TestASGI:
         """A made-up method is labelled _OTHER so clients cannot grow the label set."""
         with Client(fastapi_app(monitoring)) as client:
             assert client.request("BREW", "/items/1").status_code == 405
-        other = sample(monitoring, REQUESTS, method="_OTHER", route="/items/{item_id}", status_class="4xx")
+        other = sample(
+            monitoring,
+            REQUESTS,
+            method="_OTHER",
+            route="/items/{item_id}",
+            status_class="4xx",
+            status_code="405",
+        )
         assert other == 1
 
     def test_starlette_converters_and_mounts(self, monitoring: Monitoring) -> None:
@@ -226,7 +261,10 @@ class TestASGI:
         scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
         with pytest.raises(ValueError, match="no response"):
             asyncio.run(middleware(scope, receive, send))
-        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx", status_code="500")
+            == 1
+        )
 
     def test_defaults_to_the_configured_monitoring(self, monitoring: Monitoring) -> None:
         """Without a monitoring argument the middleware records into sharedconfig.monitoring.get()."""
@@ -243,7 +281,10 @@ class TestASGI:
                 client.get("/ping")
         finally:
             reset()
-        assert sample(monitoring, REQUESTS, method="GET", route="/ping", status_class="2xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route="/ping", status_class="2xx", status_code="200")
+            == 1
+        )
 
     def test_non_http_scopes_pass_through(self, monitoring: Monitoring) -> None:
         """A lifespan scope reaches the app untouched and is not measured."""
@@ -377,23 +418,31 @@ class TestWSGI:
         assert wsgi_call(app, environ_for(path="/items/1"))[0] == "200 OK"
         assert wsgi_call(app, environ_for(path="/items/2"))[0] == "200 OK"
         assert series(monitoring, REQUESTS) == [
-            {"method": "GET", "route": "/items/<int:item_id>", "status_class": "2xx"}
+            {"method": "GET", "route": "/items/<int:item_id>", "status_class": "2xx", "status_code": "200"}
         ]
-        assert sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx") == 2
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx", status_code="200")
+            == 2
+        )
         assert sample(monitoring, DURATION_COUNT, method="GET", route="/items/<int:item_id>") == 2
 
     def test_not_found_is_unmatched(self, monitoring: Monitoring) -> None:
         """A 404 without a rule is labelled 'unmatched'."""
         app = WSGIMetricsMiddleware(flask_like_app, monitoring)
         assert wsgi_call(app, environ_for(path="/what/ever"))[0] == "404 Not Found"
-        assert series(monitoring, REQUESTS) == [{"method": "GET", "route": UNMATCHED, "status_class": "4xx"}]
+        assert series(monitoring, REQUESTS) == [
+            {"method": "GET", "route": UNMATCHED, "status_class": "4xx", "status_code": "404"}
+        ]
 
     def test_exception_in_app_is_5xx_and_reraised(self, monitoring: Monitoring) -> None:
         """An exception from the app call is counted as 5xx and propagates; in-flight returns to 0."""
         app = WSGIMetricsMiddleware(flask_like_app, monitoring)
         with pytest.raises(RuntimeError, match="boom"):
             wsgi_call(app, environ_for(path="/boom"))
-        assert sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route=UNMATCHED, status_class="5xx", status_code="500")
+            == 1
+        )
         assert sample(monitoring, IN_FLIGHT) == 0
 
     def test_exception_while_streaming_is_5xx(self, monitoring: Monitoring) -> None:
@@ -401,7 +450,9 @@ class TestWSGI:
         app = WSGIMetricsMiddleware(flask_like_app, monitoring)
         with pytest.raises(OSError, match="disk gone"):
             wsgi_call(app, environ_for(path="/broken-body"))
-        assert series(monitoring, REQUESTS) == [{"method": "GET", "route": UNMATCHED, "status_class": "5xx"}]
+        assert series(monitoring, REQUESTS) == [
+            {"method": "GET", "route": UNMATCHED, "status_class": "5xx", "status_code": "500"}
+        ]
 
     def test_recorded_when_the_body_is_closed(self, monitoring: Monitoring) -> None:
         """In flight until the server closes the body (so duration covers sending it), then recorded."""
@@ -413,7 +464,10 @@ class TestWSGI:
         body.close()  # type: ignore[attr-defined]
         body.close()  # type: ignore[attr-defined]
         assert sample(monitoring, IN_FLIGHT) == 0
-        assert sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx") == 1
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route=ITEM_RULE, status_class="2xx", status_code="200")
+            == 1
+        )
 
     def test_django_route_middleware(self, monitoring: Monitoring) -> None:
         """DjangoRouteMiddleware puts the resolved pattern in the environ for the WSGI middleware."""
@@ -429,7 +483,7 @@ class TestWSGI:
         wsgi_call(WSGIMetricsMiddleware(django_like, monitoring), environ)
         assert environ[ROUTE_ENVIRON_KEY] == "/orders/<int:pk>/"
         assert series(monitoring, REQUESTS) == [
-            {"method": "POST", "route": "/orders/<int:pk>/", "status_class": "2xx"}
+            {"method": "POST", "route": "/orders/<int:pk>/", "status_class": "2xx", "status_code": "201"}
         ]
 
     def test_span_hook(self, monitoring: Monitoring) -> None:
@@ -495,9 +549,22 @@ class TestRealFlask:
             with client.get(path) as response:  # closing the body is what a WSGI server does; it records
                 assert response.status_code == status
         assert (
-            sample(monitoring, REQUESTS, method="GET", route="/items/<int:item_id>", status_class="2xx") == 2
+            sample(
+                monitoring,
+                REQUESTS,
+                method="GET",
+                route="/items/<int:item_id>",
+                status_class="2xx",
+                status_code="200",
+            )
+            == 2
         )
-        assert sample(monitoring, REQUESTS, method="GET", route="unmatched", status_class="4xx") == 1
+        assert (
+            sample(
+                monitoring, REQUESTS, method="GET", route="unmatched", status_class="4xx", status_code="404"
+            )
+            == 1
+        )
 
 
 def test_sample_rate_does_not_change_what_metrics_count() -> None:
@@ -514,6 +581,151 @@ def test_sample_rate_does_not_change_what_metrics_count() -> None:
         for _ in range(9):  # odd: a weight-2 sample could never add up to it
             client.get("/ok")
     labels = {"method": "GET", "route": "/ok"}
-    counted = mon.metrics.sample_value("http_server_requests_total", {**labels, "status_class": "2xx"})
+    ok_labels = {**labels, "status_class": "2xx", "status_code": "200"}
+    counted = mon.metrics.sample_value("http_server_requests_total", ok_labels)
     observed = mon.metrics.sample_value("http_server_request_duration_seconds_count", labels)
     assert counted == observed == 9
+
+
+def probe_app(monitoring: Monitoring) -> Starlette:
+    """A Starlette app with probe-like routes, /metrics, an item route and one showing the in-flight gauge."""
+
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def in_flight(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(sample(monitoring, IN_FLIGHT)))
+
+    paths = ("/metrics", "/health", "/health/live", "/health/ready", "/items", "/internal/jobs")
+    return Starlette(routes=[*(Route(path, ok) for path in paths), Route("/internal/in-flight", in_flight)])
+
+
+def measured_routes(monitoring: Monitoring) -> set[str]:
+    """The route labels of every request counted so far."""
+    return {labels["route"] for labels in series(monitoring, REQUESTS)}
+
+
+class TestStatusCode:
+    """status_code carries the numeric status beside status_class; a failed request is 500."""
+
+    def test_codes_as_text(self, monitoring: Monitoring) -> None:
+        """201 and 304 are counted under their own code and class."""
+
+        async def created(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("", status_code=201)
+
+        async def cached(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("", status_code=304)
+
+        app = Starlette(routes=[Route("/new", created), Route("/old", cached)])
+        with Client(ASGIMetricsMiddleware(app, monitoring)) as client:
+            client.get("/new")
+            client.get("/old")
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route="/new", status_class="2xx", status_code="201")
+            == 1
+        )
+        assert (
+            sample(monitoring, REQUESTS, method="GET", route="/old", status_class="3xx", status_code="304")
+            == 1
+        )
+
+    def test_no_response_at_all_is_500(self, monitoring: Monitoring) -> None:
+        """An app that returns without sending a response is counted as 5xx / 500, as servers answer it."""
+
+        async def silent(scope: Any, receive: Any, send: Any) -> None:
+            return None
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Any) -> None:
+            return None
+
+        scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+        asyncio.run(ASGIMetricsMiddleware(silent, monitoring)(scope, receive, send))
+        assert series(monitoring, REQUESTS) == [
+            {"method": "GET", "route": UNMATCHED, "status_class": "5xx", "status_code": "500"}
+        ]
+
+
+class TestExcludedPaths:
+    """Paths in monitoring.metrics.exclude_paths (probes and /metrics by default) are not measured."""
+
+    def test_path_filter(self) -> None:
+        """Exact paths match exactly; a trailing * makes a prefix."""
+        excluded = PathFilter(["/metrics", "/internal/*"])
+        assert [excluded(p) for p in ("/metrics", "/metrics/x", "/internal/jobs", "/internals", "/")] == [
+            True,
+            False,
+            True,
+            False,
+            False,
+        ]
+
+    def test_defaults_leave_probes_and_metrics_unmeasured(self, monitoring: Monitoring) -> None:
+        """/metrics and the three health paths count nothing, no duration; /items is measured."""
+        with Client(ASGIMetricsMiddleware(probe_app(monitoring), monitoring)) as client:
+            for path in ("/metrics", "/health", "/health/live", "/health/ready", "/items"):
+                assert client.get(path).text == "ok"
+        assert measured_routes(monitoring) == {"/items"}
+        assert sample(monitoring, DURATION_COUNT, method="GET", route="/items") == 1
+        assert {labels["route"] for labels in series(monitoring, DURATION_COUNT)} == {"/items"}
+
+    def test_prefixes_from_settings(self) -> None:
+        """monitoring.metrics.exclude_paths is read when the middleware takes no exclude_paths."""
+        settings = MonitoringSettings(metrics=MetricsSettings(exclude_paths=("/internal/*",)))
+        mon = Monitoring(settings, stream=io.StringIO())
+        with Client(ASGIMetricsMiddleware(probe_app(mon), mon)) as client:
+            client.get("/internal/jobs")
+            client.get("/health")
+        assert measured_routes(mon) == {"/health"}
+
+    def test_an_empty_list_measures_everything(self, monitoring: Monitoring) -> None:
+        """exclude_paths=() on the middleware measures /metrics and the probes too."""
+        with Client(ASGIMetricsMiddleware(probe_app(monitoring), monitoring, exclude_paths=())) as client:
+            client.get("/metrics")
+            client.get("/health")
+        assert measured_routes(monitoring) == {"/metrics", "/health"}
+
+    def test_excluded_requests_are_not_in_flight(self, monitoring: Monitoring) -> None:
+        """While an excluded request is served the in-flight gauge does not count it."""
+        middleware = ASGIMetricsMiddleware(probe_app(monitoring), monitoring, exclude_paths=["/internal/*"])
+        with Client(middleware) as client:
+            assert client.get("/internal/in-flight").text == "0.0"
+        assert series(monitoring, REQUESTS) == []
+
+    def test_paths_are_relative_to_the_mount(self, monitoring: Monitoring) -> None:
+        """Mounted under /ops, /ops/health is the app's /health: excluded, as its route label would say."""
+        inner = ASGIMetricsMiddleware(probe_app(monitoring), monitoring)
+        outer = Starlette(routes=[Mount("/ops", app=inner)])
+        with Client(outer) as client:
+            assert client.get("/ops/health").text == "ok"
+            assert client.get("/ops/items").text == "ok"
+        assert measured_routes(monitoring) == {"/items"}
+
+    def test_websocket_scopes_are_not_requests(self, monitoring: Monitoring) -> None:
+        """A websocket scope passes through without touching in-flight or the request counter."""
+        seen: list[float | None] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(sample(monitoring, IN_FLIGHT))
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Any) -> None:
+            return None
+
+        scope = {"type": "websocket", "path": "/items", "headers": []}
+        asyncio.run(ASGIMetricsMiddleware(app, monitoring)(scope, receive, send))
+        assert seen in ([None], [0.0])
+        assert series(monitoring, REQUESTS) == []
+
+    def test_wsgi_excluded_paths(self, monitoring: Monitoring) -> None:
+        """The WSGI middleware leaves PATH_INFO /health unmeasured and measures /items/1."""
+        app = WSGIMetricsMiddleware(flask_like_app, monitoring)
+        wsgi_call(app, environ_for(path="/health"))
+        wsgi_call(app, environ_for(path="/items/1"))
+        assert measured_routes(monitoring) == {ITEM_RULE}
+        assert sample(monitoring, IN_FLIGHT) == 0

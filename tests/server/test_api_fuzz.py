@@ -27,7 +27,7 @@ from conftest import ASGIClient
 from sharedconfig.config.loader import load
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.names import HTTP_SERVER_REQUESTS
-from sharedconfig.monitoring.settings import MonitoringSettings
+from sharedconfig.monitoring.settings import MetricsSettings, MonitoringSettings
 from sharedconfig.server.app import create_app
 from sharedconfig.server.auth import TOKEN_ENV
 
@@ -125,7 +125,9 @@ class Served:
 @pytest.fixture
 def served(variant: Variant, tmp_path: Path) -> Iterator[Served]:
     """The app under test, serving a fresh Monitoring."""
-    monitoring = Monitoring(MonitoringSettings(), stream=io.StringIO())
+    # every path measured (probes and /metrics are excluded by default): requests() shows each one arrived
+    settings = MonitoringSettings(metrics=MetricsSettings(exclude_paths=()))
+    monitoring = Monitoring(settings, stream=io.StringIO())
     yield Served(make_app(variant, monitoring, tmp_path), monitoring)
     monitoring.stop()
 

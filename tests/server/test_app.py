@@ -21,7 +21,7 @@ from sharedconfig.interfaces import CheckResult, HealthStatus
 from sharedconfig.monitoring.health import HealthCheck
 from sharedconfig.monitoring.health.wire import wire_fields
 from sharedconfig.monitoring.hub import Monitoring
-from sharedconfig.monitoring.settings import MonitoringSettings
+from sharedconfig.monitoring.settings import MetricsSettings, MonitoringSettings
 from sharedconfig.server.app import CheckBody, HealthBody, create_app
 from sharedconfig.server.auth import TOKEN_ENV
 from sharedconfig.testing import FakeClock
@@ -89,12 +89,14 @@ class TestMetrics:
     ) -> None:
         """/metrics serves Prometheus text 0.0.4 that promtool accepts, including the request metrics."""
         monitoring.metrics.counter("app_orders_total", "Orders taken.", ("kind",)).labels("web").inc()
-        client.get("/health")
+        client.get("/api/v1/config")  # 401: no token
         response = client.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         assert "app_orders_total" in response.text
-        assert 'http_server_requests_total{method="GET",route="/health",status_class="2xx"}' in response.text
+        labels = 'method="GET",route="/api/v1/config",status_class="4xx",status_code="401"'
+        line = f"http_server_requests_total{{{labels}}}"
+        assert line in response.text
         checked = promtool(response.content)
         assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()
 
@@ -126,14 +128,21 @@ class TestMetrics:
         assert head.content == b""
 
     def test_requests_are_labelled_by_route(self, monitoring: Monitoring, client: Client) -> None:
-        """The app's own middleware counts its requests under the route template."""
+        """The app's own middleware counts its requests under the route template, probes and /metrics not."""
+        client.get("/api/v1/config")
         client.get("/health")
         client.get("/health/live")
-        client.get("/health")
-        value = sample(
-            monitoring, "http_server_requests_total", method="GET", route="/health", status_class="2xx"
-        )
-        assert value == 2
+        client.get("/metrics")
+        client.get("/api/v1/config")
+        labels = {"method": "GET", "route": "/api/v1/config", "status_class": "4xx", "status_code": "401"}
+        assert sample(monitoring, "http_server_requests_total", **labels) == 2
+        routes = {
+            dict(s.labels)["route"]
+            for f in monitoring.metrics.collect()
+            for s in f.samples
+            if s.name == "http_server_requests_total"
+        }
+        assert routes == {"/api/v1/config"}
 
 
 class TestHealth:
@@ -300,8 +309,13 @@ class TestProbeFront:
         assert head.headers["content-length"] == str(len(get.content))
         assert head.content == b""
 
-    def test_probes_are_answered_before_the_apps_middleware(self, monitoring: Monitoring) -> None:
-        """Middleware added to the app runs for /metrics, not for the probes, which are still measured."""
+    def test_probes_are_answered_before_the_apps_middleware(self) -> None:
+        """Middleware added to the app runs for /metrics, not for the probes, which are still measured.
+
+        Measured when ``monitoring.metrics.exclude_paths`` does not exclude them (by default it does).
+        """
+        settings = MonitoringSettings(metrics=MetricsSettings(exclude_paths=()))
+        monitoring = Monitoring(settings, stream=io.StringIO())
         seen: list[str] = []
 
         class Spy:
@@ -319,10 +333,18 @@ class TestProbeFront:
             assert client.get("/metrics").status_code == 200
             assert client.post("/health").status_code == 405  # not a probe: FastAPI answers
         assert seen == ["/metrics", "/health"]
-        value = sample(
-            monitoring, "http_server_requests_total", method="GET", route="/health", status_class="2xx"
-        )
-        assert value == 1
+        labels = {"method": "GET", "route": "/health", "status_class": "2xx", "status_code": "200"}
+        assert sample(monitoring, "http_server_requests_total", **labels) == 1
+        monitoring.stop()
+
+    def test_excluded_probes_are_not_measured_by_the_front(self, monitoring: Monitoring) -> None:
+        """With the default exclude_paths the probe front records nothing for /health, /live and /ready."""
+        with Client(create_app(monitoring)) as client:
+            for path in ("/health", "/health/live", "/health/ready"):
+                assert client.get(path).status_code in (200, 503)
+        names = {s.name for f in monitoring.metrics.collect() for s in f.samples}
+        assert not names & {"http_server_requests_total", "http_server_request_duration_seconds_count"}
+        assert monitoring.metrics.sample_value("http_server_requests_in_flight") in (None, 0.0)
 
     def test_an_app_with_a_root_path_is_served_by_its_routes(self, monitoring: Monitoring) -> None:
         """With a root_path the front stands aside and the routes answer, with the same body."""
@@ -402,10 +424,16 @@ class TestMounting:
         with Client(user_app) as client:
             assert client.get("/monitoring/health").status_code == 200
             assert client.get("/monitoring/metrics").status_code == 200
-        value = sample(
-            monitoring, "http_server_requests_total", method="GET", route="/health", status_class="2xx"
-        )
-        assert value == 1
+            assert client.get("/monitoring/api/v1/config").status_code == 401
+        labels = {"method": "GET", "route": "/api/v1/config", "status_class": "4xx", "status_code": "401"}
+        assert sample(monitoring, "http_server_requests_total", **labels) == 1
+        routes = {
+            dict(s.labels)["route"]
+            for f in monitoring.metrics.collect()
+            for s in f.samples
+            if s.name == "http_server_requests_total"
+        }
+        assert routes == {"/api/v1/config"}  # /health and /metrics are excluded inside the mount too
 
 
 class TestPackage:

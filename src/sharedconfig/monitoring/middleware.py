@@ -1,7 +1,8 @@
 """Server-side request metrics for ASGI (FastAPI, Starlette) and WSGI (Flask, Django) applications.
 
-Labels use the route template, never the raw path (``unmatched`` if none matched); tracers use ``span_hook``,
-whose span's trace context is current while the app serves the request.
+Labels use the route template, never the raw path (``unmatched`` if none matched), and the status as class
+and code; paths in ``monitoring.metrics.exclude_paths`` (probes, ``/metrics``) are not measured. Tracers use
+``span_hook``, whose span's trace context is current while the app serves the request.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "UNMATCHED",
     "ASGIMetricsMiddleware",
     "DjangoRouteMiddleware",
+    "PathFilter",
     "ServerRequest",
     "ServerSpan",
     "ServerSpanHook",
@@ -45,6 +47,8 @@ ROUTE_ENVIRON_KEY: Final = "sharedconfig.route"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _OTHER_METHOD: Final = "_OTHER"  # as OpenTelemetry's http.request.method: arbitrary methods stay bounded
 _STATUS_CLASSES: Final = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+_STATUS_CODES: Final = {code: str(code) for code in range(100, 600)}  # the label text, made once
+_FAILED: Final = ("5xx", "500")  # no response, or the app raised: what Starlette and the servers answer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,10 +100,39 @@ def _method(raw: str) -> str:
     return raw if raw in _METHODS else _OTHER_METHOD
 
 
-def _status_class(status: int | None, error: BaseException | None) -> str:
+def _status(status: int | None, error: BaseException | None) -> tuple[str, str]:
+    """The ``status_class`` and ``status_code`` labels: ``("5xx", "500")`` for a failed request.
+
+    A request fails when the app raised (even after its response started) or sent no response at all;
+    a status outside 100-599 counts as failed too, so both labels stay bounded.
+    """
     if error is not None or status is None:
-        return "5xx"
-    return _STATUS_CLASSES.get(status // 100, "5xx")
+        return _FAILED
+    code = _STATUS_CODES.get(status)
+    if code is None:
+        return _FAILED
+    return _STATUS_CLASSES[status // 100], code
+
+
+class PathFilter:
+    """Which request paths are left unmeasured: exact paths, and prefixes written with a trailing ``*``.
+
+    ``PathFilter(["/metrics", "/internal/*"])("/internal/jobs")`` is True. An exact path is one set lookup;
+    prefixes are tried in order after it.
+    """
+
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        paths = tuple(paths)
+        self.exact = frozenset(path for path in paths if not path.endswith("*"))
+        self.prefixes = tuple(path[:-1] for path in paths if path.endswith("*"))
+
+    def __call__(self, path: str) -> bool:
+        """True when ``path`` is excluded."""
+        if path in self.exact:
+            return True
+        return any(path.startswith(prefix) for prefix in self.prefixes)
 
 
 class _Instruments:
@@ -111,8 +144,8 @@ class _Instruments:
         metrics = monitoring.metrics
         self.requests = metrics.counter(
             HTTP_SERVER_REQUESTS,
-            "HTTP requests served, by method, route template and status class.",
-            ("method", "route", "status_class"),
+            "HTTP requests served, by method, route template, status class and status code.",
+            ("method", "route", "status_class", "status_code"),
         )
         self.duration = metrics.histogram(
             HTTP_SERVER_REQUEST_DURATION,
@@ -121,8 +154,10 @@ class _Instruments:
         )
         self.in_flight = metrics.gauge(HTTP_SERVER_IN_FLIGHT, "HTTP requests being served now.", ())
 
-    def record(self, method: str, route: str, status_class: str, seconds: float) -> None:
-        self.requests.labels(method, route, status_class).inc()
+    def record(
+        self, method: str, route: str, status: int | None, error: BaseException | None, seconds: float
+    ) -> None:
+        self.requests.labels(method, route, *_status(status, error)).inc()
         self.duration.labels(method, route).observe(seconds)
 
 
@@ -132,6 +167,13 @@ def _monitoring(monitoring: Monitoring | None) -> Monitoring:
     from sharedconfig.monitoring.hub import get
 
     return get()
+
+
+def _path_filter(monitoring: Monitoring, exclude_paths: Iterable[str] | None) -> PathFilter:
+    """``exclude_paths`` when given, else ``monitoring.metrics.exclude_paths`` of its settings."""
+    if exclude_paths is None:
+        exclude_paths = monitoring.settings.metrics.exclude_paths
+    return PathFilter(exclude_paths)
 
 
 # -- ASGI --------------------------------------------------------------------------------------------------
@@ -162,6 +204,19 @@ def asgi_route(scope: Scope, root_path: str = "") -> str:
     return prefix + template
 
 
+def _app_path(scope: Scope) -> str:
+    """The request path inside the app the middleware wraps: ``scope["path"]`` without its ``root_path``.
+
+    A mounted app (``Mount("/monitoring", app)``) or one behind ``--root-path`` sees the full path; the
+    excluded paths, like the route labels, are the app's own (``/health``, not ``/monitoring/health``).
+    """
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _asgi_headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
 
@@ -171,7 +226,10 @@ class ASGIMetricsMiddleware:
 
     ``app.add_middleware(ASGIMetricsMiddleware, monitoring=m)`` for FastAPI/Starlette, or wrap any ASGI
     app. Without ``monitoring`` it records into ``sharedconfig.monitoring.get()`` as configured when the
-    middleware is built. An exception from the app is counted as 5xx and re-raised.
+    middleware is built. An exception from the app is counted as 5xx (``status_code="500"``) and
+    re-raised. Only ``http`` requests are measured (not websocket or lifespan scopes), and not those whose
+    path inside the app (without ``root_path``) is excluded (``exclude_paths``, default
+    ``monitoring.metrics.exclude_paths``).
     """
 
     def __init__(
@@ -180,14 +238,17 @@ class ASGIMetricsMiddleware:
         monitoring: Monitoring | None = None,
         *,
         span_hook: ServerSpanHook | None = None,
+        exclude_paths: Iterable[str] | None = None,
     ) -> None:
         self.app = app
         self.span_hook = span_hook
-        self._instruments = _Instruments(_monitoring(monitoring))
+        monitoring = _monitoring(monitoring)
+        self._instruments = _Instruments(monitoring)
+        self._excluded = _path_filter(monitoring, exclude_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one connection; only ``http`` requests are measured."""
-        if scope["type"] != "http":
+        """Serve one connection; only ``http`` requests to paths not excluded are measured."""
+        if scope["type"] != "http" or self._excluded(_app_path(scope)):
             await self.app(scope, receive, send)
             return
         instruments = self._instruments
@@ -225,7 +286,7 @@ class ASGIMetricsMiddleware:
             seconds = time.perf_counter() - started
             instruments.in_flight.dec()
             route = asgi_route(scope, root_path)
-            instruments.record(method, route, _status_class(status, error), seconds)
+            instruments.record(method, route, status, error, seconds)
             if span is not None:
                 span.finish(route, status, error)
 
@@ -291,7 +352,7 @@ class _Exchange:
         instruments = self.middleware._instruments
         instruments.in_flight.dec()
         route = self.route or self.middleware.route(self.environ) or UNMATCHED
-        instruments.record(self.method, route, _status_class(self.status, self.error), seconds)
+        instruments.record(self.method, route, self.status, self.error, seconds)
         if self.span is not None:
             self.span.finish(route, self.status, self.error)
 
@@ -343,7 +404,9 @@ class WSGIMetricsMiddleware:
 
     Flask: ``app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, monitoring)``. Django: wrap the WSGI
     application and add ``DjangoRouteMiddleware`` to ``MIDDLEWARE`` so routes are labelled. The request is
-    recorded when the server closes the response, so the duration includes sending the body.
+    recorded when the server closes the response, so the duration includes sending the body. Requests
+    whose ``PATH_INFO`` is excluded (``exclude_paths``, default ``monitoring.metrics.exclude_paths``) go
+    straight to the app.
     """
 
     def __init__(
@@ -353,14 +416,19 @@ class WSGIMetricsMiddleware:
         *,
         span_hook: ServerSpanHook | None = None,
         route: Callable[[WSGIEnvironment], str | None] = wsgi_route,
+        exclude_paths: Iterable[str] | None = None,
     ) -> None:
         self.app = app
         self.span_hook = span_hook
         self.route = route
-        self._instruments = _Instruments(_monitoring(monitoring))
+        monitoring = _monitoring(monitoring)
+        self._instruments = _Instruments(monitoring)
+        self._excluded = _path_filter(monitoring, exclude_paths)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request."""
+        if self._excluded(str(environ.get("PATH_INFO", ""))):
+            return self.app(environ, start_response)
         exchange = _Exchange(self, environ)
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -106,7 +106,7 @@ HELP: Final = {
     HEALTH_CHECK_TRANSITIONS: "Health check state changes.",
     HTTP_CLIENT_REQUESTS: "HTTP client requests by status.",
     HTTP_CLIENT_REQUEST_DURATION: "HTTP client request time.",
-    HTTP_SERVER_REQUESTS: "HTTP requests served, by method, route template and status class.",
+    HTTP_SERVER_REQUESTS: "HTTP requests served, by method, route template, status class and status code.",
     HTTP_SERVER_REQUEST_DURATION: "Time to serve an HTTP request, by method and route template.",
     HTTP_SERVER_IN_FLIGHT: "HTTP requests being served now.",
     SERVER_CONNECTIONS_CLOSED: "Client connections the server closed, by reason: header_timeout (no complete "

@@ -140,6 +140,11 @@ class MetricsSettings(Settings):
         min_length=1,
         description="Default histogram bucket upper bounds (seconds for durations).",
     )
+    exclude_paths: tuple[Annotated[str, Field(pattern=r"^/")], ...] = Field(
+        ("/metrics", "/health", "/health/live", "/health/ready"),
+        description="Request paths the HTTP metrics middleware leaves unmeasured (no request, duration or "
+        "in-flight; no server span): exact paths, or prefixes ending in * (/internal/*). [] measures all.",
+    )
     multiprocess_dir: Path | None = Field(
         None,
         description="Directory shared by the worker processes of one service (uvicorn --workers, gunicorn): "
