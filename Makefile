@@ -37,6 +37,7 @@ bench: install services
 	$(BIN)/python bench/config_load.py
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/metrics_hot_path.py
+	$(BIN)/python bench/multiprocess_hot_path.py
 	$(BIN)/python bench/exposition.py
 	bench/health_load.sh
 

@@ -64,7 +64,7 @@ def two_workers(tmp_path: Path) -> Iterator[Service]:
         wait_until(
             lambda: (
                 process.poll() is None
-                and len(list(directory.glob("*.json"))) == 2
+                and len(list(directory.glob("*.metrics"))) == 2
                 and httpx.get(f"{url}/health/live", timeout=1).status_code == 200
             ),
             60,
@@ -111,7 +111,7 @@ class TestTwoUvicornWorkers:
                 assert client.get(f"{two_workers.url}/hit", headers=CLOSE).status_code == 200
         two_workers.stop()
         assert two_workers.process.returncode == 0
-        files = sorted(two_workers.directory.glob("*.json"))
+        files = sorted(two_workers.directory.glob("*.metrics"))
         assert len(files) == 2
         snapshots = [decode(path.read_bytes()) for path in files]
         merged = merge(snapshots, alive=lambda process: False)
