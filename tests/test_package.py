@@ -38,7 +38,9 @@ def test_import_is_lazy() -> None:
 def test_lazy_names_are_the_real_objects() -> None:
     """The lazily loaded names are the objects of their home modules."""
     from sharedconfig.config.loader import load
+    from sharedconfig.config.root import RootSettings
     from sharedconfig.errors import SharedConfigError
 
     assert sharedconfig.load is load
     assert sharedconfig.SharedConfigError is SharedConfigError
+    assert sharedconfig.RootSettings is RootSettings

@@ -259,7 +259,7 @@ class TestProvider:
 
 
 EXAMPLE = """\
-from sharedconfig import Config, FileConfigProvider, RootSettings, check, load
+from sharedconfig import Config, ConfigProvider, FileConfigProvider, RootSettings, check, load
 from sharedconfig.config.types import Settings
 from sharedconfig.monitoring import Monitoring
 from sharedconfig.monitoring.settings import MonitoringSettings
@@ -289,6 +289,7 @@ text: str = config.settings.orders.max_batch  # expect: assignment
 config.settings.storage.endpoint  # expect: union-attr
 provider = FileConfigProvider("app.yaml", settings=AppSettings)
 provider.watch(on_change)
+seed_provider: ConfigProvider[Config[AppSettings]] = provider
 reloaded = provider.load()
 reloaded.settings.orders.max_batch_typo  # expect: attr-defined
 outcome = check("app.yaml", settings=AppSettings)
