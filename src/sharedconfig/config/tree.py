@@ -130,24 +130,55 @@ class Layer:
             loc = self.nearest(path) or Location(self.source, "" if self.source == "env" else self.name)
         self.issues.append(Issue(code, format_path(path), message, hint=hint, location=loc))
 
+    def put(self, path: KeyPath, value: Any, spot: Spot) -> None:
+        """Set ``value`` at ``path`` from ``spot``: what this layer set there before, or at a list or
+        scalar above it, is replaced, and its spots go with it (``A__B=1`` then ``A__B__C=2``)."""
+        replaced = path  # the value set_path replaces: at ``path``, or a list or scalar above it
+        for end in range(1, len(path)):
+            above, _ = self.node(path[:end])
+            if above is not _ABSENT and not isinstance(above, Mapping):
+                replaced = path[:end]
+                break
+        size = len(replaced)
+        for old in [p for p in self.spots if p[:size] == replaced]:
+            del self.spots[old]
+            self.secret.discard(old)
+            self.interpolated.discard(old)
+        set_path(self.data, path, value)
+        mark_spots(self, value, path, spot)
+
+    def node(self, path: KeyPath) -> tuple[Any, bool]:
+        """The value this layer's data holds at ``path`` (``_ABSENT`` when none), and whether the walk
+        stopped at a list or scalar above it: ``(value, stopped)``."""
+        node: Any = self.data
+        for part in path:
+            if not isinstance(node, Mapping):
+                return _ABSENT, True
+            nxt = node.get(part, _ABSENT)
+            if nxt is _ABSENT and isinstance(part, str) and part.isascii() and part.isdigit():
+                nxt = node.get(int(part), _ABSENT)  # a digit key part kept as int in the layer
+            if nxt is _ABSENT:
+                return _ABSENT, False
+            node = nxt
+        return node, False
+
     def shadows(self, path: KeyPath) -> bool:
         """True when this layer replaced a value above ``path`` whole (a list, a scalar) without setting
         ``path`` itself: whatever a lower layer set there is gone from the tree."""
-        node: Any = self.data
-        for part in path[:-1]:
-            if isinstance(node, Mapping):
-                nxt = node.get(part, _ABSENT)
-                if nxt is _ABSENT and isinstance(part, str) and part.isascii() and part.isdigit():
-                    nxt = node.get(int(part), _ABSENT)  # a digit key part kept as int in the layer
-                if nxt is _ABSENT:
-                    return False
-                node = nxt
-            else:  # a list or a scalar this layer set whole
-                return path not in self.spots
-        return not isinstance(node, Mapping) and path not in self.spots
+        if path in self.spots:
+            return False
+        _value, stopped = self.node(path)
+        return stopped
 
 
 _ABSENT = object()
+
+
+def _replaced(lower: Any, mapping: Any) -> bool:
+    """True when merging ``mapping`` over ``lower`` replaces it rather than merging into it."""
+    if isinstance(lower, Mapping):
+        return False
+    return not (isinstance(lower, list) and _indexed(mapping))
 
 
 class Provenance:
@@ -166,22 +197,37 @@ class Provenance:
 
     def origin(self, path: KeyPath) -> Location | None:
         """The exact origin of ``path``: the highest layer that set it, unless a higher one replaced a
-        list or value above it whole; None means the value is a schema default."""
+        list or value above it whole; None means the value is a schema default.
+
+        A higher layer that sets keys below a lower layer's list or scalar (``SHAREDCONFIG_A__B__C`` over
+        ``a.b: text`` in a file) replaced it with a mapping: its first key below is the origin."""
         layer = self._winner(path)
         if layer is None:
             return None
         found = layer.location(path)
+        if found is None:  # the layer replaced a lower list or scalar with keys below ``path``
+            size = len(path)
+            below = next(p for p in layer.spots if p[:size] == path)
+            found = layer.location(below)
         if found is not None and found.value is not None and path in self.concealed:
             return replace(found, value=REDACTED)
         return found
 
     def _winner(self, path: KeyPath) -> Layer | None:
+        replacing: Layer | None = None  # the highest layer seen that sets keys below ``path``
         for layer in reversed(self.layers):
             if path in layer.spots:
+                if replacing is not None and _replaced(layer.node(path)[0], replacing.node(path)[0]):
+                    return replacing
                 return layer
-            if layer.data and layer.shadows(path):
+            if not layer.data:
+                continue
+            value, stopped = layer.node(path)
+            if stopped:
                 return None
-        return None
+            if replacing is None and isinstance(value, Mapping):
+                replacing = layer
+        return replacing
 
     def locate(self, path: KeyPath) -> Location | None:
         """Where to point an issue about ``path``: its origin or its nearest ancestor's; else the first

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sharedconfig.config.issues import Issue, KeyPath, key_path
-from sharedconfig.config.tree import Layer, ReadContext, mark_spots, nesting, number_problem, set_path
+from sharedconfig.config.tree import Layer, ReadContext, nesting, number_problem
 from sharedconfig.errors import Location
 
 __all__ = ["DEFAULT_PREFIX", "DotenvSource", "EnvSource", "dotenv_lines", "env_path", "read_dotenv"]
@@ -101,8 +101,7 @@ def _layer_from(
                 "CONFIG_026", path, f"{var} nests more than {max_depth} levels deep", spot=spot(var)
             )
             continue
-        set_path(layer.data, path, value)
-        mark_spots(layer, value, path, spot(var))
+        layer.put(path, value, spot(var))
     return layer
 
 
@@ -145,7 +144,15 @@ def dotenv_lines(path: str | os.PathLike[str]) -> dict[str, int]:
         return {}
     from dotenv.parser import parse_stream
 
-    return {b.key: b.original.line for b in parse_stream(io.StringIO(text)) if b.key is not None}
+    lines: dict[str, int] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is None:
+            continue
+        # a binding's text starts with the blank lines before it: its key is that many lines further
+        string = binding.original.string
+        blank = string[: len(string) - len(string.lstrip())]
+        lines[binding.key] = binding.original.line + blank.count("\n")
+    return lines
 
 
 def _dotenv_text(name: str) -> tuple[str | None, Issue | None]:

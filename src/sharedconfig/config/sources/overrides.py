@@ -109,8 +109,7 @@ class OverrideSource:
                 message = f"override {key[:80]}: nests more than {ctx.max_depth} levels deep"
                 layer.problem("CONFIG_026", (), message, spot=Location("override", key[:80]))
                 continue
-            set_path(layer.data, path, value)
-            mark_spots(layer, value, path, Location("override", key, value=shown_value(path, raw, value)))
+            layer.put(path, value, Location("override", key, value=shown_value(path, raw, value)))
         return [layer]
 
 
