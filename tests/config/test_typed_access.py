@@ -220,6 +220,16 @@ class TestRootMismatch:
         line = Path(__file__).read_text().splitlines()[info.value.location.line - 1]
         assert line.strip() == "class Root(RootSettings):"
 
+    def test_a_root_that_is_not_frozen_is_config_028(self, tmp_path: Path) -> None:
+        """A root whose model_config turns frozen off is refused: a snapshot's settings never change."""
+
+        class Root(RootSettings, frozen=False):
+            orders: OrdersSettings
+
+        with pytest.raises(ConfigError, match="Root is not frozen") as info:
+            load(write_config(tmp_path, "app.yaml", "{}\n"), settings=Root, **OPTS)
+        assert info.value.code == "CONFIG_028"
+
     def test_a_field_naming_a_broken_module_is_config_019(self) -> None:
         """A field whose module's entry point failed to load says so (CONFIG_019), not 'no module'."""
         broken = BrokenModule("ledger", "pkg.ledger:module", "failed to import: ImportError: x")

@@ -155,6 +155,13 @@ def plan(
                 location=_field_location(root, ""),
                 hint=f"Import {exc.name} in the module that defines {root.__qualname__}.",
             ) from None
+    if not root.model_config.get("frozen"):
+        raise ConfigError(
+            f"{root.__qualname__} is not frozen: the settings of a snapshot never change",
+            code="CONFIG_028",
+            location=_field_location(root, ""),
+            hint=f"Remove frozen=False from the model_config of {root.__qualname__}.",
+        )
     unloadable = {b.name: b for b in broken}
     for name, info in root.model_fields.items():
         failed = unloadable.get(info.alias or name)
