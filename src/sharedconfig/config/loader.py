@@ -297,6 +297,8 @@ def check(
     started = time.perf_counter()
     opts = resolve_options(options)
     files = file_paths(files)
+    registry, broken = resolve(opts.get("modules"), discover=opts.get("discover", True))
+    sections = () if settings is None else plan(settings, registry, broken)  # before any I/O: a code bug
     read_ctx = _read_context(opts)
     sources = opts.get("sources")
     layers: list[Layer] = []
@@ -305,8 +307,6 @@ def check(
     tree = merge(layers)
     provenance = Provenance(layers)
     rules, rule_problems = _rules(tree)
-    registry, broken = resolve(opts.get("modules"), discover=opts.get("discover", True))
-    sections = () if settings is None else plan(settings, registry, broken)
     profile = opts.get("profile")
     ctx = ValidationContext(tree, provenance, profile=profile)
     for layer in layers:
