@@ -185,15 +185,23 @@ class TestRootMismatch:
         assert error.location.line is not None
         assert source[error.location.line - 1].strip() == "ordres: OrdersSettings"
 
-    def test_the_root_is_checked_before_any_file_is_read(self, tmp_path: Path) -> None:
-        """A wrong root fails as CONFIG_028 even when the files could not be read (a code bug first)."""
+    def test_the_root_is_checked_before_any_source_is_read(self) -> None:
+        """A wrong root fails as CONFIG_028 before a single source is read (a code bug needs no I/O)."""
 
         class Root(RootSettings):
             ordres: OrdersSettings
 
+        read: list[object] = []
+
+        class Recording:
+            def read(self, ctx: object) -> list[object]:
+                read.append(ctx)
+                return []
+
         with pytest.raises(ConfigError) as info:
-            check(tmp_path / "missing.yaml", settings=Root, **OPTS)
+            check(settings=Root, sources=[Recording()], **OPTS)  # type: ignore[list-item]
         assert info.value.code == "CONFIG_028"
+        assert read == []
 
     def test_a_field_typed_otherwise_than_the_schema_is_config_028(self, tmp_path: Path) -> None:
         """A field named like a module but typed differently names the module's schema in the error."""
