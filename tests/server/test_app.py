@@ -310,10 +310,7 @@ class TestProbeFront:
         assert head.content == b""
 
     def test_probes_are_answered_before_the_apps_middleware(self) -> None:
-        """Middleware added to the app runs for /metrics, not for the probes, which are still measured.
-
-        Measured when ``monitoring.metrics.exclude_paths`` does not exclude them (by default it does).
-        """
+        """Middleware added to the app runs for /metrics, not for the probes, measured when not excluded."""
         settings = MonitoringSettings(metrics=MetricsSettings(exclude_paths=()))
         monitoring = Monitoring(settings, stream=io.StringIO())
         seen: list[str] = []
