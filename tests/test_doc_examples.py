@@ -1,0 +1,585 @@
+"""Every command example in README.md and docs/*.md runs as a test and prints what the page shows.
+
+The convention ("Docs that run", docs/architecture.md):
+
+- Every ```console block runs: each ``$ `` line (with ``\\`` continuation lines) is a bash command; the
+  lines after it, up to the next ``$ ``, are what it prints (stdout and stderr together, as a terminal
+  shows them). The commands of one block run in one bash, in order, so ``export`` and ``echo $?`` work.
+- Every ```python block runs as a script in a fresh interpreter. When a ```text block follows it (only
+  blank lines between), the script's stdout must be that text.
+- Output is compared line by line, exactly, but for trailing spaces and blank lines at the end. A line
+  that is only ``...`` stands for any number of lines (none included); ``...`` inside a line stands for
+  any text within that line.
+- Commands run through bash with the venv's ``bin`` first on ``PATH`` and a clean environment (no
+  inherited variables but a minimal ``PATH``, ``HOME``, locale, ``PYTHONUNBUFFERED`` and, when set,
+  ``PYTHONPATH``, to run them against another copy of ``src/``), in a temporary
+  directory holding links to every top-level entry of the repository, so paths read as from the repo root
+  and nothing an example writes lands in the tree.
+- An HTML comment on the line before the block (blank lines between allowed) changes that:
+  ``<!-- doctest: cwd=docs/examples/NAME env=VAR=value ... -->``. Options, space separated:
+
+  ``cwd=DIR``        copy DIR's contents over the temporary directory (example files beside the repo's)
+  ``env=VAR=VALUE``  add a variable to the environment (repeatable)
+  ``continue``       (python) run the page's previous python block (and what it continues) first, in the
+                     same script; only this block's output is compared
+  ``output=below``   (python) the expected output is the next ```text block, even after some prose
+  ``pytest``         (python) the block is a test module: run it with pytest, which must pass
+  ``background``     (console) the first command keeps running (a server): once what it shows has been
+                     printed, the other commands run, then it gets Ctrl+C (SIGINT); its output is compared
+  ``exit=STATUS``    (python) the script ends with this exit status (default 0)
+  ``timeout=SECONDS`` per command (default 30)
+  ``skip REASON``    do not run it; pytest lists the reason (keep these few)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+"""The venv's scripts (sharedconfig, python, pytest): first on every example's PATH."""
+
+_LEFT_OUT = frozenset({".git", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".coverage"})
+"""Top-level entries of the repository an example never sees."""
+
+_MARKER = re.compile(r"^<!--\s*doctest:(?P<options>.*?)-->\s*$")
+_FENCE = re.compile(r"^```(?P<lang>[\w+-]*)\s*$")
+_RUN = frozenset({"console", "python"})
+_SENTINEL = "@@doctest-{}@@"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the ``<!-- doctest: ... -->`` marker before a block says."""
+
+    skip: str | None = None
+    cwd: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    continues: bool = False
+    output_below: bool = False
+    pytest: bool = False
+    background: bool = False
+    timeout: float = 30.0
+    exit: int = 0
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Options:
+        """Options from the text between ``doctest:`` and ``-->``; an unknown option is an error."""
+        text = text.strip()
+        if text == "skip" or text.startswith("skip "):
+            reason = text[4:].strip()
+            if not reason:
+                raise ValueError(f"{where}: `doctest: skip` needs a reason")
+            return cls(skip=reason)
+        values: dict[str, object] = {}
+        env: list[tuple[str, str]] = []
+        for word in shlex.split(text):
+            key, _, value = word.partition("=")
+            if key == "env" and "=" in value:
+                env.append(tuple(value.split("=", 1)))  # type: ignore[arg-type]
+            elif key == "cwd" and value:
+                values["cwd"] = value
+            elif key == "timeout" and value:
+                values["timeout"] = float(value)
+            elif key == "exit" and value.isdigit():
+                values["exit"] = int(value)
+            elif word == "output=below":
+                values["output_below"] = True
+            elif word in {"continue", "pytest", "background"}:
+                values["continues" if word == "continue" else word] = True
+            else:
+                raise ValueError(f"{where}: unknown doctest option {word!r}")
+        return cls(env=tuple(env), **values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``$ `` command of a console block and the lines shown after it."""
+
+    line: int
+    text: str
+    expected: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A console or python block of a doc page, with what it should print."""
+
+    doc: str
+    line: int
+    lang: str
+    body: tuple[str, ...]
+    options: Options
+    expected: tuple[str, ...] | None = None
+    before: tuple[Block, ...] = field(default=(), repr=False)
+
+    @property
+    def id(self) -> str:
+        """``doc:line`` of the opening fence: what a failure points at."""
+        return f"{self.doc}:{self.line}"
+
+    def commands(self) -> list[Command]:
+        """The ``$ `` commands of a console block, continuation lines joined, each with its output."""
+        commands: list[Command] = []
+        lines = list(self.body)
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            if not line.startswith("$ "):
+                raise ValueError(f"{self.doc}:{self.line + 1 + index}: output before any `$ ` command")
+            start, text = index, line[2:]
+            while text.endswith("\\") and index + 1 < len(lines):
+                index += 1
+                text += "\n" + lines[index]
+            index += 1
+            output: list[str] = []
+            while index < len(lines) and not lines[index].startswith("$ "):
+                output.append(lines[index])
+                index += 1
+            commands.append(Command(self.line + 1 + start, text, tuple(output)))
+        return commands
+
+
+def parse_doc(path: Path, root: Path = ROOT) -> list[Block]:
+    """The console and python blocks of one markdown file, in order, named by their path below ``root``."""
+    doc = path.relative_to(root).as_posix()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    index = 0
+    while index < len(lines):
+        fence = _FENCE.match(lines[index])
+        if fence is None:
+            index += 1
+            continue
+        end = index + 1
+        while end < len(lines) and lines[end].strip() != "```":
+            end += 1
+        lang = fence["lang"]
+        if lang in _RUN:
+            where = f"{doc}:{index + 1}"
+            options = _marker_before(lines, index, where)
+            expected = _text_after(lines, end, options.output_below) if lang == "python" else None
+            before: tuple[Block, ...] = ()
+            if options.continues:
+                previous = [b for b in blocks if b.lang == "python"]
+                if not previous:
+                    raise ValueError(f"{where}: `continue` but no python block before it")
+                before = (*previous[-1].before, previous[-1])
+            body = tuple(lines[index + 1 : end])
+            blocks.append(Block(doc, index + 1, lang, body, options, expected, before))
+        index = end + 1
+    return blocks
+
+
+def _marker_before(lines: Sequence[str], fence: int, where: str) -> Options:
+    index = fence - 1
+    while index >= 0 and not lines[index].strip():
+        index -= 1
+    marker = _MARKER.match(lines[index]) if index >= 0 else None
+    return Options.parse(marker["options"], where) if marker else Options()
+
+
+def _text_after(lines: Sequence[str], close: int, below: bool) -> tuple[str, ...] | None:
+    index = close + 1
+    while index < len(lines):
+        line = lines[index]
+        if line.strip() == "```text":
+            end = index + 1
+            while end < len(lines) and lines[end].strip() != "```":
+                end += 1
+            return tuple(lines[index + 1 : end])
+        if line.strip() and (not below or line.startswith(("```", "#"))):
+            return None
+        index += 1
+    return None
+
+
+def doc_files() -> list[Path]:
+    """README.md and every page of docs/, the files whose examples run."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def all_blocks() -> list[Block]:
+    """Every runnable block of every doc file."""
+    return [block for path in doc_files() for block in parse_doc(path)]
+
+
+# -- comparing output ------------------------------------------------------------------------------
+
+
+def _line_pattern(expected: str) -> re.Pattern[str]:
+    return re.compile(".*?".join(re.escape(part) for part in expected.rstrip().split("...")))
+
+
+def output_matches(expected: Sequence[str], actual: Sequence[str]) -> bool:
+    """Whether ``actual`` lines are what ``expected`` shows: exact, with ``...`` as the wildcard."""
+    patterns = [None if line.strip() == "..." else _line_pattern(line) for line in _trimmed(expected)]
+    actual = _trimmed(actual)
+
+    @functools.cache
+    def match(i: int, j: int) -> bool:
+        if i == len(patterns):
+            return j == len(actual)
+        pattern = patterns[i]
+        if pattern is None:
+            return any(match(i + 1, k) for k in range(j, len(actual) + 1))
+        return j < len(actual) and pattern.fullmatch(actual[j]) is not None and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def _trimmed(lines: Sequence[str]) -> list[str]:
+    """Lines without trailing spaces, and without the blank lines at the end a page cannot show."""
+    trimmed = [line.rstrip() for line in lines]
+    while trimmed and not trimmed[-1]:
+        trimmed.pop()
+    return trimmed
+
+
+def _shown_before_the_end(expected: Sequence[str]) -> list[str]:
+    """What a background command must have printed before the others run: all but the final ``...``."""
+    lines = _trimmed(expected)
+    while lines and lines[-1].strip() == "...":
+        lines.pop()
+    return [*lines, "..."]
+
+
+def _show(lines: Sequence[str]) -> str:
+    return "\n".join(f"    | {line}" for line in lines) if lines else "    (nothing)"
+
+
+def _mismatch(where: str, what: str, expected: Sequence[str], actual: Sequence[str], extra: str = "") -> str:
+    return (
+        f"{where}: {what} printed other lines than the page shows\n"
+        f"  expected:\n{_show(expected)}\n  actual:\n{_show(actual)}{extra}"
+    )
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def _environment(block: Block, home: Path) -> dict[str, str]:
+    env = {
+        "PATH": f"{BIN}{os.pathsep}/usr/local/bin{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "TERM": "dumb",
+    }
+    if "PYTHONPATH" in os.environ:  # to run the examples against another copy of src/
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.update(block.options.env)
+    return env
+
+
+def _workdir(block: Block, tmp_path: Path) -> Path:
+    """Links to the repository's top-level entries, with the block's example directory copied over them."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name not in _LEFT_OUT:
+            (work / entry.name).symlink_to(entry)
+    if block.options.cwd is not None:
+        example = ROOT / block.options.cwd
+        if not example.is_dir():
+            pytest.fail(f"{block.id}: cwd={block.options.cwd} is not a directory")
+        for entry in example.iterdir():
+            target = work / entry.name
+            if target.is_symlink():
+                target.unlink()  # the example's own file or folder replaces the repository's
+            if entry.is_dir():
+                shutil.copytree(entry, target)  # links to repository files become copies
+            else:
+                shutil.copy2(entry, target)
+    return work
+
+
+def _script(commands: Sequence[Command]) -> str:
+    def sentinel(name: object) -> str:  # keeps $? for an `echo $?` that follows
+        return f"__doctest_status=$?; printf '\\n{_SENTINEL.format(name)}\\n'; (exit $__doctest_status)"
+
+    parts = ["exec 2>&1"]
+    for number, command in enumerate(commands):
+        parts.append(sentinel(number))
+        parts.append(command.text)
+    parts.append(sentinel("end"))
+    return "\n".join(parts) + "\n"
+
+
+def _split(output: str, count: int) -> list[list[str]] | None:
+    """The output of each command, cut at the sentinels the script prints; None if one is missing."""
+    pieces: list[list[str]] = []
+    rest = output
+    for number in [*range(count), "end"]:
+        head, found, rest = rest.partition(f"\n{_SENTINEL.format(number)}\n")
+        if not found:
+            return None
+        pieces.append(head.splitlines())
+    return pieces[1:]
+
+
+def _skip_make_that_would_install(block: Block, work: Path, env: dict[str, str]) -> None:
+    """Skip a block running `make` when the venv is older than pyproject.toml: make would reinstall it."""
+    if not any(command.text.startswith("make ") for command in block.commands()):
+        return
+    question = subprocess.run(
+        ["make", "-q", "install"], cwd=work, env=env, capture_output=True, timeout=30, check=False
+    )
+    if question.returncode != 0:
+        pytest.skip(f"{block.id}: .venv is older than pyproject.toml, so `make` would reinstall it first")
+
+
+def _run(
+    block: Block, args: Sequence[str], work: Path, env: dict[str, str], timeout: float, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in a session of its own, so that nothing it started outlives it, even on a timeout."""
+    process = subprocess.Popen(
+        args,
+        cwd=work,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(
+            f"{block.id}: did not end within {timeout:g} s (a server? mark it `background`)\n"
+            f"{_show((stdout + stderr).splitlines()[-30:])}"
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever the example left running
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+def run_console(block: Block, work: Path, env: dict[str, str]) -> None:
+    """Run a console block's commands in one bash and compare each command's output with the page."""
+    commands = block.commands()
+    with contextlib.ExitStack() as stack:
+        background: Command | None = None
+        if block.options.background:
+            background, commands = commands[0], commands[1:]
+            finish = stack.enter_context(_in_background(block, background, work, env))
+        if commands:
+            result = _run(
+                block,
+                ["bash", "--noprofile", "--norc"],
+                work,
+                env,
+                block.options.timeout * len(commands),
+                stdin=_script(commands),
+            )
+            pieces = _split(result.stdout, len(commands))
+            if pieces is None:
+                pytest.fail(
+                    f"{block.id}: the commands did not all run (bash exit {result.returncode}):\n"
+                    f"{_show(result.stdout.splitlines())}"
+                )
+            for command, actual in zip(commands, pieces, strict=True):
+                if not output_matches(command.expected, actual):
+                    pytest.fail(
+                        _mismatch(
+                            f"{block.doc}:{command.line}", f"`{command.text}`", command.expected, actual
+                        )
+                    )
+        if background is not None:
+            actual = finish()
+            if not output_matches(background.expected, actual):
+                pytest.fail(
+                    _mismatch(
+                        f"{block.doc}:{background.line}", f"`{background.text}`", background.expected, actual
+                    )
+                )
+
+
+@contextlib.contextmanager
+def _in_background(
+    block: Block, command: Command, work: Path, env: dict[str, str]
+) -> Iterator[Callable[[], list[str]]]:
+    """Start ``command``; yield once it printed what the page shows first; then Ctrl+C it and return all."""
+    process = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-c", command.text],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    received = b""
+    wanted = _shown_before_the_end(command.expected)
+    closed = False
+    try:
+        deadline = time.monotonic() + block.options.timeout
+        while not output_matches(wanted, received.decode(errors="replace").splitlines()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([process.stdout], [], [], left)
+            chunk = os.read(process.stdout.fileno(), 65536) if ready else b""
+            if ready and not chunk:
+                closed = True
+                break
+            received += chunk
+
+        def finish() -> list[str]:
+            rest = b""
+            if not closed and process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                rest = process.communicate(timeout=block.options.timeout)[0]
+            return (received + rest).decode(errors="replace").splitlines()
+
+        yield finish
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+
+
+def run_python(block: Block, work: Path, env: dict[str, str]) -> None:
+    """Run a python block (after the blocks it continues) and compare its stdout with the text after it."""
+    marker = _SENTINEL.format("start")
+    parts = [*("\n".join(b.body) for b in block.before)]
+    if parts:
+        parts.append(f"print({marker!r}, flush=True)")
+    parts.append("\n".join(block.body))
+    name = "test_doc_example.py" if block.options.pytest else "doc_example.py"
+    (work / name).write_text("\n".join(parts) + "\n", encoding="utf-8")
+    args = [str(BIN / "python"), name]
+    if block.options.pytest:
+        args = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull, name]
+    result = _run(block, args, work, env, block.options.timeout)
+    stdout = result.stdout
+    if block.before:
+        stdout = stdout.partition(marker + "\n")[2]
+    if result.returncode != block.options.exit:
+        pytest.fail(
+            f"{block.id}: the example ended with exit status {result.returncode}, not {block.options.exit}\n"
+            "  stdout:\n"
+            f"{_show(result.stdout.splitlines())}\n  stderr:\n{_show(result.stderr.splitlines()[-30:])}"
+        )
+    if block.expected is not None and not output_matches(block.expected, stdout.splitlines()):
+        pytest.fail(
+            _mismatch(
+                block.id,
+                "the example",
+                block.expected,
+                stdout.splitlines(),
+                f"\n  stderr:\n{_show(result.stderr.splitlines()[-15:])}",
+            )
+        )
+
+
+# -- the tests -------------------------------------------------------------------------------------
+
+BLOCKS = all_blocks()
+
+
+class TestDocExamples:
+    """Each console and python block of README.md and docs/*.md."""
+
+    @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+    def test_example_runs_and_prints_what_the_page_shows(self, block: Block, tmp_path: Path) -> None:
+        """The example at this doc file and line runs and prints what the page shows after it."""
+        if block.options.skip is not None:
+            pytest.skip(f"{block.id}: {block.options.skip}")
+        home = tmp_path / "home"
+        home.mkdir()
+        work = _workdir(block, tmp_path)
+        env = _environment(block, home)
+        if block.lang == "console":
+            _skip_make_that_would_install(block, work, env)
+            run_console(block, work, env)
+        else:
+            run_python(block, work, env)
+
+
+class TestOutputMatching:
+    """The comparison of printed lines with the lines a page shows."""
+
+    def test_lines_must_be_equal_but_for_trailing_spaces_and_blank_lines(self) -> None:
+        """Equal lines match; a changed, missing or extra line does not; trailing blanks do not count."""
+        assert output_matches(["a", "b"], ["a  ", "b", "", ""])
+        assert not output_matches(["a", "b"], ["a", "c"])
+        assert not output_matches(["a", "b"], ["a"])
+        assert not output_matches(["a"], ["a", "b"])
+
+    def test_a_dots_line_stands_for_any_number_of_lines(self) -> None:
+        """A line `...` matches no line or many, anywhere; the lines around it still must match."""
+        assert output_matches(["a", "...", "z"], ["a", "z"])
+        assert output_matches(["a", "...", "z"], ["a", "b", "c", "z"])
+        assert output_matches(["...", "m", "..."], ["a", "m", "z"])
+        assert not output_matches(["a", "...", "z"], ["a", "b", "y"])
+
+    def test_dots_inside_a_line_stand_for_any_text_within_it(self) -> None:
+        """`...` within a line matches any text of that line, and only of that line."""
+        assert output_matches(
+            ['{"timestamp": "...", "level": "info"}'], ['{"timestamp": "2026", "level": "info"}']
+        )
+        assert output_matches(["deprecated: ..."], ["deprecated: use otlp"])
+        assert not output_matches(["deprecated: ..."], ["obsolete: use otlp"])
+        assert not output_matches(["a ... z"], ["a b", "y z"])
+
+
+class TestParsing:
+    """Finding blocks, their commands, markers and expected output in a page."""
+
+    def _blocks(self, tmp_path: Path, text: str) -> list[Block]:
+        page = tmp_path / "page.md"
+        page.write_text(text, encoding="utf-8")
+        return parse_doc(page, root=tmp_path)
+
+    def test_commands_with_continuation_lines_and_their_output(self, tmp_path: Path) -> None:
+        """`$ ` starts a command, `\\` continues it on the next line, the lines after it are its output."""
+        (block,) = self._blocks(tmp_path, "x\n\n```console\n$ echo a \\\n    b\na b\n$ true\n```\n")
+        assert block.line == 3
+        assert [(c.line, c.text, c.expected) for c in block.commands()] == [
+            (4, "echo a \\\n    b", ("a b",)),
+            (7, "true", ()),
+        ]
+
+    def test_markers_set_options_and_unknown_ones_are_refused(self, tmp_path: Path) -> None:
+        """The comment before a block sets its options; a typo in one fails loudly, not ignored."""
+        text = "<!-- doctest: cwd=docs/examples/app env=A=1=2 timeout=5 -->\n\n```console\n$ true\n```\n"
+        (block,) = self._blocks(tmp_path, text)
+        assert block.options == Options(cwd="docs/examples/app", env=(("A", "1=2"),), timeout=5.0)
+        (skipped,) = self._blocks(tmp_path, "<!-- doctest: skip needs Kafka -->\n```python\npass\n```\n")
+        assert skipped.options.skip == "needs Kafka"
+        with pytest.raises(ValueError, match="unknown doctest option 'backgroud'"):
+            self._blocks(tmp_path, "<!-- doctest: backgroud -->\n```console\n$ true\n```\n")
+
+    def test_python_output_is_the_text_block_right_after_and_continue_chains_blocks(
+        self, tmp_path: Path
+    ) -> None:
+        """A ```text block right after a python block is its output; `continue` runs the blocks before it."""
+        text = (
+            "```python\nx = 1\n```\n\n```text\n1\n```\n\n"
+            "```python\ny = 2\n```\n\nprose\n\n```text\n2\n```\n\n"
+            "<!-- doctest: continue -->\n```python\nprint(x + y)\n```\n"
+        )
+        first, second, third = self._blocks(tmp_path, text)
+        assert first.expected == ("1",)
+        assert second.expected is None  # prose between: not its output unless output=below
+        assert [b.body for b in third.before] == [("y = 2",)]
