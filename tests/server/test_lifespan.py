@@ -8,6 +8,7 @@ import io
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -161,6 +162,22 @@ class TestMonitoringLifespan:
         with pytest.raises(RuntimeError, match="no database"):
             server(Starlette(lifespan=monitoring_lifespan(mon, own)))
         assert [kind for kind, _ in server.heard] == ["lifespan.startup.failed"]
+        assert not mon.started
+
+    def test_stops_even_when_the_apps_worker_threads_are_all_busy(self, mon: Monitoring) -> None:
+        """A default thread limiter held by hung sync endpoints does not hold up the stop at shutdown."""
+
+        async def main() -> None:
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = 1
+            limiter.acquire_on_behalf_of_nowait(self)  # its one worker is busy for good
+            try:
+                app = Starlette(lifespan=monitoring_lifespan(mon))
+                await asyncio.wait_for(Server(mon).run(app), 10)  # fails the test rather than hang it
+            finally:
+                limiter.release_on_behalf_of(self)
+
+        asyncio.run(main())
         assert not mon.started
 
     def test_the_stop_gets_the_timeout_given(self, mon: Monitoring, monkeypatch: pytest.MonkeyPatch) -> None:

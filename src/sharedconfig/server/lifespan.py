@@ -30,13 +30,15 @@ async def running(monitoring: Monitoring, timeout: float | None = None) -> Async
     The stop is bounded by ``timeout`` seconds, else ``monitoring.shutdown_timeout``, and runs on a worker
     thread: the budget is spent waiting on the monitoring runtime, not blocking the app's event loop.
     """
-    import anyio.to_thread  # httpx's dependency, so always installed; works under asyncio and trio
+    import anyio  # httpx's dependency, so always installed; works under asyncio and trio
+    import anyio.to_thread
 
     monitoring.start()
     try:
         yield monitoring
     finally:
-        await anyio.to_thread.run_sync(lambda: monitoring.stop(timeout))
+        # a limiter of its own: the default one may be full of the app's hung sync endpoints at shutdown
+        await anyio.to_thread.run_sync(lambda: monitoring.stop(timeout), limiter=anyio.CapacityLimiter(1))
 
 
 @overload
