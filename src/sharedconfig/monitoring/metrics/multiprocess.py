@@ -358,18 +358,22 @@ _GROUPS: weakref.WeakSet[ProcessGroup] = weakref.WeakSet()
 
 
 def _before_fork() -> None:
+    # no thread may hold these at the fork: in the child nobody would ever release them
     for group in list(_GROUPS):
-        group._fork_lock.acquire()
+        for lock in group._fork_locks:
+            lock.acquire()
 
 
 def _after_fork_in_parent() -> None:
     for group in list(_GROUPS):
-        group._fork_lock.release()
+        for lock in reversed(group._fork_locks):
+            lock.release()
 
 
 def _after_fork_in_child() -> None:
     for group in list(_GROUPS):
-        group._fork_lock.release()
+        for lock in reversed(group._fork_locks):
+            lock.release()
         group._forked()
 
 
@@ -421,8 +425,13 @@ class ProcessGroup:
         self._alive = alive
         self._wall = wall
         self._peers = peers
-        self._fork_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # held across a fork: the writer's, and the registry's slow-path lock (reset_values takes it)
+        registry_lock = getattr(registry, "_lock", None)
+        self._fork_locks: tuple[Any, ...] = (
+            self._write_lock,
+            *(() if registry_lock is None else (registry_lock,)),
+        )
         self._given = process is not None
         me = process if process is not None else ProcessId.of(os.getpid())
         self.process: ProcessId = me if me is not None else ProcessId(os.getpid(), wall())
