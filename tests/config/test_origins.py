@@ -381,3 +381,23 @@ class TestRendering:
             None,
             None,
         )
+
+    def test_a_secret_typed_override_of_a_built_in_module_is_hidden_in_the_console(
+        self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A webhook channel's ``url`` (a ``SecretUrl`` under a plain name) from ``--set``: ``validate`` and
+        ``show --explain`` name the override with its value hidden."""
+        url = f"http://{CANARY}.example/hook"
+        sets = [
+            "--set",
+            "monitoring.events.exporters.0.type=webhook",
+            "--set",
+            f"monitoring.events.exporters.0.url={url}",
+        ]
+        code, out = cli(capsys, "validate", "--profile", "production", *sets)
+        assert code == 1
+        assert out.startswith("--set monitoring.events.exporters.0.url=**********: error VALIDATION_011 ")
+        code, out = cli(capsys, "show", "--explain", *sets)
+        assert code == 0
+        assert CANARY not in out
+        assert "# --set monitoring.events.exporters.0.url=**********" in out
