@@ -83,12 +83,29 @@ class TestLocation:
             (Location("file", "app.yaml"), "app.yaml"),
             (Location("secret", "/run/secrets/db", 1, 1), "/run/secrets/db:1:1"),
             (Location("env", "APP_PORT"), "$APP_PORT"),
+            (Location("env"), "environment"),
+            (Location("dotenv", ".env", 2, variable="APP_PORT"), ".env:2 APP_PORT"),
+            (Location("dotenv", ".env", 3, 5), ".env:3:5"),
+            (Location("dotenv", ".env"), ".env"),
+            (Location("override", "a.b", value="2"), "--set a.b=2"),
+            (Location("override", "a.b"), "--set a.b"),
+            (Location("override"), "--set"),
+            (Location("option", "ignore"), "option ignore"),
             (Location("default"), "default"),
         ],
     )
     def test_str(self, location: Location, text: str) -> None:
         """Each source kind renders as documented."""
         assert str(location) == text
+
+    def test_to_dict_gives_the_origin_text_of_any_location(self) -> None:
+        """An error located at a variable carries its origin text in ``source``; ``file`` stays None."""
+        data = SharedConfigError("bad port", location=Location("env", "APP_PORT")).to_dict()
+        assert (data["source"], data["file"]) == ("$APP_PORT", None)
+        dotenv = SharedConfigError(
+            "bad", location=Location("dotenv", ".env", 2, variable="APP_PORT")
+        ).to_dict()
+        assert (dotenv["source"], dotenv["file"], dotenv["line"]) == (".env:2 APP_PORT", ".env", 2)
 
 
 class TestSharedConfigError:
@@ -193,6 +210,7 @@ class TestSharedConfigError:
             "file": "app.yaml",
             "line": 3,
             "column": 1,
+            "source": "app.yaml:3:1",
             "path": "monitoring",
             "hint": REGISTRY["CONFIG_008"].hint,
             "details": {"char": "\t"},

@@ -513,6 +513,7 @@ class SharedConfigError(Exception):
             "file": self.file,
             "line": self.line,
             "column": self.column,
+            "source": str(self.location) if self.location else None,
             "path": self.path,
             "hint": self.hint,
             "details": self.details,
