@@ -264,6 +264,13 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Name each field of the RootSettings class after a module and type it as that module's schema: "
         "`orders: OrdersSettings`, or `orders: OrdersSettings | None = None` for an optional section.",
     ),
+    ErrorCode(
+        "CONFIG_030",
+        "Metrics multiprocess directory cannot be used",
+        "Create the directory before the workers start, writable by the service's user, one per service "
+        "(e.g. mkdir -p /run/myservice/metrics), or unset monitoring.metrics.multiprocess_dir and "
+        "SHAREDCONFIG_METRICS_MULTIPROCESS_DIR for one process.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",
