@@ -13,6 +13,7 @@ from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.multiprocess import (
     ENV_VAR,
+    LastFiles,
     LeaderOnly,
     ProcessGroup,
     ProcessId,
@@ -84,7 +85,10 @@ class TestWiring:
         exporter = PrometheusExporterSettings(endpoint="http://127.0.0.1:9", push_interval="15s")  # type: ignore[arg-type]
         mon = Monitoring(settings(directory, exporters=(exporter,)), stream=io.StringIO())
         assert [type(e) for e in mon.exporters] == [LeaderOnly]
-        assert mon.exporters[0].group is mon.exposition  # type: ignore[attr-defined]
+        leader_only = mon.exporters[0]
+        assert isinstance(leader_only, LeaderOnly) and leader_only.group is mon.exposition
+        # pushes read the last files, never waiting on peers from the runtime's loop
+        assert leader_only.exporter.collector == LastFiles(mon.exposition)  # type: ignore[attr-defined]
 
 
 class TestPart:

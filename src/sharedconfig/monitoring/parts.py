@@ -19,7 +19,7 @@ from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
-from sharedconfig.monitoring.metrics.multiprocess import LeaderOnly, ProcessGroup
+from sharedconfig.monitoring.metrics.multiprocess import LastFiles, LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.multiprocess import multiprocess_part
 from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory
@@ -238,7 +238,7 @@ def exporters_part(ctx: PartContext) -> Part | None:
     group = ctx.exposition if isinstance(ctx.exposition, ProcessGroup) else None
     exporters = build_exporters(
         s.metrics,
-        ctx.metrics if group is None else group,
+        ctx.metrics if group is None else LastFiles(group),
         metrics=ctx.metrics,
         clock=ctx.clock,
         logger=ctx.logger.bind(component="exporter"),

@@ -27,6 +27,7 @@ from sharedconfig.monitoring.metrics.datadog import (
     DATAGRAM_LIMIT,
     CountDeltas,
     DatadogEncoder,
+    DogStatsDEncoder,
     Point,
     PointType,
     datadog_exporter,
@@ -282,6 +283,13 @@ class TestMapping:
         assert deltas.delta(Point("jobs.count", PointType.COUNT, 3, ())) == 3
         assert deltas.delta(Point("jobs.count", PointType.COUNT, 14, ("x:y",))) == 14
         assert deltas.delta(Point("depth", PointType.GAUGE, 7, ())) == 7
+
+    @pytest.mark.parametrize("encoder", [DatadogEncoder(interval=10, compression=False), DogStatsDEncoder()])
+    def test_prime_takes_totals_as_sent(self, encoder: DatadogEncoder | DogStatsDEncoder) -> None:
+        """After prime (a process taking pushes over), a count sends only what was added since."""
+        encoder.prime([counter("jobs", 10)])
+        [batch] = encoder.encode([counter("jobs", 14)])
+        assert [encoder._deltas.delta(p) for p in batch.items] == [4]
 
 
 class TestApiExporter:

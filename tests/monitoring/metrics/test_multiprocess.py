@@ -337,6 +337,39 @@ class TestLeaderOnly:
         assert pushed == ["tick", "flush"]
         asyncio.run(leader.close())
 
+    def test_taking_over_primes_the_encoder_with_the_merged_totals(self, directory: Path) -> None:
+        """A worker that waited and then leads primes its encoder once, with the merged view, then pushes."""
+        primed: list[list[str]] = []
+
+        class Encoder:
+            def prime(self, families: list[MetricFamily]) -> None:
+                primed.append([s.name for f in families for s in f.samples])
+
+        class Exporter:
+            name, interval, encoder = "datadog", 10.0, Encoder()
+
+            async def tick(self) -> float | None:
+                return None
+
+            async def flush(self) -> None:
+                pass
+
+        first, second = group_of(directory, A, {A, B}), group_of(directory, B, {A, B})
+        first.registry.record_counter("hits", 3)
+        first.write()
+        assert first.leads_pushes()
+        taking_over = LeaderOnly(Exporter(), second)
+
+        async def run() -> None:
+            await taking_over.tick()  # A leads: B waits
+            await first.close()
+            await taking_over.tick()  # B takes over: primes, then pushes
+            await taking_over.tick()  # B led already: no second priming
+
+        asyncio.run(run())
+        assert primed == [["hits_total"]]
+        asyncio.run(second.close())
+
 
 class TestDirectory:
     def test_the_setting_wins_over_the_environment_variable(self, tmp_path: Path) -> None:

@@ -240,6 +240,11 @@ class DatadogEncoder:
         """Remember the totals the batch carried, so the next push sends only what was added."""
         self._deltas.commit(batch.items)
 
+    def prime(self, families: Sequence[MetricFamily]) -> None:
+        """Remember these totals as sent, sending nothing: a process taking the pushes over from another
+        (multiprocess mode) then sends what is added from now on, not the run's whole totals again."""
+        self._deltas.commit(to_points(families, self.tags))
+
     def __repr__(self) -> str:
         return f"DatadogEncoder(tags={self.tags!r}, interval={self.interval}, compression={self.compression})"
 
@@ -357,6 +362,10 @@ class DogStatsDEncoder:
     def delivered(self, batch: Batch[Point]) -> None:
         """Remember the totals the datagram carried."""
         self._deltas.commit(batch.items)
+
+    def prime(self, families: Sequence[MetricFamily]) -> None:
+        """Remember these totals as sent, sending nothing (``DatadogEncoder.prime``)."""
+        self._deltas.commit(to_points(families, self.tags))
 
     def __repr__(self) -> str:
         return f"DogStatsDEncoder(tags={self.tags!r}, limit={self.limit})"

@@ -54,6 +54,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SETTING",
     "SYNC_FAILURES",
+    "LastFiles",
     "LeaderOnly",
     "ProcessGroup",
     "ProcessId",
@@ -765,13 +766,31 @@ def _named(name: str) -> ProcessId | None:
     return ProcessId(int(pid), int(start) / 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class LastFiles:
+    """The merged view without asking peers to write first (``ProcessGroup.merged``): what pushes read,
+    from the runtime's loop, which a scrape's wait must not block."""
+
+    group: ProcessGroup
+
+    def collect(self) -> list[MetricFamily]:
+        """This process's registry merged with every other process's last file."""
+        return self.group.merged()
+
+
 class LeaderOnly:
     """A push exporter in multiprocess mode: only the process that ``leads_pushes`` pushes, the merged
-    view; the others' ticks do nothing, so a destination gets one copy, not one per worker."""
+    view; the others' ticks do nothing, so a destination gets one copy, not one per worker.
+
+    A process that takes the pushes over from another primes its exporter's encoder, when it has a
+    ``prime`` (DataDog's counts are deltas): it sends what is added from then on, not the run's whole
+    totals again. What was counted between the last leader's final push and the takeover is not sent.
+    """
 
     def __init__(self, exporter: Exporter, group: ProcessGroup) -> None:
         self.exporter = exporter
         self.group = group
+        self._waited = False  # another process led when this one asked
 
     @property
     def name(self) -> str:
@@ -785,9 +804,15 @@ class LeaderOnly:
 
     async def tick(self) -> float | None:
         """Push when this process leads; otherwise wait one interval (and try to lead then)."""
-        if self.group.leads_pushes():
-            return await self.exporter.tick()
-        return None
+        if not self.group.leads_pushes():
+            self._waited = True
+            return None
+        if self._waited:  # taking over from another process
+            self._waited = False
+            prime = getattr(getattr(self.exporter, "encoder", None), "prime", None)
+            if callable(prime):
+                prime(self.group.merged())
+        return await self.exporter.tick()
 
     async def flush(self) -> None:
         """The last push, from the leader only."""
