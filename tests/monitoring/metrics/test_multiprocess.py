@@ -7,6 +7,7 @@ them run; one test asks a real listener (on a runtime loop of this process) to w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -257,6 +258,42 @@ class TestProcessGroup:
         new = group_of(directory, A, {A, SUPERVISOR})
         assert new.join() == []
         assert values(new.merged(), "hits_total") == [((), 5.0)]
+
+    def test_dead_workers_fold_into_one_retired_file(self, directory: Path) -> None:
+        """At join, dead workers of a live supervisor become one retired file: same totals, fewer files."""
+        D = ProcessId(104, 1004.0)
+        for process, hits in ((C, 5), (D, 4)):
+            dead = group_of(directory, process, {SUPERVISOR})
+            dead.registry.record_counter("hits", hits)
+            dead.registry.record_gauge("busy", 1)
+            dead.write()
+        new = group_of(directory, A, {A, SUPERVISOR})
+        new.join()
+        assert sorted(p.name for p in directory.glob("*.metrics")) == [
+            A.file_name,
+            f"retired-{SUPERVISOR.file_name}",
+        ]
+        merged = new.merged()
+        assert values(merged, "hits_total") == [((), 9.0)]
+        assert values(merged, "busy") == []
+        again = group_of(directory, B, {A, B, SUPERVISOR})
+        again.join()  # nothing new to fold: the retired file is kept as it is
+        assert values(again.merged(), "hits_total") == [((), 9.0)]
+
+    def test_a_file_a_retired_file_absorbed_counts_once(self, directory: Path) -> None:
+        """A crash between writing the retired file and deleting what it absorbed counts nothing twice."""
+        dead = group_of(directory, C, {SUPERVISOR})
+        dead.registry.record_counter("hits", 5)
+        dead.write()
+        retired = dataclasses.replace(
+            decode(dead.path.read_bytes()), process=SUPERVISOR, parent=None, absorbed=(C.file_name,)
+        )
+        (directory / f"retired-{SUPERVISOR.file_name}").write_bytes(encode(retired))
+        a = group_of(directory, A, {A, SUPERVISOR})
+        assert values(a.merged(), "hits_total") == [((), 5.0)]
+        a.join()  # deletes the absorbed file and drops its name
+        assert not dead.path.exists()
+        assert values(a.merged(), "hits_total") == [((), 5.0)]
 
     def test_an_unreachable_peer_is_counted_and_its_file_used(self, directory: Path) -> None:
         """A live peer with no listener: counted as unreachable, its last file still merged."""

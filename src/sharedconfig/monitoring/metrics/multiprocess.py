@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -88,6 +89,7 @@ SYNC_FAILURES_HELP: Final = (
 )
 
 _SUFFIX: Final = ".metrics"
+_RETIRED: Final = "retired-"
 _LOCK: Final = ".lock"
 _PUSH_LOCK: Final = ".push.lock"
 _START_TOLERANCE: Final = 0.05  # seconds: two readings of one process's start time agree within this
@@ -145,12 +147,18 @@ class StoredFamily:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What one process wrote: who it is, its parent (the supervisor), when, and its families."""
+    """What one process wrote: who it is, its parent (the supervisor), when, and its families.
+
+    A retired snapshot (``retired-<supervisor>.metrics``) holds the counters and histograms of dead
+    workers of one supervisor, which is its ``process``; ``absorbed`` names the files it took in, which
+    no merge reads again even if a crash left them behind.
+    """
 
     process: ProcessId
     parent: ProcessId | None
     written: float
     families: tuple[StoredFamily, ...]
+    absorbed: tuple[str, ...] = ()
 
 
 def snapshot_of(
@@ -195,6 +203,7 @@ def encode(snapshot: Snapshot) -> bytes:
         None if parent is None else (parent.pid, parent.start),
         snapshot.written,
         tuple((f.name, f.type.value, f.help, f.unit, f.mode, f.samples) for f in snapshot.families),
+        snapshot.absorbed,
     )
     return _MAGIC + marshal.dumps(doc)
 
@@ -204,7 +213,7 @@ def decode(data: bytes) -> Snapshot:
     if not data.startswith(_MAGIC):
         raise ValueError("not a metrics snapshot (no sharedconfig-metrics header)")
     try:
-        version, (pid, start), parent, written, stored = marshal.loads(data[len(_MAGIC) :])
+        version, (pid, start), parent, written, stored, absorbed = marshal.loads(data[len(_MAGIC) :])
         if version != FORMAT_VERSION:
             raise ValueError(f"format version {version!r}, not {FORMAT_VERSION}")
         families = []
@@ -217,6 +226,7 @@ def decode(data: bytes) -> Snapshot:
             None if parent is None else ProcessId(int(parent[0]), float(parent[1])),
             float(written),
             tuple(families),
+            tuple(str(name) for name in absorbed),
         )
     except ValueError:
         raise
@@ -468,15 +478,19 @@ class ProcessGroup:
         """Write this process's file atomically (one writer at a time; the last write wins)."""
         data = encode(self.snapshot())
         with self._write_lock:
-            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{self.process.pid}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(temp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            self._write_file(self.process.file_name, data)
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        """Replace ``name`` in the directory with ``data`` atomically (a temporary file, then a rename)."""
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{self.process.pid}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(temp, self.directory / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
 
     def join(self) -> list[str]:
         """Join the directory: archive a dead run's files (see the class), then write this process's file.
@@ -494,6 +508,7 @@ class ProcessGroup:
                     with contextlib.suppress(FileNotFoundError):
                         os.replace(self.directory / name, archive / name)
                         archived.append(name)
+            self._retire()
             self.write()
             self._joined = True
         if archived and self._logger is not None:
@@ -504,6 +519,46 @@ class ProcessGroup:
                 to=str(self.directory / ARCHIVE),
             )
         return archived
+
+    def _retire(self) -> None:
+        """Fold dead workers' files into one retired file per supervisor (lock held), so that worker churn
+        (gunicorn's ``max_requests``) does not grow the directory and every scrape's work without bound.
+
+        The retired file is written first, naming the files it absorbed, and only then are they deleted:
+        a crash in between leaves files no merge counts twice (``merged`` skips absorbed names).
+        """
+        files = list(self._files())
+        retired: dict[ProcessId, tuple[str, Snapshot]] = {}
+        dead: dict[ProcessId, list[tuple[str, Snapshot]]] = {}
+        for name, snapshot in files:
+            if snapshot is None:
+                continue
+            if name.startswith(_RETIRED):
+                retired[snapshot.process] = (name, snapshot)
+            elif snapshot.parent is not None and not self._alive(snapshot.process):
+                dead.setdefault(snapshot.parent, []).append((name, snapshot))
+        for _, snapshot in retired.values():  # left behind by a crash: counted in the retired file already
+            for leftover in snapshot.absorbed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / leftover)
+        for supervisor, candidates in dead.items():
+            name, before = f"{_RETIRED}{supervisor.file_name}", None
+            if supervisor in retired:
+                name, before = retired[supervisor]
+            done = before.absorbed if before else ()
+            members = [(n, s) for n, s in candidates if n not in done]
+            if not members:
+                continue
+            sources = [s for _, s in members] + ([before] if before else [])
+            families = merge(sources, alive=lambda process: False)  # counters and histograms only
+            # an absorbed name is listed until its file is gone, so that no merge counts it twice
+            taken = tuple(n for n in done if (self.directory / n).exists())
+            absorbed = (*taken, *(n for n, _ in members))
+            snapshot = snapshot_of(supervisor, None, self._wall(), families, {}, {})
+            self._write_file(name, encode(dataclasses.replace(snapshot, absorbed=absorbed)))
+            for member, _ in members:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / member)
 
     def _stale(self, name: str, snapshot: Snapshot | None) -> bool:
         if snapshot is None:  # unreadable: judged by the pid and start in its name
@@ -563,7 +618,9 @@ class ProcessGroup:
 
     def merged(self) -> list[MetricFamily]:
         """This process's live registry merged with every other process's last file (no sync)."""
-        others = [snapshot for _, snapshot in self._files() if snapshot is not None]
+        files = [(name, snapshot) for name, snapshot in self._files() if snapshot is not None]
+        absorbed = {n for _, snapshot in files for n in snapshot.absorbed}
+        others = [snapshot for name, snapshot in files if name not in absorbed]
         me = self.process
         return merge([self.snapshot(), *others], lambda p: p == me or self._alive(p))
 
