@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ASGIClient
+from sharedconfig.config import load
+from sharedconfig.errors import ConfigError
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.metrics.model import MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.multiprocess import (
@@ -72,6 +74,15 @@ class TestWiring:
         mon = Monitoring(settings(None), stream=io.StringIO())
         assert mon.exposition is mon.metrics
         assert mon.part("multiprocess") is None
+
+    def test_a_missing_directory_in_a_file_is_located_at_its_line(self, directory: Path) -> None:
+        """Monitoring.from_config: CONFIG_030 points at the file, line and column of the setting."""
+        path = directory / "app.yaml"
+        path.write_text("monitoring:\n  metrics:\n    multiprocess_dir: /nonexistent/metrics\n")
+        with pytest.raises(ConfigError) as caught:
+            Monitoring.from_config(load([str(path)], environ={}, env_file=None), stream=io.StringIO())
+        assert caught.value.code == "CONFIG_030"
+        assert str(caught.value.location) == f"{path}:3:5"
 
     def test_the_environment_variable_turns_it_on(
         self, directory: Path, monkeypatch: pytest.MonkeyPatch

@@ -295,6 +295,16 @@ class TestProcessGroup:
         assert not dead.path.exists()
         assert values(a.merged(), "hits_total") == [((), 5.0)]
 
+    def test_an_unreadable_file_is_left_out_and_logged_once(self, directory: Path) -> None:
+        """A damaged file does not fail the scrape: it is left out, with one warning however many scrapes."""
+        (directory / B.file_name).write_bytes(b"not a snapshot")
+        log = io.StringIO()
+        a = group_of(directory, A, {A, B}, log)
+        a.registry.record_counter("hits", 1)
+        for _ in range(3):
+            assert values(a.merged(), "hits_total") == [((), 1.0)]
+        assert log.getvalue().count("metrics multiprocess file left out") == 1
+
     def test_an_unreachable_peer_is_counted_and_its_file_used(self, directory: Path) -> None:
         """A live peer with no listener: counted as unreachable, its last file still merged."""
         b = group_of(directory, B, {A, B})

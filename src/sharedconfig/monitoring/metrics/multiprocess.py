@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import hashlib
 import marshal
 import operator
@@ -31,6 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import psutil
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock, so no multiprocess mode (CONFIG_030 says so)
+    fcntl = None  # type: ignore[assignment]
 
 from sharedconfig.errors import ConfigError, Location
 from sharedconfig.interfaces import Logger
@@ -338,7 +342,9 @@ def resolve_directory(
     else:
         return None
     problem = ""
-    if not path.exists():
+    if fcntl is None:  # pragma: no cover - Windows
+        problem = "cannot be used: multiprocess mode needs POSIX file locks (fcntl), absent here"
+    elif not path.exists():
         problem = "does not exist"
     elif not path.is_dir():
         problem = "is not a directory"
@@ -452,6 +458,7 @@ class ProcessGroup:
         self._listener_loop: asyncio.AbstractEventLoop | None = None
         self._push_fd: int | None = None
         self._cache: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}  # file name -> (stat key, read)
+        self._reported: set[str] = set()  # unreadable files already logged
         self._key = hashlib.sha256(os.fsencode(str(directory))).hexdigest()[:16]
         _GROUPS.add(self)
 
@@ -596,7 +603,8 @@ class ProcessGroup:
             except FileNotFoundError:
                 continue
             except (OSError, ValueError) as exc:
-                if self._logger is not None:
+                if self._logger is not None and name not in self._reported:  # once per file, not per scrape
+                    self._reported.add(name)
                     self._logger.warning("metrics multiprocess file left out", file=name, error=str(exc))
                 yield name, None
 
