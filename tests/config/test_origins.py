@@ -45,6 +45,7 @@ class Demo(BaseModel):
     endpoint: SecretStr | None = None
     targets: tuple[Needy, ...] = ()
     session_token: str = ""  # a plain string the name says is secret
+    callback: SecretStr | None = Field(None, alias="hook")  # written ``hook`` in the data
 
 
 @validator("demo.endpoint_scheme", 30)
@@ -266,6 +267,13 @@ class TestOverride:
         )
         origins = {path: str(origin) for path, _, origin in config.explain()}
         assert origins["demo.endpoint"] == "--set demo.endpoint=**********"
+
+    def test_a_secret_typed_key_written_by_its_alias_never_shows_its_value(self) -> None:
+        """A secret-typed field the data names by its alias (``hook`` for ``callback``) is hidden too."""
+        overrides = [f"demo.hook={CANARY}"]
+        config = load([], **{**OPTIONS, "validators": [], "environ": {}, "overrides": overrides})
+        origins = {path: str(origin) for path, _, origin in config.explain()}
+        assert origins["demo.hook"] == "--set demo.hook=**********"
 
     def test_a_secret_typed_key_of_a_rejected_section_never_shows_its_value(self) -> None:
         """A section its schema rejects, known only by a secret-typed override: the missing key is

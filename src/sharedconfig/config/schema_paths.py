@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 __all__ = ["secret_typed", "tag_values", "unwrap"]
 
@@ -34,6 +35,14 @@ def tag_values(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(a for a in typing.get_args(field.annotation) if isinstance(a, str))
 
 
+def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
+    """The field a key of the data names: by its name, or by its alias (``from`` for ``from_``)."""
+    field = model.model_fields.get(key)
+    if field is None:
+        field = next((f for f in model.model_fields.values() if f.alias == key), None)
+    return field
+
+
 def secret_typed(schema: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
     """True when a field on the way to ``loc`` is typed as a secret, or as a container of secrets
     (``dict[str, SecretStr]`` headers): a value given there is never quoted. ``loc`` is a pydantic
@@ -44,7 +53,7 @@ def secret_typed(schema: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
             continue
         nxt: list[type[BaseModel]] = []
         for model in models:
-            field = model.model_fields.get(part)
+            field = _field(model, part)
             if field is None:
                 if part in tag_values(model):
                     nxt.append(model)

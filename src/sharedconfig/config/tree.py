@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sharedconfig.config.issues import Issue, KeyPath, format_path
+from sharedconfig.config.issues import Issue, KeyPath, format_path, key_path
 from sharedconfig.errors import Location
 from sharedconfig.redaction import REDACTED, looks_secret
 
@@ -152,7 +152,7 @@ class Layer:
         stopped at a list or scalar above it: ``(value, stopped)``."""
         node: Any = self.data
         for part in path:
-            if not isinstance(node, Mapping):
+            if type(node) is not dict:  # the data of a layer is plain dicts; no ABC check on this path
                 return _ABSENT, True
             nxt = node.get(part, _ABSENT)
             if nxt is _ABSENT and isinstance(part, str) and part.isascii() and part.isdigit():
@@ -174,6 +174,19 @@ class Layer:
 _ABSENT = object()
 
 
+def concealed(location: Location, secret_at: Callable[[KeyPath], bool] | None) -> Location:
+    """``location`` with an override's value replaced by ``**********`` when ``secret_at`` says its key
+    holds a secret (a value already hidden, or shown as ``[...]``/``{...}``, is left as it is)."""
+    if (
+        secret_at is None
+        or location.source != "override"
+        or location.value in (None, REDACTED, "[...]", "{...}")
+        or not secret_at(key_path(location.name.split(".")))
+    ):
+        return location
+    return replace(location, value=REDACTED)
+
+
 def _replaced(lower: Any, mapping: Any) -> bool:
     """True when merging ``mapping`` over ``lower`` replaces it rather than merging into it."""
     if isinstance(lower, Mapping):
@@ -184,16 +197,16 @@ def _replaced(lower: Any, mapping: Any) -> bool:
 class Provenance:
     """Where each value of the merged tree came from: the highest layer that set it wins."""
 
-    __slots__ = ("concealed", "layers")
+    __slots__ = ("layers", "secret_at")
 
     def __init__(self, layers: Sequence[Layer] = ()) -> None:
         self.layers = tuple(layers)
-        self.concealed: set[KeyPath] = set()
+        self.secret_at: Callable[[KeyPath], bool] | None = None
 
-    def conceal(self, paths: Iterable[KeyPath]) -> None:
-        """Mark ``paths`` as secret by schema (validation does, once it knows the types): their origin
-        never shows an override's value."""
-        self.concealed.update(paths)
+    def conceal(self, secret_at: Callable[[KeyPath], bool]) -> None:
+        """Learn which key paths are secret by schema (validation tells, once it knows the types): the
+        origin of an override there never shows its value."""
+        self.secret_at = secret_at
 
     def origin(self, path: KeyPath) -> Location | None:
         """The exact origin of ``path``: the highest layer that set it, unless a higher one replaced a
@@ -209,9 +222,7 @@ class Provenance:
             size = len(path)
             below = next(p for p in layer.spots if p[:size] == path)
             found = layer.location(below)
-        if found is not None and found.value is not None and path in self.concealed:
-            return replace(found, value=REDACTED)
-        return found
+        return concealed(found, self.secret_at) if found is not None else None
 
     def _winner(self, path: KeyPath) -> Layer | None:
         replacing: Layer | None = None  # the highest layer seen that sets keys below ``path``
@@ -225,7 +236,7 @@ class Provenance:
             value, stopped = layer.node(path)
             if stopped:
                 return None
-            if replacing is None and isinstance(value, Mapping):
+            if replacing is None and type(value) is dict:
                 replacing = layer
         return replacing
 

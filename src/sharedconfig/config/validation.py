@@ -13,11 +13,11 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel, SecretStr
 
-from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path, key_path
+from sharedconfig.config.issues import Issue, IssueSeverity, KeyPath, ValidationReport, format_path
 from sharedconfig.config.schema_paths import secret_typed
-from sharedconfig.config.tree import Provenance
+from sharedconfig.config.tree import Provenance, concealed
 from sharedconfig.errors import REGISTRY, Location
-from sharedconfig.redaction import REDACTED, looks_secret
+from sharedconfig.redaction import looks_secret
 
 __all__ = [
     "BUILTIN_VALIDATORS",
@@ -254,23 +254,14 @@ class ValidationContext:
 
     def conceal(self, issues: Iterable[Issue]) -> tuple[Issue, ...]:
         """``issues`` with no secret in their origin: an override of a secret-typed key shows
-        ``--set KEY=**********``. The provenance learns the secret leaves of the valid modules too, so
-        ``Config.explain`` hides them the same way."""
-        self.provenance.conceal(
-            path for name, settings in self.modules.items() for path in _secret_leaves(settings, (name,))
-        )
+        ``--set KEY=**********``. The provenance learns :meth:`secret_at` too, so ``Config.explain``
+        hides those values the same way."""
+        self.provenance.conceal(self.secret_at)
         out: list[Issue] = []
         for issue in issues:
             loc = issue.location
-            if (
-                loc is not None
-                and loc.source == "override"
-                and loc.value not in (None, REDACTED, "[...]", "{...}")
-                and self.secret_at(key_path(loc.name.split(".")))
-            ):
-                out.append(replace(issue, location=replace(loc, value=REDACTED)))
-            else:
-                out.append(issue)
+            hidden = concealed(loc, self.secret_at) if loc is not None else None
+            out.append(issue if hidden is loc else replace(issue, location=hidden))
         return tuple(out)
 
     def report(
