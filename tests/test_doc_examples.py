@@ -15,6 +15,9 @@ The convention ("Docs that run", docs/architecture.md):
   ``PYTHONPATH``, to run them against another copy of ``src/``), in a temporary
   directory holding links to every top-level entry of the repository, so paths read as from the repo root
   and nothing an example writes lands in the tree.
+- The examples of the next tests start ahead of them, a few processes at once (``Ahead``), to keep the
+  module near 30 s on two cores; examples with a ``background`` server run one at a time on the whole
+  machine (a lock file), since they listen on fixed ports such as 9464.
 - An HTML comment on the line before the block (blank lines between allowed) changes that:
   ``<!-- doctest: cwd=docs/examples/NAME env=VAR=value ... -->``. Options, space separated:
 
@@ -29,11 +32,15 @@ The convention ("Docs that run", docs/architecture.md):
   ``exit=STATUS``    (python) the script ends with this exit status (default 0)
   ``timeout=SECONDS`` per command (default 30)
   ``skip REASON``    do not run it; pytest lists the reason (keep these few)
+
+  A block that runs ``make`` is skipped when ``.venv`` is older than ``pyproject.toml``: make would
+  reinstall it first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import re
@@ -43,6 +50,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -334,84 +342,225 @@ def _split(output: str, count: int) -> list[list[str]] | None:
     return pieces[1:]
 
 
-def _skip_make_that_would_install(block: Block, work: Path, env: dict[str, str]) -> None:
-    """Skip a block running `make` when the venv is older than pyproject.toml: make would reinstall it."""
-    if not any(command.text.startswith("make ") for command in block.commands()):
-        return
-    question = subprocess.run(
-        ["make", "-q", "install"], cwd=work, env=env, capture_output=True, timeout=30, check=False
-    )
-    if question.returncode != 0:
-        pytest.skip(f"{block.id}: .venv is older than pyproject.toml, so `make` would reinstall it first")
+@dataclass
+class Run:
+    """A block made ready to run: its directory, environment, and the process that runs it."""
+
+    block: Block
+    work: Path
+    env: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    stdin: str = ""
+    commands: list[Command] = field(default_factory=list)
+    """Console: the commands the script runs (all but a background first one)."""
+    skip: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+
+    @property
+    def timeout(self) -> float:
+        """Seconds the whole script may take: the block's timeout per command."""
+        return self.block.options.timeout * max(1, len(self.commands))
 
 
-def _run(
-    block: Block, args: Sequence[str], work: Path, env: dict[str, str], timeout: float, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """Run ``args`` in a session of its own, so that nothing it started outlives it, even on a timeout."""
-    process = subprocess.Popen(
-        args,
-        cwd=work,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+def prepare(block: Block, base: Path) -> Run:
+    """The example's directory (below ``base``), its environment, and what to run there."""
+    home = base / "home"
+    home.mkdir()
+    run = Run(block, _workdir(block, base), _environment(block, home))
+    if block.lang == "console":
+        run.commands = block.commands()[1:] if block.options.background else block.commands()
+        run.args, run.stdin = ["bash", "--noprofile", "--norc"], _script(run.commands)
+        if any(command.text.startswith("make ") for command in block.commands()):
+            question = subprocess.run(
+                ["make", "-q", "install"],
+                cwd=run.work,
+                env=run.env,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            if question.returncode != 0:
+                run.skip = (
+                    f"{block.id}: .venv is older than pyproject.toml, so `make` would reinstall it first"
+                )
+        return run
+    parts = ["\n".join(b.body) for b in block.before]
+    if parts:
+        parts.append(f"print({_SENTINEL.format('start')!r}, flush=True)")
+    parts.append("\n".join(block.body))
+    name = "test_doc_example.py" if block.options.pytest else "doc_example.py"
+    (run.work / name).write_text("\n".join(parts) + "\n", encoding="utf-8")
+    run.args = [str(BIN / "python"), name]
+    if block.options.pytest:
+        run.args = [
+            str(BIN / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            os.devnull,
+            name,
+        ]
+    return run
+
+
+def start(run: Run) -> None:
+    """Start the run's process in a session of its own; its output goes to files beside its directory."""
+    base = run.work.parent
+    (base / "stdin").write_text(run.stdin, encoding="utf-8")
+    with (
+        open(base / "stdin", "rb") as stdin,
+        open(base / "stdout", "wb") as out,
+        open(base / "stderr", "wb") as err,
+    ):
+        run.process = subprocess.Popen(
+            run.args, cwd=run.work, env=run.env, stdin=stdin, stdout=out, stderr=err, start_new_session=True
+        )
+    run.started = time.monotonic()
+
+
+def finish(run: Run) -> subprocess.CompletedProcess[str]:
+    """Wait for the run's process (within its timeout, counted from its start) and read what it printed."""
+    if run.process is None:
+        start(run)
+    assert run.process is not None
+    base = run.work.parent
     try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
+        run.process.wait(max(0.0, run.started + run.timeout - time.monotonic()))
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        os.killpg(run.process.pid, signal.SIGKILL)
+        run.process.wait()
+        printed = (base / "stdout").read_text(errors="replace") + (base / "stderr").read_text(
+            errors="replace"
+        )
         pytest.fail(
-            f"{block.id}: did not end within {timeout:g} s (a server? mark it `background`)\n"
-            f"{_show((stdout + stderr).splitlines()[-30:])}"
+            f"{run.block.id}: did not end within {run.timeout:g} s (a server? mark it `background`)\n"
+            f"{_show(printed.splitlines()[-30:])}"
         )
     finally:
+        stop(run)
+    read = functools.partial(Path.read_text, encoding="utf-8", errors="replace")
+    return subprocess.CompletedProcess(
+        run.args, run.process.returncode, read(base / "stdout"), read(base / "stderr")
+    )
+
+
+def stop(run: Run) -> None:
+    """Kill whatever the run's process left running (its whole session)."""
+    if run.process is not None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # whatever the example left running
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+            os.killpg(run.process.pid, signal.SIGKILL)
+        if run.process.poll() is None:
+            run.process.wait(10)
 
 
-def run_console(block: Block, work: Path, env: dict[str, str]) -> None:
-    """Run a console block's commands in one bash and compare each command's output with the page."""
-    commands = block.commands()
-    with contextlib.ExitStack() as stack:
-        background: Command | None = None
-        if block.options.background:
-            background, commands = commands[0], commands[1:]
-            finish = stack.enter_context(_in_background(block, background, work, env))
-        if commands:
-            result = _run(
-                block,
-                ["bash", "--noprofile", "--norc"],
-                work,
-                env,
-                block.options.timeout * len(commands),
-                stdin=_script(commands),
+class Ahead:
+    """Runs the examples of the tests that come next while a test waits for its own: a few at once.
+
+    Tests ask for their run in the order pytest runs them; the examples after it start as processes
+    (never threads) as long as fewer than ``jobs`` are running. A background example starts only when
+    its own test comes, since the commands after it need it running.
+    """
+
+    def __init__(self, order: Sequence[Block], base: Callable[[], Path], jobs: int) -> None:
+        self._order = list(order)
+        self._base = base
+        self._jobs = jobs
+        self._runs: dict[str, Run] = {}
+
+    def run(self, block: Block) -> Run:
+        """The block's run, prepared (and started unless it is a background one), starting a few after it."""
+        own = self._prepared(block)
+        if own.process is None and own.skip is None and not block.options.background:
+            start(own)
+        position = next((i for i, b in enumerate(self._order) if b.id == block.id), len(self._order))
+        for later in self._order[position + 1 :]:
+            if self._running() >= self._jobs:
+                break
+            run = self._prepared(later)
+            if run.process is None and run.skip is None and not later.options.background:
+                start(run)
+        return own
+
+    def close(self) -> None:
+        """Kill what is still running (tests that were deselected or stopped early)."""
+        for run in self._runs.values():
+            stop(run)
+
+    def _prepared(self, block: Block) -> Run:
+        if block.id not in self._runs:
+            self._runs[block.id] = prepare(block, self._base())
+        return self._runs[block.id]
+
+    def _running(self) -> int:
+        return sum(1 for run in self._runs.values() if run.process is not None and run.process.poll() is None)
+
+
+def check_console(run: Run, result: subprocess.CompletedProcess[str]) -> None:
+    """Each command of a console block printed what the page shows after it."""
+    block = run.block
+    pieces = _split(result.stdout, len(run.commands))
+    if pieces is None:
+        pytest.fail(
+            f"{block.id}: the commands did not all run (bash exit {result.returncode}):\n"
+            f"{_show(result.stdout.splitlines())}"
+        )
+    for command, actual in zip(run.commands, pieces, strict=True):
+        if not output_matches(command.expected, actual):
+            pytest.fail(
+                _mismatch(f"{block.doc}:{command.line}", f"`{command.text}`", command.expected, actual)
             )
-            pieces = _split(result.stdout, len(commands))
-            if pieces is None:
-                pytest.fail(
-                    f"{block.id}: the commands did not all run (bash exit {result.returncode}):\n"
-                    f"{_show(result.stdout.splitlines())}"
-                )
-            for command, actual in zip(commands, pieces, strict=True):
-                if not output_matches(command.expected, actual):
-                    pytest.fail(
-                        _mismatch(
-                            f"{block.doc}:{command.line}", f"`{command.text}`", command.expected, actual
-                        )
-                    )
-        if background is not None:
-            actual = finish()
-            if not output_matches(background.expected, actual):
-                pytest.fail(
-                    _mismatch(
-                        f"{block.doc}:{background.line}", f"`{background.text}`", background.expected, actual
-                    )
-                )
+
+
+def check_python(run: Run, result: subprocess.CompletedProcess[str]) -> None:
+    """A python block ended with the expected status and printed the text shown after it."""
+    block = run.block
+    stdout = result.stdout
+    if block.before:
+        stdout = stdout.partition(_SENTINEL.format("start") + "\n")[2]
+    if result.returncode != block.options.exit:
+        pytest.fail(
+            f"{block.id}: the example ended with exit status {result.returncode}, not {block.options.exit}\n"
+            "  stdout:\n"
+            f"{_show(result.stdout.splitlines())}\n  stderr:\n{_show(result.stderr.splitlines()[-30:])}"
+        )
+    if block.expected is not None and not output_matches(block.expected, stdout.splitlines()):
+        pytest.fail(
+            _mismatch(
+                block.id,
+                "the example",
+                block.expected,
+                stdout.splitlines(),
+                f"\n  stderr:\n{_show(result.stderr.splitlines()[-15:])}",
+            )
+        )
+
+
+@contextlib.contextmanager
+def _one_server_at_a_time() -> Iterator[None]:
+    """Hold a machine-wide lock: the servers of the examples listen on fixed ports (9464), and two test
+    runs at once (two checkouts, two people) would otherwise take each other's port."""
+    with open(Path(tempfile.gettempdir()) / "sharedconfig-doc-example-servers.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_with_background(run: Run) -> None:
+    """Start the first command, run the others once it printed what the page shows, then Ctrl+C it."""
+    block = run.block
+    first = block.commands()[0]
+    with _one_server_at_a_time(), _in_background(block, first, run.work, run.env) as finish_first:
+        if run.commands:
+            check_console(run, finish(run))
+        actual = finish_first()
+    if not output_matches(first.expected, actual):
+        pytest.fail(_mismatch(f"{block.doc}:{first.line}", f"`{first.text}`", first.expected, actual))
 
 
 @contextlib.contextmanager
@@ -458,62 +607,42 @@ def _in_background(
             process.communicate(timeout=10)
 
 
-def run_python(block: Block, work: Path, env: dict[str, str]) -> None:
-    """Run a python block (after the blocks it continues) and compare its stdout with the text after it."""
-    marker = _SENTINEL.format("start")
-    parts = [*("\n".join(b.body) for b in block.before)]
-    if parts:
-        parts.append(f"print({marker!r}, flush=True)")
-    parts.append("\n".join(block.body))
-    name = "test_doc_example.py" if block.options.pytest else "doc_example.py"
-    (work / name).write_text("\n".join(parts) + "\n", encoding="utf-8")
-    args = [str(BIN / "python"), name]
-    if block.options.pytest:
-        args = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull, name]
-    result = _run(block, args, work, env, block.options.timeout)
-    stdout = result.stdout
-    if block.before:
-        stdout = stdout.partition(marker + "\n")[2]
-    if result.returncode != block.options.exit:
-        pytest.fail(
-            f"{block.id}: the example ended with exit status {result.returncode}, not {block.options.exit}\n"
-            "  stdout:\n"
-            f"{_show(result.stdout.splitlines())}\n  stderr:\n{_show(result.stderr.splitlines()[-30:])}"
-        )
-    if block.expected is not None and not output_matches(block.expected, stdout.splitlines()):
-        pytest.fail(
-            _mismatch(
-                block.id,
-                "the example",
-                block.expected,
-                stdout.splitlines(),
-                f"\n  stderr:\n{_show(result.stderr.splitlines()[-15:])}",
-            )
-        )
-
-
 # -- the tests -------------------------------------------------------------------------------------
 
 BLOCKS = all_blocks()
+_JOBS = min(4, os.cpu_count() or 1)
+"""Examples running at once: the machine's cores, at most 4."""
+
+
+@pytest.fixture(scope="module")
+def ahead(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ahead]:
+    """One look-ahead runner over the blocks of the tests this session runs, in their order."""
+    params = [getattr(item, "callspec", None) for item in request.session.items]
+    selected = [
+        p.params["block"] for p in params if p is not None and isinstance(p.params.get("block"), Block)
+    ]
+    runner = Ahead(selected, lambda: tmp_path_factory.mktemp("doc-example"), _JOBS)
+    yield runner
+    runner.close()
 
 
 class TestDocExamples:
     """Each console and python block of README.md and docs/*.md."""
 
     @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
-    def test_example_runs_and_prints_what_the_page_shows(self, block: Block, tmp_path: Path) -> None:
+    def test_example_runs_and_prints_what_the_page_shows(self, block: Block, ahead: Ahead) -> None:
         """The example at this doc file and line runs and prints what the page shows after it."""
         if block.options.skip is not None:
             pytest.skip(f"{block.id}: {block.options.skip}")
-        home = tmp_path / "home"
-        home.mkdir()
-        work = _workdir(block, tmp_path)
-        env = _environment(block, home)
-        if block.lang == "console":
-            _skip_make_that_would_install(block, work, env)
-            run_console(block, work, env)
+        run = ahead.run(block)
+        if run.skip is not None:
+            pytest.skip(run.skip)
+        if block.options.background:
+            run_with_background(run)
+        elif block.lang == "console":
+            check_console(run, finish(run))
         else:
-            run_python(block, work, env)
+            check_python(run, finish(run))
 
 
 class TestOutputMatching:
@@ -583,3 +712,44 @@ class TestParsing:
         assert first.expected == ("1",)
         assert second.expected is None  # prose between: not its output unless output=below
         assert [b.body for b in third.before] == [("y = 2",)]
+
+
+class TestRunning:
+    """Running a console block: one bash for its commands, each command's output checked on its own."""
+
+    def _run(self, tmp_path: Path, body: str) -> tuple[Run, subprocess.CompletedProcess[str]]:
+        page = tmp_path / "page.md"
+        page.write_text(f"```console\n{body}```\n", encoding="utf-8")
+        (block,) = parse_doc(page, root=tmp_path)
+        base = tmp_path / "run"
+        base.mkdir()
+        run = prepare(block, base)
+        return run, finish(run)
+
+    def test_a_command_sees_the_exit_status_of_the_one_before(self, tmp_path: Path) -> None:
+        """`echo $?` after a command prints that command's status, not the harness's own."""
+        run, result = self._run(tmp_path, "$ false\n$ echo $?\n1\n$ export X=2\n$ echo $X\n2\n")
+        check_console(run, result)
+
+    def test_a_wrong_output_fails_naming_the_command_and_both_outputs(self, tmp_path: Path) -> None:
+        """A mismatch points at the command's line and shows what the page expected and what came out."""
+        run, result = self._run(tmp_path, "$ echo a\na\n$ echo b\nc\n")
+        with pytest.raises(pytest.fail.Exception) as failure:
+            check_console(run, result)
+        message = str(failure.value)
+        assert "page.md:4: `echo b`" in message
+        assert "expected:\n    | c\n  actual:\n    | b" in message
+
+    def test_nothing_an_example_starts_outlives_it(self, tmp_path: Path) -> None:
+        """A process an example leaves running is killed with the example's session."""
+        _, result = self._run(tmp_path, "$ sleep 300 & echo $!\n...\n")
+        pid = int(result.stdout.split()[-2])  # the line before the end sentinel
+        try:
+            handle = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return  # already gone
+        try:  # readable once the process has ended; the kill was sent, so it ends at once
+            ended, _, _ = select.select([handle], [], [], 10)
+        finally:
+            os.close(handle)
+        assert ended, f"sleep {pid} still runs after its example ended"
