@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sharedconfig.monitoring.metrics.multiprocess import SYNC_FAILURES, SYNC_FAILURES_HELP, ProcessGroup
+from sharedconfig.monitoring.metrics.multiprocess import ProcessGroup
 from sharedconfig.monitoring.part import Job, Part, PartContext
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ class MultiprocessPart:
         return ()
 
     def descriptions(self) -> Mapping[str, str]:
-        """HELP of the sync failure counter."""
-        return {SYNC_FAILURES: SYNC_FAILURES_HELP}
+        """None: the sync failure counter is a built-in name, described by the hub from ``names.HELP``."""
+        return {}
 
     def collectors(self) -> Sequence[Collector]:
         """None: the merged view is ``Monitoring.exposition``, not a collector of the registry."""

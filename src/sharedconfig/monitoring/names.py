@@ -28,6 +28,7 @@ __all__ = [
     "METRICS_CARDINALITY_OVERFLOW",
     "METRICS_DROPPED",
     "METRICS_EXPORT_FAILURES",
+    "METRICS_MULTIPROCESS_SYNC_FAILURES",
     "PROCESS_CPU_SECONDS",
     "PROCESS_MAX_FDS",
     "PROCESS_OPEN_FDS",
@@ -74,6 +75,7 @@ TRIGGER_EXECUTIONS: Final = "trigger_executions_total"
 METRICS_CARDINALITY_OVERFLOW: Final = "metrics_cardinality_overflow_total"
 METRICS_EXPORT_FAILURES: Final = "metrics_export_failures_total"
 METRICS_DROPPED: Final = "metrics_dropped_total"
+METRICS_MULTIPROCESS_SYNC_FAILURES: Final = "metrics_multiprocess_sync_failures_total"
 
 # the runtime's bounded stop (Monitoring.stop within monitoring.shutdown_timeout)
 SHUTDOWN_ABANDONED: Final = "shutdown_abandoned_total"
@@ -119,6 +121,8 @@ HELP: Final = {
     CIRCUIT_BREAKER_STATE: "Circuit breaker state by name and component: 0 closed, 1 half-open, 2 open, "
     "3 disabled, 4 forced open.",
     METRICS_DROPPED: "Observations dropped as invalid, by reason.",
+    METRICS_MULTIPROCESS_SYNC_FAILURES: "Worker processes that did not write their series for a scrape, by "
+    "reason: timeout (no answer in time) or unreachable (no listener); the scrape used their last file.",
     SHUTDOWN_ABANDONED: "Work a stop left unfinished at the end of its budget, by kind: flush, job, thread.",
     # prometheus_client's HELP texts, word for word: the same families read the same everywhere
     PROCESS_RESIDENT_MEMORY: "Resident memory size in bytes.",

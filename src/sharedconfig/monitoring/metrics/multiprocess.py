@@ -46,6 +46,7 @@ from sharedconfig.monitoring.metrics.model import (
     MetricType,
     Sample,
 )
+from sharedconfig.monitoring.names import METRICS_MULTIPROCESS_SYNC_FAILURES
 
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
@@ -84,13 +85,8 @@ SETTING: Final = "monitoring.metrics.multiprocess_dir"
 ARCHIVE: Final = "previous"
 """Where a joining process moves the files of a dead run (replacing the older archive)."""
 
-SYNC_FAILURES: Final = "metrics_multiprocess_sync_failures_total"
+SYNC_FAILURES: Final = METRICS_MULTIPROCESS_SYNC_FAILURES
 """Peers that did not write their file for a scrape: ``reason`` is ``timeout`` or ``unreachable``."""
-
-SYNC_FAILURES_HELP: Final = (
-    "Worker processes that did not write their series for a scrape in time (timeout) or had no listener "
-    "(unreachable): the scrape used their last file."
-)
 
 _SUFFIX: Final = ".metrics"
 _RETIRED: Final = "retired-"
