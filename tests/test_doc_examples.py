@@ -753,3 +753,26 @@ class TestRunning:
         finally:
             os.close(handle)
         assert ended, f"sleep {pid} still runs after its example ended"
+
+
+class TestCoverage:
+    """No command example escapes the harness by its fence's language."""
+
+    def test_shell_sessions_are_console_blocks(self) -> None:
+        """A ```sh/bash/shell block with `$ ` prompts would show output nobody checks: it must be console."""
+        stray = []
+        for path in doc_files():
+            in_shell = False
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                fence = _FENCE.match(line)
+                if fence is not None:
+                    in_shell = not in_shell and fence["lang"] in {
+                        "sh",
+                        "bash",
+                        "shell",
+                        "shell-session",
+                        "zsh",
+                    }
+                elif in_shell and line.startswith("$ "):
+                    stray.append(f"{path.relative_to(ROOT)}:{number}")
+        assert stray == [], f"prompts outside ```console blocks (make them console blocks): {stray}"
