@@ -295,6 +295,14 @@ class TestProcessGroup:
         assert not dead.path.exists()
         assert values(a.merged(), "hits_total") == [((), 5.0)]
 
+    def test_join_sweeps_temporary_files_of_dead_writers(self, directory: Path) -> None:
+        """A writer killed mid-write leaves .<pid>.*.tmp: the next join removes it (a live writer's stays)."""
+        dead_pid = 4_000_000  # above Linux's pid_max: no such process
+        (directory / f".{dead_pid}.abc.tmp").write_bytes(b"half")
+        (directory / f".{os.getpid()}.def.tmp").write_bytes(b"being written")
+        group_of(directory, A, {A}).join()
+        assert sorted(p.name for p in directory.glob(".*.tmp")) == [f".{os.getpid()}.def.tmp"]
+
     def test_an_unreadable_file_is_left_out_and_logged_once(self, directory: Path) -> None:
         """A damaged file does not fail the scrape: it is left out, with one warning however many scrapes."""
         (directory / B.file_name).write_bytes(b"not a snapshot")

@@ -478,10 +478,9 @@ class ProcessGroup:
         )
 
     def write(self) -> None:
-        """Write this process's file atomically (one writer at a time; the last write wins)."""
-        data = encode(self.snapshot())
+        """Write this process's file atomically; one writer at a time, so a later write is never older."""
         with self._write_lock:
-            self._write_file(self.process.file_name, data)
+            self._write_file(self.process.file_name, encode(self.snapshot()))
 
     def _write_file(self, name: str, data: bytes) -> None:
         """Replace ``name`` in the directory with ``data`` atomically (a temporary file, then a rename)."""
@@ -512,6 +511,7 @@ class ProcessGroup:
                         os.replace(self.directory / name, archive / name)
                         archived.append(name)
             self._retire()
+            self._sweep_temporary()
             self.write()
             self._joined = True
         if archived and self._logger is not None:
@@ -562,6 +562,14 @@ class ProcessGroup:
             for member, _ in members:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.directory / member)
+
+    def _sweep_temporary(self) -> None:
+        """Remove temporary files (``.<pid>.*.tmp``) of writers that died mid-write (lock held)."""
+        for name in self._names(suffix=".tmp"):
+            pid = name[1:].partition(".")[0]
+            if name.startswith(".") and pid.isdigit() and ProcessId.of(int(pid)) is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.directory / name)
 
     def _stale(self, name: str, snapshot: Snapshot | None) -> bool:
         if snapshot is None:  # unreadable: judged by the pid and start in its name
@@ -638,11 +646,14 @@ class ProcessGroup:
                 found.append(process)
         return found
 
-    def _names(self) -> list[str]:
+    def _names(self, suffix: str = _SUFFIX) -> list[str]:
         try:
-            return [n for n in os.listdir(self.directory) if n.endswith(_SUFFIX) and not n.startswith(".")]
+            names = os.listdir(self.directory)
         except OSError:
             return []
+        if suffix == _SUFFIX:
+            return [n for n in names if n.endswith(suffix) and not n.startswith(".")]
+        return [n for n in names if n.endswith(suffix)]
 
     # -- asking peers to write -----------------------------------------------------------------------------
 
