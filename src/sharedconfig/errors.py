@@ -421,6 +421,9 @@ class Location:
         return self.source in ("file", "secret", "dotenv") and bool(self.name)
 
     def __str__(self) -> str:
+        return printable(self._text())
+
+    def _text(self) -> str:
         if self.source in ("file", "secret", "dotenv"):
             where = self.name
             if self.line is not None:
@@ -436,6 +439,14 @@ class Location:
         if self.name:
             return f"{self.source} {self.name}"
         return self.source
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on or cannot print (escape sequences, line
+    breaks, lone surrogates from undecodable bytes) written as its Python escape: ``x\\x1b[31m``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # the trace context's documented name from before sharedconfig.tracecontext: the same variable

@@ -390,6 +390,15 @@ class TestRendering:
             None,
         )
 
+    def test_control_characters_in_an_origin_are_escaped(self) -> None:
+        """An override or variable carrying a terminal escape or a line break is shown escaped, so an issue
+        line cannot recolour the terminal or forge a second line."""
+        found = issues(overrides=["demo.rate=2\x1b[31m"], environ={"SHAREDCONFIG_DEMO__X\n": "1"})
+        text = "".join(f"{i}\n" for i in found)
+        assert "\x1b" not in text and text.count("\n") == len(found) == 2
+        assert "--set demo.rate=2\\x1b[31m: error VALIDATION_002" in text
+        assert "$SHAREDCONFIG_DEMO__X\\n: error VALIDATION_001 demo.x\\n: " in text
+
     def test_a_secret_typed_override_of_a_built_in_module_is_hidden_in_the_console(
         self, clean_cli_env: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

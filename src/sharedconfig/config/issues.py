@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from sharedconfig.errors import REGISTRY, Location
+from sharedconfig.errors import REGISTRY, Location, printable
 
 __all__ = [
     "Issue",
@@ -61,7 +61,7 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
-        path = f" {self.path}" if self.path else ""
+        path = f" {printable(self.path)}" if self.path else ""
         return f"{where}{self.severity} {self.code}{path}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
