@@ -235,6 +235,26 @@ class TestProcessGroup:
         a.registry.record_counter("hits", 10)  # not written yet: a's own share is read live
         assert values(a.merged(), "hits_total") == [((), 19.0)]
 
+    def test_declared_gauge_modes_travel_in_the_files(self, directory: Path) -> None:
+        """A gauge's mode and mostrecent stamps go through the files: the value set last wins, sum adds."""
+        clock = FakeClock()
+        a, b = (
+            ProcessGroup(
+                directory, MetricsRegistry(clock=clock), process=p, parent=SUPERVISOR, alive=everyone
+            )
+            for p in (A, B)
+        )
+        version = {g: g.registry.gauge("version", "Version.", multiprocess_mode="mostrecent") for g in (a, b)}
+        for group in (a, b):
+            group.registry.gauge("busy", "Busy.", multiprocess_mode="sum").set(3)
+        version[a].set(1)
+        clock.advance(5)
+        version[b].set(2)  # set last, in the other process
+        b.write()
+        merged = a.merged()
+        assert values(merged, "version") == [((), 2.0)]
+        assert values(merged, "busy") == [((), 6.0)]
+
     def test_join_archives_a_dead_runs_files_and_warns_once(self, directory: Path) -> None:
         """Files whose process and recorded parent are gone move to previous/; they count no more."""
         old = group_of(directory, C, set())
