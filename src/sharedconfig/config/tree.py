@@ -112,9 +112,13 @@ class Layer:
             found = self.location(path[:end])
             if found is not None:
                 return found
+        return self.below(path)
+
+    def below(self, path: KeyPath) -> Location | None:
+        """The location of the first value this layer set below ``path``, or None."""
         size = len(path)
-        below = next((p for p in self.spots if p[:size] == path), None)
-        return self.location(below) if below is not None else None
+        first = next((p for p in self.spots if p[:size] == path and len(p) > size), None)
+        return self.location(first) if first is not None else None
 
     def problem(
         self, code: str, path: KeyPath, message: str, *, spot: Spot | None = None, hint: str = ""
@@ -217,11 +221,8 @@ class Provenance:
         layer = self._winner(path)
         if layer is None:
             return None
-        found = layer.location(path)
-        if found is None:  # the layer replaced a lower list or scalar with keys below ``path``
-            size = len(path)
-            below = next(p for p in layer.spots if p[:size] == path)
-            found = layer.location(below)
+        # else the layer replaced a lower list or scalar with keys below ``path``
+        found = layer.location(path) or layer.below(path) or layer.nearest(path)
         return concealed(found, self.secret_at) if found is not None else None
 
     def _winner(self, path: KeyPath) -> Layer | None:
