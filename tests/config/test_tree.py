@@ -99,6 +99,47 @@ class TestProvenance:
         assert not Provenance([low, high]).is_secret(("m", "k"))
 
 
+class TestReplacedValues:
+    def test_a_list_replaced_whole_takes_the_lower_origins_below_it(self) -> None:
+        """A higher layer's list replaces the lower one: the lower item's keys have no origin any more,
+        and an issue there is located at the list that replaced it."""
+        low = layer("file", {"m": {"xs": [{"a": 1, "b": 2}]}}, {("m", "xs", 0, "b"): (4, 7)})
+        high = Layer("env", "environment")
+        high.put(("m", "xs"), [{"a": 5}], "APP_M__XS")
+        prov = Provenance([low, high])
+        assert prov.origin(("m", "xs", 0, "b")) is None
+        assert str(prov.locate(("m", "xs", 0, "b"))) == "$APP_M__XS"
+
+    def test_an_indexed_key_merges_into_the_lower_list(self) -> None:
+        """``APP_M__XS__0__A`` reaches into the list: the item's other keys keep their lower origins."""
+        low = layer(
+            "file", {"m": {"xs": [{"a": 1, "b": 2}]}}, {("m", "xs", 0, "b"): (4, 7), ("m", "xs"): (2, 3)}
+        )
+        low.name = "app.yaml"
+        high = Layer("env", "environment")
+        high.put(("m", "xs", 0, "a"), "5", "APP_M__XS__0__A")
+        prov = Provenance([low, high])
+        assert str(prov.origin(("m", "xs", 0, "b"))) == "app.yaml:4:7"
+        assert str(prov.origin(("m", "xs", 0, "a"))) == "$APP_M__XS__0__A"
+        assert str(prov.origin(("m", "xs"))) == "app.yaml:2:3"
+
+    def test_keys_below_a_lower_scalar_make_the_higher_layer_its_origin(self) -> None:
+        """A mapping set over a lower scalar replaces it: the scalar's path is located at the higher key."""
+        low = layer("file", {"m": {"s": "text"}}, {("m", "s"): (2, 3)})
+        high = Layer("env", "environment")
+        high.put(("m", "s", "x"), "1", "APP_M__S__X")
+        assert str(Provenance([low, high]).origin(("m", "s"))) == "$APP_M__S__X"
+
+    def test_put_forgets_what_it_replaces(self) -> None:
+        """Setting a key below a value this layer set, or setting it again, drops the old origins."""
+        one = Layer("override", "--set")
+        one.put(("m", "xs"), [1, 2], "--set m.xs")
+        one.put(("m", "xs", "k"), "v", "--set m.xs.k")
+        assert set(one.spots) == {("m", "xs", "k")}
+        one.put(("m", "xs"), "w", "--set m.xs=w")
+        assert one.spots == {("m", "xs"): "--set m.xs=w"}
+
+
 class TestInterpolation:
     @pytest.mark.parametrize(
         ("text", "expected"),
