@@ -8,7 +8,7 @@ import pytest
 
 from sharedconfig import check
 from sharedconfig.config.issues import key_path
-from sharedconfig.config.sources.env import DEFAULT_PREFIX, env_path
+from sharedconfig.config.sources.env import DEFAULT_PREFIX, dotenv_lines, env_path
 
 
 class TestEnvPath:
@@ -61,3 +61,16 @@ class TestEmptyKeyParts:
         assert [str(i.location) for i in outcome.report.warnings if i.code == "CONFIG_025"] == [
             f"{env_file}:1 SHAREDCONFIG_A____B"
         ]
+
+
+class TestDotenvLines:
+    def test_each_variable_gets_the_line_of_its_last_assignment(self, tmp_path: Path) -> None:
+        """Blank lines, comments, ``export`` and a quoted value over two lines do not shift the lines; a
+        variable assigned twice is at its second line, the one that wins."""
+        env_file = tmp_path / ".env"
+        env_file.write_text('# top\n\n\nA=1\nexport B=2\nC="two\nlines"\nD=4\nA=5\n')
+        assert dotenv_lines(env_file) == {"A": 9, "B": 5, "C": 6, "D": 8}
+
+    def test_a_missing_file_has_no_lines(self, tmp_path: Path) -> None:
+        """A .env file that does not exist gives no lines (the source reports nothing either)."""
+        assert dotenv_lines(tmp_path / "absent.env") == {}
