@@ -42,15 +42,11 @@ class Service:
                 self.process.wait(10)
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[Service]:
-    """``uvicorn multiprocess_app:app --workers 2`` on a free port; stopped at the end."""
-    directory = tmp_path / "metrics"
-    directory.mkdir()
+def start(directory: Path, log: Path, files: int = 2) -> Service:
+    """``uvicorn multiprocess_app:app --workers 2`` on a free port, once ``files`` files are there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDCONFIG_")}
     env["SHAREDCONFIG_METRICS_MULTIPROCESS_DIR"] = str(directory)
     port = free_port()
-    log = tmp_path / "uvicorn.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [*UVICORN, "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port)],
@@ -59,21 +55,29 @@ def two_workers(tmp_path: Path) -> Iterator[Service]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the workers die with it at the end
         )
-    url = f"http://127.0.0.1:{port}"
+    service = Service(f"http://127.0.0.1:{port}", directory, process)
     try:
         wait_until(
             lambda: (
                 process.poll() is None
-                and len(list(directory.glob("*.metrics"))) == 2
-                and httpx.get(f"{url}/health/live", timeout=1).status_code == 200
+                and len(list(directory.glob("*.metrics"))) == files
+                and httpx.get(f"{service.url}/health/live", timeout=1).status_code == 200
             ),
             60,
             f"two uvicorn workers to start (log: {log.read_text(errors='replace')[-2000:]})",
         )
     except BaseException:
-        Service(url, directory, process).stop()
+        service.stop()
         raise
-    service = Service(url, directory, process)
+    return service
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[Service]:
+    """Two uvicorn workers on an empty multiprocess directory; stopped at the end."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    service = start(directory, tmp_path / "uvicorn.log")
     try:
         yield service
     finally:
@@ -117,3 +121,22 @@ class TestTwoUvicornWorkers:
         merged = merge(snapshots, alive=lambda process: False)
         hits = [f for f in merged if f.name == "test_hits"]
         assert [s.value for s in hits[0].samples] == [HITS]
+
+    def test_a_restarted_service_archives_the_last_runs_files(
+        self, two_workers: Service, tmp_path: Path
+    ) -> None:
+        """Stopped after 20 hits and started again on the same directory: a scrape shows 0, not 20; the
+        last run's two files (their supervisor is gone) are in previous/, and the log says so."""
+        with httpx.Client(timeout=5) as client:
+            for _ in range(HITS):
+                assert client.get(f"{two_workers.url}/hit", headers=CLOSE).status_code == 200
+        two_workers.stop()
+        log = tmp_path / "second.log"
+        again = start(two_workers.directory, log)
+        try:
+            with httpx.Client(timeout=5) as client:
+                assert hits_in(client.get(f"{again.url}/metrics", headers=CLOSE).text) == 0
+        finally:
+            again.stop()
+        assert len(list((two_workers.directory / "previous").glob("*.metrics"))) == 2
+        assert "archived, not counted" in log.read_text()
