@@ -68,8 +68,8 @@ class TestDotenvLines:
         """Blank lines, comments, ``export`` and a quoted value over two lines do not shift the lines; a
         variable assigned twice is at its second line, the one that wins."""
         env_file = tmp_path / ".env"
-        env_file.write_text('# top\n\n\nA=1\nexport B=2\nC="two\nlines"\nD=4\nA=5\n')
-        assert dotenv_lines(env_file) == {"A": 9, "B": 5, "C": 6, "D": 8}
+        env_file.write_text('# top\n\n\nA=1\n\nexport B=2\nC="two\nlines"\nD=4\nA=5\n')
+        assert dotenv_lines(env_file) == {"A": 10, "B": 6, "C": 7, "D": 9}
 
     def test_a_missing_file_has_no_lines(self, tmp_path: Path) -> None:
         """A .env file that does not exist gives no lines (the source reports nothing either)."""
