@@ -215,6 +215,19 @@ class TestSecretsDirectory:
         assert str(secrets / "demo__rate") in rendered
         assert CANARY not in rendered
 
+    def test_an_unknown_key_names_the_secret_file(self, tmp_path: Path) -> None:
+        """A misspelt secret file name is an unknown key at that file, with did-you-mean."""
+        secrets = tmp_path / "secrets"
+        secrets.mkdir()
+        (secrets / "demo__raet").write_text(CANARY)
+        [issue] = issues(secrets_dir=str(secrets))
+        assert (issue.code, str(issue.location), issue.hint) == (
+            "VALIDATION_001",
+            str(secrets / "demo__raet"),
+            "did you mean 'rate'?",
+        )
+        assert CANARY not in str(issue)
+
     def test_json_gives_the_secret_file(self, tmp_path: Path) -> None:
         """A secret file's origin is a file in JSON: ``file`` is its path, no line."""
         secrets = tmp_path / "secrets"
