@@ -47,3 +47,17 @@ def test_sigterm_exits_within_the_budget_with_an_exporter_that_never_answers(tmp
     assert "flush exporters" in logs
     for raw in ("Traceback", "Task was destroyed", "Exception in callback", "was never awaited"):
         assert raw not in err, err
+
+
+def test_sigterm_stops_monitoring_after_the_server(tmp_path: Path) -> None:
+    """serve stops Monitoring once uvicorn has finished, so uvicorn's last lines still reach the JSON log."""
+    (tmp_path / "app.yaml").write_text("monitoring:\n  logging: {format: json}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREDCONFIG_")}
+    with serving(["app.yaml"], cwd=tmp_path, env=env) as (process, _):
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    events = [line for line in err.splitlines() if '"event": ' in line]
+    finished = next(i for i, line in enumerate(events) if "Finished server process" in line)
+    stopped = next(i for i, line in enumerate(events) if '"monitoring stopped"' in line)
+    assert finished < stopped, "\n".join(events)

@@ -121,7 +121,9 @@ def serve(
     check_bind(host, token)
 
     monitoring = Monitoring.from_config(config)
-    app = create_app(monitoring, config, api_token=token)
+    # serve starts Monitoring before the server and stops it after, so uvicorn's last log lines still go
+    # through the structured logger: the app's lifespan is left out of it
+    app = create_app(monitoring, config, api_token=token, manage_monitoring=False)
     try:
         # the connection limits come from monitoring.settings.server, the same section as host and port
         server = BackgroundServer(app, host, port, access_log=access_log, monitoring=monitoring)
