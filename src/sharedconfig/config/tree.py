@@ -140,7 +140,7 @@ class Layer:
         replaced = path  # the value set_path replaces: at ``path``, or a list or scalar above it
         for end in range(1, len(path)):
             above, _ = self.node(path[:end])
-            if above is not _ABSENT and not isinstance(above, Mapping):
+            if above is not _ABSENT and not isinstance(above, dict):
                 replaced = path[:end]
                 break
         size = len(replaced)
@@ -166,14 +166,6 @@ class Layer:
             node = nxt
         return node, False
 
-    def shadows(self, path: KeyPath) -> bool:
-        """True when this layer replaced a value above ``path`` whole (a list, a scalar) without setting
-        ``path`` itself: whatever a lower layer set there is gone from the tree."""
-        if path in self.spots:
-            return False
-        _value, stopped = self.node(path)
-        return stopped
-
 
 _ABSENT = object()
 
@@ -193,7 +185,7 @@ def concealed(location: Location, secret_at: Callable[[KeyPath], bool] | None) -
 
 def _replaced(lower: Any, mapping: Any) -> bool:
     """True when merging ``mapping`` over ``lower`` replaces it rather than merging into it."""
-    if isinstance(lower, Mapping):
+    if isinstance(lower, dict):
         return False
     return not (isinstance(lower, list) and _indexed(mapping))
 
@@ -221,11 +213,12 @@ class Provenance:
         layer = self._winner(path)
         if layer is None:
             return None
-        # else the layer replaced a lower list or scalar with keys below ``path``
+        # no spot at ``path`` itself: the layer put keys below it over a lower list or scalar
         found = layer.location(path) or layer.below(path) or layer.nearest(path)
         return concealed(found, self.secret_at) if found is not None else None
 
     def _winner(self, path: KeyPath) -> Layer | None:
+        """The layer whose value is at ``path`` in the merged tree, or None (a default, or gone)."""
         replacing: Layer | None = None  # the highest layer seen that sets keys below ``path``
         for layer in reversed(self.layers):
             if path in layer.spots:
