@@ -186,10 +186,10 @@ def running(args: Sequence[str], cwd: Path, receiver: Receiver, kind: str) -> It
             process.communicate(timeout=10)
 
 
-def terminate(process: subprocess.Popen[str]) -> tuple[str, float]:
-    """SIGTERM ``process``; its stderr and how long it took to end (fails the test after 20 s)."""
+def terminate(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> tuple[str, float]:
+    """Send ``signum`` to ``process``; its stderr and how long it took to end (fails the test after 20 s)."""
     start = time.monotonic()
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=20)
     return err, time.monotonic() - start
 
@@ -260,15 +260,20 @@ def gunicorn_has(setting: str) -> bool:
 
 
 class TestGunicorn:
-    @pytest.mark.parametrize("kind", ["hooks", "atexit"])
-    def test_each_worker_pushes_its_last_counts_after_sigterm(
-        self, tmp_path: Path, receiver: Receiver, kind: str
+    @pytest.mark.parametrize(
+        ("kind", "signum"),
+        [("hooks", signal.SIGTERM), ("atexit", signal.SIGTERM), ("hooks", signal.SIGINT)],
+        ids=["hooks-sigterm", "atexit-sigterm", "hooks-sigint"],
+    )
+    def test_each_worker_pushes_its_last_counts_at_shutdown(
+        self, tmp_path: Path, receiver: Receiver, kind: str, signum: int
     ) -> None:
-        """SIGTERM to the arbiter: every worker's last push carries what it counted, and gunicorn exits 0.
+        """SIGTERM to the arbiter: each worker's last push carries what it counted, and gunicorn exits 0.
 
         ``hooks``: the app is preloaded and Monitoring started by ``post_worker_init``, stopped by
         ``worker_exit`` (atexit unregistered). ``atexit``: Flask's ``init_app`` in each worker, stopped by
-        atexit alone, which runs because a gunicorn worker ends with ``sys.exit``.
+        atexit alone, which runs because a gunicorn worker ends with ``sys.exit``. SIGINT (the arbiter's
+        quick shutdown: SIGQUIT to the workers, ``worker_int``, then ``worker_exit``) delivers too.
         """
         require_gunicorn()
         (tmp_path / "app.py").write_text(FLASK_APP)
@@ -284,7 +289,7 @@ class TestGunicorn:
             hit(f"http://127.0.0.1:{port}", 6)
             assert receiver.total() == 0
             before = len(receiver.payloads)
-            err, took = terminate(process)
+            err, took = terminate(process, signum)
         assert process.returncode == 0, err
         assert took < 10, f"gunicorn took {took:.1f}s to stop"
         assert len(receiver.payloads) - before >= 2, "one last push per worker"
