@@ -156,6 +156,41 @@ def serving(
             process.communicate(timeout=10)
 
 
+def gunicorn_has(setting: str) -> bool:
+    """Whether the installed gunicorn knows ``setting``."""
+    from gunicorn import config
+
+    return any(known.name == setting for known in config.KNOWN_SETTINGS)
+
+
+def scrape_each_worker(url: str, *, scrapes: int = 10, attempts: int = 60) -> dict[str, list[str]]:
+    """Scrape ``url``/metrics until at least ``scrapes`` bodies came from two workers; bodies by worker pid.
+
+    Each request opens its own connection. The kernel need not spread connections over the workers, so
+    every other scrape is sent while a ``/hold`` request keeps one worker busy: the other one must answer.
+    """
+    close = {"Connection": "close"}
+    served: dict[str, list[str]] = {}
+    with httpx.Client(timeout=5, headers=close) as client:
+        for attempt in range(attempts):
+            holder = None
+            if attempt % 2:
+                holder = threading.Thread(target=client.get, args=(f"{url}/hold",), name="hold")
+                holder.start()
+                time.sleep(0.1)  # integration tests only: let /hold reach a worker first
+            try:
+                response = client.get(f"{url}/metrics")
+            finally:
+                if holder is not None:
+                    holder.join(10)
+            assert response.status_code == 200, response.text
+            served.setdefault(response.headers["x-worker-pid"], []).append(response.text)
+            if len(served) == 2 and sum(map(len, served.values())) >= scrapes:
+                break
+    assert len(served) == 2, f"one worker served every scrape: {list(served)}"
+    return served
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import free_port, gunicorn_has, wait_until
 
 METRIC = "lifespan_hits.count"
 """``lifespan_hits_total`` as the DataDog exporter names it."""
@@ -250,13 +250,6 @@ def require_gunicorn() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-
-
-def gunicorn_has(setting: str) -> bool:
-    """Whether the installed gunicorn knows ``setting``."""
-    from gunicorn import config
-
-    return any(known.name == setting for known in config.KNOWN_SETTINGS)
 
 
 class TestGunicorn:

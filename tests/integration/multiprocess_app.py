@@ -1,13 +1,15 @@
 """The app test_multiprocess_uvicorn runs under ``uvicorn --workers 2``: Monitoring in multiprocess mode.
 
 The directory comes from ``SHAREDCONFIG_METRICS_MULTIPROCESS_DIR``; ``/hit`` counts ``test_hits_total``;
-every response names the worker that served it in ``x-worker-pid``. Not a test module (no ``test_`` prefix).
+``/hold`` blocks its worker for half a second; every response names the worker that served it in
+``x-worker-pid``. Not a test module (no ``test_`` prefix).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from sharedconfig.monitoring.hub import Monitoring
@@ -18,6 +20,14 @@ monitoring = Monitoring(MonitoringSettings())
 hits = monitoring.metrics.counter("test_hits", "Requests to /hit.")
 api = create_app(monitoring)
 PID = str(os.getpid()).encode()
+
+
+@api.get("/hold")
+async def hold() -> dict[str, int]:
+    """Keep this worker's event loop busy for half a second, so a scrape sent meanwhile goes to the other
+    worker (Monitoring's runtime, on its own thread, still answers its peers)."""
+    time.sleep(0.5)
+    return {"pid": os.getpid()}
 
 
 @api.get("/hit")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import free_port, scrape_each_worker, wait_until
 from sharedconfig.monitoring.metrics.multiprocess import decode, merge
 
 HERE = Path(__file__).parent
@@ -98,14 +98,7 @@ class TestTwoUvicornWorkers:
         with httpx.Client(timeout=5) as client:
             for _ in range(HITS):
                 assert client.get(f"{url}/hit", headers=CLOSE).status_code == 200
-            served: dict[str, list[float]] = {}
-            for _ in range(60):
-                response = client.get(f"{url}/metrics", headers=CLOSE)
-                assert response.status_code == 200
-                served.setdefault(response.headers["x-worker-pid"], []).append(hits_in(response.text))
-                if len(served) == 2 and sum(map(len, served.values())) >= 10:
-                    break
-        assert len(served) == 2, f"one worker served every scrape: {served}"
+        served = {pid: [hits_in(body) for body in bodies] for pid, bodies in scrape_each_worker(url).items()}
         assert all(value == HITS for values in served.values() for value in values), served
 
     def test_each_worker_writes_its_last_numbers_at_stop(self, two_workers: Service) -> None:
