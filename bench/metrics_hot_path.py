@@ -57,16 +57,13 @@ def threaded_ops_per_second(op: Op) -> float:
 # -- contenders --------------------------------------------------------------------------------------------
 
 
-def ours() -> dict[str, Op]:
-    """sharedconfig's MetricsRegistry: the dict-labelled calls and declared children."""
-    registry = MetricsRegistry()
-    record_counter, record_histogram = registry.record_counter, registry.record_histogram
-    counter_inc = (
-        registry.counter("bench_declared_total", "Bench.", ("method", "status")).labels(**LABELS).inc
-    )
-    observe = (
-        registry.histogram("bench_declared_seconds", "Bench.", ("method", "status")).labels(**LABELS).observe
-    )
+def ops(
+    record_counter: Callable[..., None],
+    record_histogram: Callable[..., None],
+    inc: Callable[[], None],
+    observe: Callable[[float], None],
+) -> dict[str, Op]:
+    """The four operations every contender is timed on (bench/multiprocess_hot_path.py too)."""
 
     def counter(n: int, labels: dict[str, str] = LABELS) -> None:
         for _ in range(n):
@@ -74,7 +71,7 @@ def ours() -> dict[str, Op]:
 
     def child(n: int) -> None:
         for _ in range(n):
-            counter_inc()
+            inc()
 
     def histogram(n: int, labels: dict[str, str] = LABELS) -> None:
         for _ in range(n):
@@ -85,6 +82,18 @@ def ours() -> dict[str, Op]:
             observe(VALUE)
 
     return {"counter": counter, "child": child, "histogram": histogram, "histogram_child": histogram_child}
+
+
+def ours(registry: MetricsRegistry | None = None) -> dict[str, Op]:
+    """sharedconfig's MetricsRegistry (a new one unless given): dict-labelled calls and declared children."""
+    registry = MetricsRegistry() if registry is None else registry
+    counter_inc = (
+        registry.counter("bench_declared_total", "Bench.", ("method", "status")).labels(**LABELS).inc
+    )
+    observe = (
+        registry.histogram("bench_declared_seconds", "Bench.", ("method", "status")).labels(**LABELS).observe
+    )
+    return ops(registry.record_counter, registry.record_histogram, counter_inc, observe)
 
 
 def prometheus() -> dict[str, Op]:

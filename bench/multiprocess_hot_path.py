@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from _common import Case, case, print_table, timeit_best, write_results
+from metrics_hot_path import LABELS, REPEAT, Op, ns_per_op, ops, ours
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.metrics.exposition import format_bound, render
 from sharedconfig.monitoring.metrics.model import MetricType
@@ -31,42 +31,9 @@ from sharedconfig.monitoring.metrics.registry import DEFAULT_BUCKETS, MetricsReg
 from sharedconfig.monitoring.settings import MetricsSettings, MonitoringSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = {"method": "GET", "status": "200"}
-LOOP = 1000
-NUMBER, REPEAT, ROUNDS = 50, 3, 3
-VALUE = 0.3
+ROUNDS = 3
 SERIES = 1000  # per process in the merge cases: 900 counter series and 100 histogram series
 TARGET = 0.5  # the issue's: our multiprocess hot path at most half of prometheus_client's
-
-Op = Callable[[int], None]
-
-
-def ns_per_op(op: Op) -> float:
-    """Nanoseconds per operation: best of REPEAT runs of NUMBER x LOOP operations."""
-    return timeit_best(lambda: op(LOOP), number=NUMBER, repeat=REPEAT) / LOOP * 1e9
-
-
-def ops(record_counter: Callable[..., None], record_histogram: Callable[..., None], inc: Callable[[], None],
-        observe: Callable[[float], None]) -> dict[str, Op]:  # fmt: skip
-    """The four operations, each run ``n`` times."""
-
-    def counter(n: int, labels: dict[str, str] = LABELS) -> None:
-        for _ in range(n):
-            record_counter("bench_requests_total", 1, labels)
-
-    def child(n: int) -> None:
-        for _ in range(n):
-            inc()
-
-    def histogram(n: int, labels: dict[str, str] = LABELS) -> None:
-        for _ in range(n):
-            record_histogram("bench_latency_seconds", VALUE, labels)
-
-    def histogram_child(n: int) -> None:
-        for _ in range(n):
-            observe(VALUE)
-
-    return {"counter": counter, "child": child, "histogram": histogram, "histogram_child": histogram_child}
 
 
 def prometheus_child() -> None:
@@ -110,12 +77,7 @@ def prometheus_round(directory: Path) -> dict[str, float]:
 
 def ours_ops(monitoring: Monitoring) -> dict[str, Op]:
     """Our registry's operations, in multiprocess mode."""
-    registry = monitoring.metrics
-    inc = registry.counter("bench_declared_total", "Bench.", ("method", "status")).labels(**LABELS).inc
-    observe = (
-        registry.histogram("bench_declared_seconds", "Bench.", ("method", "status")).labels(**LABELS).observe
-    )
-    return ops(registry.record_counter, registry.record_histogram, inc, observe)
+    return ours(monitoring.metrics)
 
 
 def process_file(pid: int, series: int) -> Snapshot:
