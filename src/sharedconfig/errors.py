@@ -8,6 +8,7 @@ The tree::
     │   ├── InterpolationError        ${VAR} that cannot be resolved
     │   └── ConfigValidationError     CONFIG_002: the validation report has errors (``.issues``)
     ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
+    │   └── (events) InvalidEvent, SchemaViolation, UndecodableEvent, InvalidEventSchema: VALIDATION_05x
     ├── SecurityError                 SECURITY_*
     ├── HTTPError                     HTTP_*
     ├── TriggerError                  TRIGGER_*
@@ -333,6 +334,26 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Issue code cannot be ignored",
         "Fix the problem instead: the rule has no effect on this code, so remove it.",
         ignorable=True,
+    ),
+    ErrorCode(
+        "VALIDATION_050",
+        "Invalid event",
+        "Fix the attribute named in the message; docs/events.md lists what each attribute takes.",
+    ),
+    ErrorCode(
+        "VALIDATION_051",
+        "Event does not match its schema",
+        "Send data that matches the JSON Schema registered for the event's type, or change the schema.",
+    ),
+    ErrorCode(
+        "VALIDATION_052",
+        "Not a CloudEvents event",
+        "Check the sender and the content mode: the body or headers are not a CloudEvents 1.0 event.",
+    ),
+    ErrorCode(
+        "VALIDATION_053",
+        "Invalid event schema",
+        "Fix the schema: it must be a valid JSON Schema of the draft it names ($schema; 2020-12 by default).",
     ),
     ErrorCode(
         "VALIDATION_099",
