@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import errno
-import io
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from journal_faults import failing_opener
 
 from sharedconfig.monitoring.events import journal as journal_module
 from sharedconfig.monitoring.events.journal import MAGIC, FsyncPolicy, Journal
@@ -22,27 +21,6 @@ def records(n: int, start: int = 0) -> list[bytes]:
 
 def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.seg"))
-
-
-class _FailingFile(io.FileIO):
-    """A real file whose writes fail with ``errno`` while ``failing[0]`` is true (a full disk, say)."""
-
-    failing: list[bool]
-    code: int
-
-    def write(self, data: object) -> int:  # type: ignore[override]
-        if self.failing[0]:
-            raise OSError(self.code, "simulated")
-        return super().write(data)  # type: ignore[arg-type]
-
-
-def failing_opener(failing: list[bool], code: int = errno.ENOSPC) -> journal_module.Opener:
-    def opener(path: Path, mode: str) -> BinaryIO:
-        handle = _FailingFile(path, mode.replace("b", ""))
-        handle.failing, handle.code = failing, code
-        return handle  # type: ignore[return-value]
-
-    return opener
 
 
 class TestRoundTrip:
