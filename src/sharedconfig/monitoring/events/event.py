@@ -211,8 +211,10 @@ class Event:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise _invalid(f"'{name}' must be a non-empty string", name)
-        if self.subject is not None and not isinstance(self.subject, str):
-            raise _invalid("'subject' must be a string", "subject")
+        for name in ("subject", "dataschema"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise _invalid(f"'{name}' must be a non-empty string or None", name)
         if type(self.severity) is not Severity:
             object.__setattr__(self, "severity", _member(Severity, self.severity, "severity"))
         if type(self.category) is not Category:
