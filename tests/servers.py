@@ -171,7 +171,8 @@ class TcpProxy:
     """
 
     def __init__(self, target: tuple[str, int], *, port: int = 0) -> None:
-        self.target = target
+        # an IP address: asyncio would resolve a name on its executor, a thread started mid-test
+        self.target = (socket.gethostbyname(target[0]), target[1])
         self.port = port or free_port()
         self._listener: socket.socket | None = None
         self._connections: dict[asyncio.Task[None], socket.socket] = {}
