@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,14 @@ from sharedconfig.monitoring.events.encoding import (
     to_kafka_binary,
     to_structured,
 )
-from sharedconfig.monitoring.events.event import Category, Event, InvalidEvent, JsonValue, Severity
+from sharedconfig.monitoring.events.event import (
+    CORE_ATTRIBUTES,
+    Category,
+    Event,
+    InvalidEvent,
+    JsonValue,
+    Severity,
+)
 from sharedconfig.redaction import REDACTED
 
 WHEN = datetime(2026, 12, 7, 20, 35, 0, 123456, tzinfo=UTC)
@@ -341,3 +349,42 @@ class TestRoundTrips:
     def test_the_sdk_reads_any_structured_event(self, event: Event) -> None:
         """The SDK reads any of our structured events to the same attributes and data."""
         _same_as(JSONFormat().read(None, to_structured(event)), redacted(event))
+
+
+CORE = sorted(CORE_ATTRIBUTES)
+
+
+class TestBadInput:
+    @settings(max_examples=400)
+    @given(
+        st.dictionaries(
+            st.sampled_from(
+                [*CORE, "severity", "category", "traceparent", "sampledrate", "data", "data_base64"]
+            )
+            | st.text(max_size=12),
+            st.text() | json_values,
+            max_size=4,
+        )
+    )
+    def test_any_json_object_is_an_event_or_a_coded_error(self, changes: dict[str, Any]) -> None:
+        """Whatever a valid event's attributes are changed to, from_structured returns an Event or
+        raises VALIDATION_052."""
+        body = json.dumps({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"} | changes)
+        with contextlib.suppress(UndecodableEvent):  # any other exception fails the test
+            assert isinstance(from_structured(body), Event)
+
+    @settings(max_examples=300)
+    @given(
+        st.dictionaries(
+            st.sampled_from(["ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time", "content-type"])
+            | st.text(max_size=12).map(lambda n: "ce-" + n),
+            st.text(max_size=20),
+        ),
+        st.binary(max_size=20),
+    )
+    def test_any_http_headers_are_an_event_or_a_coded_error(
+        self, headers: dict[str, str], body: bytes
+    ) -> None:
+        """Whatever headers and body arrive, from_http_binary returns an Event or raises VALIDATION_052."""
+        with contextlib.suppress(UndecodableEvent):  # any other exception fails the test
+            assert isinstance(from_http_binary({"ce-specversion": "1.0"} | headers, body), Event)

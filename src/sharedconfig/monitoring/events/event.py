@@ -227,12 +227,16 @@ class Event:
                 "sampledrate",
                 "1 in sampledrate events was kept: give 10 when one in ten was sent.",
             )
-        if self.datacontenttype != JSON_CONTENT_TYPE and not _JSON_MEDIA.fullmatch(self.datacontenttype):
+        if self.datacontenttype != JSON_CONTENT_TYPE and not (
+            isinstance(self.datacontenttype, str) and _JSON_MEDIA.fullmatch(self.datacontenttype)
+        ):
             raise _invalid(
                 f"'datacontenttype' must be a JSON media type, not {self.datacontenttype!r}",
                 "datacontenttype",
                 "Events carry JSON data: use application/json or a type ending in +json.",
             )
+        if not isinstance(self.extensions, Mapping):
+            raise _invalid("'extensions' must be a mapping of names to strings", "extensions")
         if self.extensions:
             for name, value in self.extensions.items():
                 _check_extension(name, value)
