@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import os
+import pickle
 import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -138,6 +140,7 @@ class TestExtensions:
             _event(extensions={name: "x"})
         assert caught.value.path == f"extensions.{name}"
         assert "a-z" in caught.value.hint
+        assert str(caught.value.location) == "event com.example.order.created"
 
     def test_a_twenty_character_name_is_accepted(self) -> None:
         """20 characters is the longest name CloudEvents recommends, and it is accepted."""
@@ -168,6 +171,14 @@ class TestIdentity:
         again = dataclasses.replace(first)
         assert first == again and len({first, again}) == 1
         assert hash(first) != hash(_event(id="2"))
+
+    def test_events_pickle_and_copy(self) -> None:
+        """An event survives pickle and deepcopy equal, extensions still read-only."""
+        event = _event(extensions={"tenant": "acme"}, data={"a": [1]})
+        for again in (pickle.loads(pickle.dumps(event)), copy.deepcopy(event)):
+            assert again == event and again.extensions["tenant"] == "acme"
+            with pytest.raises(TypeError):
+                again.extensions["tenant"] = "x"  # type: ignore[index]
 
 
 class TestUUIDv7:

@@ -11,11 +11,11 @@ import re
 import threading
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 from sharedconfig import tracecontext
 from sharedconfig.errors import Location, ValidationError
@@ -207,6 +207,21 @@ class Event:
     specversion = SPECVERSION  # a class attribute, not a field: every Event is a 1.0 event
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except InvalidEvent as exc:
+            if not isinstance(self.type, str) or not self.type:
+                raise
+            # the error names the event's type where it can: "event com.example.order.created: ..."
+            raise InvalidEvent(
+                exc.message,
+                path=exc.path,
+                hint=exc.hint,
+                location=Location("event", self.type),
+                component="events",
+            ) from None
+
+    def _check(self) -> None:
         for name in ("id", "source", "type"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
@@ -247,6 +262,12 @@ class Event:
     def __hash__(self) -> int:
         return hash((self.source, self.id))
 
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], Event], tuple[dict[str, Any]]]:
+        # pickle and copy: the read-only view of the extensions cannot be pickled, a dict can
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        state["extensions"] = dict(self.extensions)
+        return _rebuild, (state,)
+
     @property
     def trace_id(self) -> str | None:
         """The trace id of ``traceparent`` (the seed's TraceID), or None."""
@@ -261,6 +282,10 @@ class Event:
 
 
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+def _rebuild(state: dict[str, Any]) -> Event:
+    return Event(**state)
 
 
 _E = TypeVar("_E", Severity, Category)
