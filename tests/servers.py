@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 import httpx
@@ -32,7 +34,15 @@ def unavailable(message: str) -> NoReturn:
     """Skip the test because a tool is missing, or fail it under ``CI=true``, where nothing may skip."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """Import a client library, or skip (fail under ``CI=true``) naming the extra that installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(f"{name} is not installed (the {extra} extra: pip install 'sharedconfig[{extra}]')")
 
 
 def free_port() -> int:

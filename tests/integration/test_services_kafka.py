@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from servers import ProxiedBroker, Server, TcpProxy
+from servers import ProxiedBroker, Server, TcpProxy, require_module
 
-kafka = pytest.importorskip("confluent_kafka", reason="confluent-kafka is not installed (the kafka extra)")
+kafka = require_module("confluent_kafka", "kafka")
 
 pytestmark = pytest.mark.integration
 
@@ -21,21 +21,31 @@ FAST_RECONNECT = {"reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500}
 """librdkafka waits up to 10 s between reconnects by default; a restored proxy should be seen at once."""
 
 
-def produce(bootstrap: str, topic: str, ids: list[str], **config: Any) -> dict[str, str | None]:
+def new_producer(bootstrap: str, **config: Any) -> Any:
+    """An idempotent-style producer (acks=all) that reconnects quickly."""
+    return kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all", **FAST_RECONNECT, **config})
+
+
+def deliver(producer: Any, topic: str, ids: list[str]) -> dict[str, str | None]:
     """Produce one message per id (value = id), flush; each id's delivery error name, or None if delivered."""
     outcome: dict[str, str | None] = {}
 
     def report(error: Any, message: Any) -> None:
         outcome[message.value().decode()] = None if error is None else error.name()
 
-    producer = kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all", **FAST_RECONNECT, **config})
+    for message_id in ids:
+        producer.produce(topic, value=message_id.encode(), on_delivery=report)
+    assert producer.flush(30) == 0, "messages still queued after 30 s"
+    return outcome
+
+
+def produce(bootstrap: str, topic: str, ids: list[str]) -> dict[str, str | None]:
+    """``deliver`` with a producer of its own, closed after."""
+    producer = new_producer(bootstrap)
     try:
-        for message_id in ids:
-            producer.produce(topic, value=message_id.encode(), on_delivery=report)
-        assert producer.flush(30) == 0, "messages still queued after 30 s"
+        return deliver(producer, topic, ids)
     finally:
         producer.close()
-    return outcome
 
 
 def consume(consumer: Any, expected: int, timeout: float = 30) -> list[str]:
@@ -117,14 +127,15 @@ class TestTansuViaProxy:
         """Via the proxy: delivered, then timed out while cut, then delivered again; the broker kept all."""
         bootstrap, topic = tansu_via_proxy.address, f"t-{uuid.uuid4().hex}"
         before, during, after = new_ids(2), new_ids(2), new_ids(2)
-        assert produce(bootstrap, topic, before) == dict.fromkeys(before)
-
-        tansu_via_proxy.proxy.cut()
-        failed = produce(bootstrap, topic, during, **{"message.timeout.ms": 2000})
-        assert failed == dict.fromkeys(during, "_MSG_TIMED_OUT")
-
-        tansu_via_proxy.proxy.restore()
-        assert produce(bootstrap, topic, after) == dict.fromkeys(after)
+        producer = new_producer(bootstrap, **{"message.timeout.ms": 3000})  # one, like a channel's
+        try:
+            assert deliver(producer, topic, before) == dict.fromkeys(before)
+            tansu_via_proxy.proxy.cut()
+            assert deliver(producer, topic, during) == dict.fromkeys(during, "_MSG_TIMED_OUT")
+            tansu_via_proxy.proxy.restore()
+            assert deliver(producer, topic, after) == dict.fromkeys(after)
+        finally:
+            producer.close()
         assert tansu_via_proxy.broker.alive()
         assert sorted(read_topic(bootstrap, topic, 4)) == sorted(before + after)
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from servers import Server, TcpProxy
+from servers import Server, TcpProxy, require_module
 
-nats_py = pytest.importorskip("nats", reason="nats-py is not installed (the nats extra)")
+nats_py = require_module("nats", "nats")
 from nats.errors import TimeoutError as NatsTimeout  # noqa: E402 - only once nats-py is known to be there
 from nats.js.api import StreamConfig  # noqa: E402
 
