@@ -14,13 +14,16 @@ from sharedconfig.monitoring.events.journal import Opener
 
 
 class _FailingFile(io.FileIO):
-    """A real file whose writes fail with ``code`` while ``failing[0]`` is true."""
+    """A real file whose writes fail with ``code`` while ``failing[0]`` is true, after writing half the data
+    (as a disk filling up mid-write does)."""
 
     failing: list[bool]
     code: int
 
     def write(self, data: object) -> int:  # type: ignore[override]
         if self.failing[0]:
+            data = bytes(data)  # type: ignore[call-overload]
+            super().write(data[: len(data) // 2])
             raise OSError(self.code, "simulated")
         return super().write(data)  # type: ignore[arg-type]
 

@@ -225,7 +225,7 @@ class EventBuffer(Generic[T]):
 
     def take(self, n: int) -> Batch[T]:
         """Up to ``n`` items, oldest first, refilled from the journal when memory is empty (may do I/O)."""
-        if not self._mem and self._spilling:
+        if not self._mem and (self._spilling or (self.journal is not None and self.journal.unread)):
             self.write_spilled()  # what waits in the backlog goes behind the journal, then comes back
             self._refill()
         with self._lock:
