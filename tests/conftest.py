@@ -163,26 +163,27 @@ def gunicorn_has(setting: str) -> bool:
     return any(known.name == setting for known in config.KNOWN_SETTINGS)
 
 
-def scrape_each_worker(url: str, *, scrapes: int = 10, attempts: int = 60) -> dict[str, list[str]]:
+def scrape_each_worker(url: str, *, scrapes: int = 10, attempts: int = 40) -> dict[str, list[str]]:
     """Scrape ``url``/metrics until at least ``scrapes`` bodies came from two workers; bodies by worker pid.
 
-    Each request opens its own connection. The kernel need not spread connections over the workers, so
-    every other scrape is sent while a ``/hold`` request keeps one worker busy: the other one must answer.
+    Each request opens its own connection. The kernel need not spread connections over the workers (under
+    load one may take them all), so while only one worker has answered, each scrape is sent while a
+    ``/hold`` request keeps a worker busy for a second: the other one must answer it.
     """
     close = {"Connection": "close"}
     served: dict[str, list[str]] = {}
-    with httpx.Client(timeout=5, headers=close) as client:
+    with httpx.Client(timeout=10, headers=close) as client:
         for attempt in range(attempts):
             holder = None
-            if attempt % 2:
+            if attempt and len(served) < 2:
                 holder = threading.Thread(target=client.get, args=(f"{url}/hold",), name="hold")
                 holder.start()
-                time.sleep(0.1)  # integration tests only: let /hold reach a worker first
+                time.sleep(0.3)  # integration tests only: let /hold reach a worker first
             try:
                 response = client.get(f"{url}/metrics")
             finally:
                 if holder is not None:
-                    holder.join(10)
+                    holder.join(15)
             assert response.status_code == 200, response.text
             served.setdefault(response.headers["x-worker-pid"], []).append(response.text)
             if len(served) == 2 and sum(map(len, served.values())) >= scrapes:

@@ -1,7 +1,7 @@
 """The app test_multiprocess_uvicorn runs under ``uvicorn --workers 2``: Monitoring in multiprocess mode.
 
 The directory comes from ``SHAREDCONFIG_METRICS_MULTIPROCESS_DIR``; ``/hit`` counts ``test_hits_total``;
-``/hold`` blocks its worker for half a second; every response names the worker that served it in
+``/hold`` blocks its worker for a second; every response names the worker that served it in
 ``x-worker-pid``. Not a test module (no ``test_`` prefix).
 """
 
@@ -24,9 +24,9 @@ PID = str(os.getpid()).encode()
 
 @api.get("/hold")
 async def hold() -> dict[str, int]:
-    """Keep this worker's event loop busy for half a second, so a scrape sent meanwhile goes to the other
+    """Keep this worker's event loop busy for a second, so a scrape sent meanwhile goes to the other
     worker (Monitoring's runtime, on its own thread, still answers its peers)."""
-    time.sleep(0.5)
+    time.sleep(1.0)
     return {"pid": os.getpid()}
 
 

@@ -21,12 +21,12 @@ from sharedconfig.monitoring.settings import MonitoringSettings
 monitoring = configure(Monitoring(MonitoringSettings()))
 hits = monitoring.metrics.counter("test_hits", "Requests to /hit.")
 monitoring.metrics.record_counter("test_imports_total", 1)
-HOLD = 0.5  # seconds /hold keeps its worker busy
+HOLD = 1.0  # seconds /hold keeps its worker busy
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """``/hit`` counts a hit; ``/metrics`` serves every process's series; ``/hold`` keeps this worker busy
-    for half a second (so a scrape sent meanwhile goes to the other); all name the worker."""
+    for a second (so a scrape sent meanwhile goes to the other); all name the worker."""
     content_type = "text/plain"
     if environ["PATH_INFO"] == "/metrics":
         body, content_type = generate(monitoring.exposition, environ.get("HTTP_ACCEPT"))
