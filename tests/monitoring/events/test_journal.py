@@ -80,6 +80,23 @@ class TestRoundTrip:
         with Journal(directory) as again:
             assert again.read(1000) == payloads[min(acked, len(payloads)) :]
 
+    @settings(max_examples=50, deadline=None)
+    @given(payloads=st.lists(st.binary(max_size=50), min_size=1, max_size=10), cut=st.integers(0, 10_000))
+    def test_a_cut_anywhere_leaves_a_prefix(
+        self, tmp_path_factory: pytest.TempPathFactory, payloads: list[bytes], cut: int
+    ) -> None:
+        """Whatever byte a crash stops at, reopening gives a prefix of the records, never a wrong one."""
+        directory = tmp_path_factory.mktemp("j")
+        with Journal(directory) as journal:
+            journal.append(payloads)
+        segment = segments(directory)[-1]
+        data = segment.read_bytes()
+        segment.write_bytes(data[: len(MAGIC) + cut % (len(data) - len(MAGIC) + 1)])
+        with Journal(directory) as again:
+            got = again.read(100)
+            assert got == payloads[: len(got)]
+            assert again.torn <= 1
+
 
 class TestSegments:
     def test_segments_rotate_and_acknowledged_ones_are_deleted(self, tmp_path: Path) -> None:
