@@ -155,6 +155,18 @@ class TestRecovery:
         assert (journal.unread, segments(tmp_path)[0].read_bytes()) == (0, MAGIC)
         journal.close()
 
+    def test_a_cursor_past_a_cut_segment_resumes_at_its_end(self, tmp_path: Path) -> None:
+        """When a segment lost records the cursor had passed, new records are still read back."""
+        journal = Journal(tmp_path)
+        journal.append(records(3))
+        journal.ack(len(journal.read(3)))
+        journal.close()
+        last = segments(tmp_path)[-1]
+        last.write_bytes(last.read_bytes()[: len(MAGIC) + 4])
+        with Journal(tmp_path) as again:
+            again.append(records(1, start=3))
+            assert again.read(100) == records(1, start=3)
+
     def test_a_torn_cursor_resends_everything(self, tmp_path: Path) -> None:
         """An unreadable cursor file means start over (at-least-once), counted as torn."""
         journal = Journal(tmp_path)

@@ -285,6 +285,8 @@ class Journal:
                 continue
             start = cursor[1] if seg == cursor[0] else len(MAGIC)
             count, size = self._scan(seg, start)
+            if seg == cursor[0] and cursor[1] > size:  # the segment lost its tail: resume at its end
+                cursor = ack = (seg, size)
             unread += count
             self._sizes[seg] = size
         if not self._sizes:
