@@ -6,7 +6,8 @@ The tree::
     ├── ConfigError                   CONFIG_*: reading, parsing, merging configuration
     │   ├── ConfigFileError           a file that cannot be read or parsed (file:line:column)
     │   ├── InterpolationError        ${VAR} that cannot be resolved
-    │   └── ConfigValidationError     CONFIG_002: the validation report has errors (``.issues``)
+    │   ├── ConfigValidationError     CONFIG_002: the validation report has errors (``.issues``)
+    │   └── (events) EventStoreError  CONFIG_031: the sqlite event store's file cannot be used
     ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
     │   └── (events) InvalidEvent, SchemaViolation, UndecodableEvent, InvalidEventSchema: VALIDATION_05x
     ├── SecurityError                 SECURITY_*
@@ -271,6 +272,12 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Create the directory before the workers start, writable by the service's user, one per service "
         "(e.g. mkdir -p /run/myservice/metrics), or unset monitoring.metrics.multiprocess_dir and "
         "SHAREDCONFIG_METRICS_MULTIPROCESS_DIR for one process.",
+    ),
+    ErrorCode(
+        "CONFIG_031",
+        "Event store cannot be used",
+        "Move the file away (a new store is created) or point the sqlite channel at another path; "
+        "a store written by a newer sharedconfig needs that version.",
     ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
