@@ -11,11 +11,13 @@ The tree::
     ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
     │   └── (events) InvalidEvent, SchemaViolation, UndecodableEvent, InvalidEventSchema: VALIDATION_05x
     ├── SecurityError                 SECURITY_*
+    │   └── (events) InvalidSignature SECURITY_003: a webhook request's signature does not hold
     ├── HTTPError                     HTTP_*
     ├── TriggerError                  TRIGGER_*
     └── DeliveryError                 DELIVERY_001: a payload did not reach its destination (``.status``)
         ├── CallNotPermitted          DELIVERY_002: a circuit breaker refused the call
-        └── BulkheadFull              DELIVERY_003: too many deliveries in flight
+        ├── BulkheadFull              DELIVERY_003: too many deliveries in flight
+        └── (events) DeadLetterError  DELIVERY_004: a dead-letter file cannot be written or read
 
 Every code lives in ``REGISTRY`` with a title, a default hint, whether it is retryable and whether it
 should page someone; ``docs/errors.md`` lists them all and a test keeps the two in step.
@@ -376,6 +378,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Set an API token (SHAREDCONFIG_API_TOKEN or monitoring.server.api_token) or bind to 127.0.0.1.",
     ),
     ErrorCode(
+        "SECURITY_003",
+        "Webhook signature rejected",
+        "Check that sender and receiver share the secret, the raw body is verified and both clocks are right.",
+    ),
+    ErrorCode(
         "HTTP_001",
         "HTTP connection failed",
         "Check that the service is reachable; the request is retried with backoff.",
@@ -407,6 +414,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "DELIVERY_003",
         "Too many deliveries in flight",
         "The destination is slower than the work sent to it: raise max_in_flight or the wait, or send less.",
+    ),
+    ErrorCode(
+        "DELIVERY_004",
+        "Dead-letter file cannot be used",
+        "Check the dead-letter file's path, permissions and free space; the message says what failed.",
     ),
 )
 
