@@ -380,7 +380,7 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
     ErrorCode(
         "SECURITY_003",
         "Webhook signature rejected",
-        "Check that sender and receiver share the secret, the raw body is verified and both clocks are right.",
+        "Check that both ends share the secret, the raw body is verified and both clocks are right.",
     ),
     ErrorCode(
         "HTTP_001",
