@@ -153,7 +153,7 @@ def verify(
     now = time.time() if now is None else now
     if not math.isfinite(now) or abs(now - timestamp) > tolerance:
         raise _rejected(
-            f"signature timestamp {timestamp} is {abs(now - timestamp):.0f} s from now "
+            f"signature timestamp {timestamp} is {int(abs(now - timestamp))} s from now "
             f"(tolerance {tolerance:g} s)"
         )
     secrets = list(secret) if isinstance(secret, Sequence) and not isinstance(secret, str) else [secret]
