@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servers import (
+from integration.servers import (
     ProxiedBroker,
     Server,
     TcpProxy,
@@ -163,35 +163,6 @@ def gunicorn_has(setting: str) -> bool:
     return any(known.name == setting for known in config.KNOWN_SETTINGS)
 
 
-def scrape_each_worker(url: str, *, scrapes: int = 10, attempts: int = 40) -> dict[str, list[str]]:
-    """Scrape ``url``/metrics until at least ``scrapes`` bodies came from two workers; bodies by worker pid.
-
-    Each request opens its own connection. The kernel need not spread connections over the workers (under
-    load one may take them all), so while only one worker has answered, each scrape is sent while a
-    ``/hold`` request keeps a worker busy for a second: the other one must answer it.
-    """
-    close = {"Connection": "close"}
-    served: dict[str, list[str]] = {}
-    with httpx.Client(timeout=10, headers=close) as client:
-        for attempt in range(attempts):
-            holder = None
-            if attempt and len(served) < 2:
-                holder = threading.Thread(target=client.get, args=(f"{url}/hold",), name="hold")
-                holder.start()
-                time.sleep(0.3)  # integration tests only: let /hold reach a worker first
-            try:
-                response = client.get(f"{url}/metrics")
-            finally:
-                if holder is not None:
-                    holder.join(15)
-            assert response.status_code == 200, response.text
-            served.setdefault(response.headers["x-worker-pid"], []).append(response.text)
-            if len(served) == 2 and sum(map(len, served.values())) >= scrapes:
-                break
-    assert len(served) == 2, f"one worker served every scrape: {list(served)}"
-    return served
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -325,7 +296,7 @@ def promtool() -> Callable[[bytes], subprocess.CompletedProcess[bytes]]:
     return check
 
 
-# Message brokers (tests/servers.py): each starts once per session, and only when a test asks for it.
+# Message brokers (integration/servers.py): each starts once per session, only when a test asks for it.
 # Their threads (the proxy's loop) start before any test's thread snapshot, so they never count as leaks.
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
+
+from fastapi.responses import StreamingResponse
 
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.settings import MonitoringSettings
@@ -23,11 +26,16 @@ PID = str(os.getpid()).encode()
 
 
 @api.get("/hold")
-async def hold() -> dict[str, int]:
-    """Keep this worker's event loop busy for a second, so a scrape sent meanwhile goes to the other
-    worker (Monitoring's runtime, on its own thread, still answers its peers)."""
-    time.sleep(1.0)
-    return {"pid": os.getpid()}
+async def hold() -> StreamingResponse:
+    """Send a first line at once, then keep this worker's event loop busy for a second, so a scrape sent
+    meanwhile goes to the other worker (Monitoring's runtime, on its own thread, still answers its peers)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"holding\n"
+        time.sleep(1.0)  # blocks the loop on purpose: this worker accepts nothing meanwhile
+        yield b"done\n"
+
+    return StreamingResponse(body(), media_type="text/plain")
 
 
 @api.get("/hit")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sharedconfig.monitoring import configure
@@ -24,6 +24,13 @@ monitoring.metrics.record_counter("test_imports_total", 1)
 HOLD = 1.0  # seconds /hold keeps its worker busy
 
 
+def _held() -> Iterator[bytes]:
+    """A first line at once (gunicorn's sync worker sends it), then the worker is busy for HOLD seconds."""
+    yield b"holding\n"
+    time.sleep(HOLD)
+    yield b"done\n"
+
+
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """``/hit`` counts a hit; ``/metrics`` serves every process's series; ``/hold`` keeps this worker busy
     for a second (so a scrape sent meanwhile goes to the other); all name the worker."""
@@ -31,8 +38,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     if environ["PATH_INFO"] == "/metrics":
         body, content_type = generate(monitoring.exposition, environ.get("HTTP_ACCEPT"))
     elif environ["PATH_INFO"] == "/hold":
-        time.sleep(HOLD)
-        body = b"held"
+        start_response("200 OK", [("Content-Type", content_type), ("X-Worker-Pid", str(os.getpid()))])
+        return _held()
     else:
         hits.inc()
         body = b"ok"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port, gunicorn_has, scrape_each_worker, wait_until
+from conftest import free_port, gunicorn_has, wait_until
+from integration.workers import scrape_each_worker
 
 HERE = Path(__file__).parent
 HITS = 20

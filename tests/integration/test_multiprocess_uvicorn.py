@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port, scrape_each_worker, wait_until
+from conftest import free_port, wait_until
+from integration.workers import scrape_each_worker
 from sharedconfig.monitoring.metrics.multiprocess import decode, merge
 
 HERE = Path(__file__).parent

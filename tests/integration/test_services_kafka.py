@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from servers import ProxiedBroker, Server, TcpProxy, require_module
+from integration.servers import ProxiedBroker, Server, TcpProxy, require_module
 
 kafka = require_module("confluent_kafka", "kafka")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from servers import Server, TcpProxy, require_module
+from integration.servers import Server, TcpProxy, require_module
 
 nats_py = require_module("nats", "nats")
 from nats.errors import TimeoutError as NatsTimeout  # noqa: E402 - only once nats-py is known to be there
