@@ -7,7 +7,8 @@ The tree::
     │   ├── ConfigFileError           a file that cannot be read or parsed (file:line:column)
     │   ├── InterpolationError        ${VAR} that cannot be resolved
     │   ├── ConfigValidationError     CONFIG_002: the validation report has errors (``.issues``)
-    │   └── (events) EventStoreError  CONFIG_031: the sqlite event store's file cannot be used
+    │   ├── (events) EventStoreError  CONFIG_031: the sqlite event store's file cannot be used
+    │   └── (events) UnknownChannel   CONFIG_032: no installed package provides an event channel's type
     ├── ValidationError               VALIDATION_*: one value is wrong (durations, byte sizes, ...)
     │   └── (events) InvalidEvent, SchemaViolation, UndecodableEvent, InvalidEventSchema: VALIDATION_05x
     ├── SecurityError                 SECURITY_*
@@ -281,6 +282,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Move the file away (a new store is created) or point the sqlite channel at another path; "
         "a store written by a newer sharedconfig needs that version.",
     ),
+    ErrorCode(
+        "CONFIG_032",
+        "Unknown event channel",
+        "Check the channel's type, or install the package (or extra) that provides it.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",
@@ -363,6 +369,11 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "VALIDATION_053",
         "Invalid event schema",
         "Fix the schema: it must be a valid JSON Schema of the draft it names ($schema; 2020-12 by default).",
+    ),
+    ErrorCode(
+        "VALIDATION_054",
+        "Duplicate event channel name",
+        "Give each channel of monitoring.events.exporters its own name; a name defaults to the type.",
     ),
     ErrorCode(
         "VALIDATION_099",

@@ -15,6 +15,12 @@ __all__ = [
     "CONFIG_LOAD_DURATION",
     "CONFIG_RELOADS",
     "CONFIG_VALIDATION_ERRORS",
+    "EVENTS_BUFFER_SIZE",
+    "EVENTS_DELIVERED",
+    "EVENTS_DROPPED",
+    "EVENTS_FAILED",
+    "EVENTS_PUBLISHED",
+    "EVENT_DELIVERY_DURATION",
     "HEALTH_CHECK_DURATION",
     "HEALTH_CHECK_STATUS",
     "HEALTH_CHECK_TRANSITIONS",
@@ -97,6 +103,14 @@ PYTHON_GC_OBJECTS_UNCOLLECTABLE: Final = "python_gc_objects_uncollectable_total"
 PYTHON_GC_COLLECTIONS: Final = "python_gc_collections_total"
 PYTHON_INFO: Final = "python_info"
 
+# events (monitoring/events/)
+EVENTS_PUBLISHED: Final = "events_published_total"
+EVENTS_DELIVERED: Final = "events_delivered_total"
+EVENTS_FAILED: Final = "events_failed_total"
+EVENTS_DROPPED: Final = "events_dropped_total"
+EVENTS_BUFFER_SIZE: Final = "events_buffer_size"
+EVENT_DELIVERY_DURATION: Final = "event_delivery_seconds"
+
 # HELP text of the built-in metrics, set on every registry a Monitoring builds
 HELP: Final = {
     CONFIG_LOAD_DURATION: "Time to read, merge and validate configuration.",
@@ -123,6 +137,14 @@ HELP: Final = {
     METRICS_DROPPED: "Observations dropped as invalid, by reason.",
     METRICS_MULTIPROCESS_SYNC_FAILURES: "Worker processes that did not write their series for a scrape, by "
     "reason: timeout (no answer in time) or unreachable (no listener); the scrape used their last file.",
+    EVENTS_PUBLISHED: "Events accepted by publish, by type (sampled-out and filtered events not included).",
+    EVENTS_DELIVERED: "Events a channel delivered, by channel.",
+    EVENTS_FAILED: "Events a channel gave up on (written to its dead-letter file), by channel.",
+    EVENTS_DROPPED: "Events that will never be delivered, by reason: drop_oldest, drop_newest, journal_full, "
+    "journal_error, spill_backlog, undecodable, schema (dead-lettered), processor_error; sampled and "
+    "filtered count events left out on purpose.",
+    EVENTS_BUFFER_SIZE: "Events waiting for delivery: in memory, in the spill backlog and in the journal.",
+    EVENT_DELIVERY_DURATION: "Time a channel took to deliver one batch, retries included, by channel.",
     SHUTDOWN_ABANDONED: "Work a stop left unfinished at the end of its budget, by kind: flush, job, thread.",
     # prometheus_client's HELP texts, word for word: the same families read the same everywhere
     PROCESS_RESIDENT_MEMORY: "Resident memory size in bytes.",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Discriminator, Field, SecretStr, Tag
 
 from sharedconfig.config.modules import SettingsModule, module_check
 from sharedconfig.config.policies import (
@@ -35,26 +35,36 @@ from sharedconfig.config.types import (
     Settings,
     plaintext_http,
 )
-from sharedconfig.config.validation import COMPLIANCE, PERFORMANCE, SECURITY, ValidationContext
+from sharedconfig.config.validation import COMPLIANCE, PERFORMANCE, SCHEMA, SECURITY, ValidationContext
 from sharedconfig.durations import format_duration
 
 __all__ = [
+    "BUILTIN_CHANNELS",
     "BUILTIN_HEALTH_CHECKS",
     "AlertRuleSettings",
     "AlertsSettings",
     "DatadogExporterSettings",
+    "ElasticsearchChannelSettings",
     "EventChannelSettings",
     "EventsSettings",
     "HealthCheckSettings",
     "HealthSettings",
+    "JournalSettings",
+    "KafkaChannelSettings",
+    "LogChannelSettings",
     "MetricsExporterSettings",
     "MetricsSettings",
     "MonitoringSettings",
+    "NatsChannelSettings",
     "NotifierSettings",
+    "PluginChannelSettings",
     "PrometheusExporterSettings",
     "ResourceLimitsSettings",
     "ResourcesSettings",
+    "SqliteChannelSettings",
     "TracingSettings",
+    "WebhookChannelSettings",
+    "channel_name",
     "module",
 ]
 
@@ -196,85 +206,207 @@ class ServerSettings(Settings):
 # -- events ------------------------------------------------------------------------------------------------
 
 
-class ElasticsearchChannelSettings(Settings):
-    """Index events into Elasticsearch."""
+class _ChannelSettings(Settings):
+    """What every channel has: a unique name (the ``channel`` label), a switch, a dead-letter file."""
 
-    type: Literal["elasticsearch"] = Field("elasticsearch", description="Channel kind.")
-    endpoint: HttpEndpoint = Field(description="Elasticsearch URL, e.g. http://elasticsearch:9200.")
-    index: NonEmptyStr = Field("sharedconfig-events", description="Index events are written to.")
-    username: str | None = Field(None, description="Basic-auth user name.")
-    password: Secret | None = Field(None, description="Basic-auth password; write it as ${ENV_VAR}.")
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_-]{0,39}$",
+        description="The channel's name in metrics, logs and dead-letter files; defaults to its type.",
+    )
+    enabled: bool = Field(True, description="Deliver to this channel.")
+    dead_letter: str | None = Field(
+        None,
+        description="JSON-lines file for events this channel gave up on; "
+        "defaults to <events.dead_letter_dir>/<name>.jsonl.",
+    )
+
+
+class _NetworkChannelSettings(_ChannelSettings):
+    """A channel that sends over the network: retries, a circuit breaker and a bounded in-flight window."""
+
+    timeout: PositiveDuration = Field(_s(10), description="Longest wait for one request or acknowledgement.")
+    max_in_flight: PositiveInt = Field(4, description="Batches sent at once at most.")
+    in_flight_wait: PositiveDuration = Field(
+        _s(60), description="How long a batch waits for a free in-flight slot before it is retried."
+    )
     retry: RetrySettings = retry_field(what="each batch of events")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class KafkaChannelSettings(Settings):
-    """Produce events to a Kafka topic."""
+class ElasticsearchChannelSettings(_NetworkChannelSettings):
+    """Index events into Elasticsearch with the ``_bulk`` API."""
+
+    type: Literal["elasticsearch"] = Field("elasticsearch", description="Channel kind.")
+    endpoint: HttpEndpoint = Field(description="Elasticsearch URL, e.g. http://elasticsearch:9200.")
+    index: NonEmptyStr = Field(
+        "sharedconfig-events",
+        description="Index events are written to; strftime fields (e.g. events-%Y.%m.%d) name one index "
+        "per day of the event's time (UTC).",
+    )
+    username: str | None = Field(None, description="Basic-auth user name.")
+    password: Secret | None = Field(None, description="Basic-auth password; write it as ${ENV_VAR}.")
+    api_key: Secret | None = Field(
+        None, description="API key (Authorization: ApiKey ...), instead of a password."
+    )
+
+
+class KafkaChannelSettings(_NetworkChannelSettings):
+    """Produce events to a Kafka topic (idempotent producer, acks=all)."""
 
     type: Literal["kafka"] = Field("kafka", description="Channel kind.")
     brokers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Bootstrap brokers, host:port.")
     topic: NonEmptyStr = Field("sharedconfig-events", description="Topic events are produced to.")
-    retry: RetrySettings = retry_field(what="each batch of events")
-    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
+    mode: Literal["binary", "structured"] = Field(
+        "binary",
+        description="CloudEvents Kafka binding: ce_ headers (binary) or a JSON envelope (structured).",
+    )
+    compression: Literal["zstd", "lz4", "snappy", "gzip", "none"] = Field(
+        "zstd", description="Compression of produced batches."
+    )
+    key: NonEmptyStr = Field(
+        "subject", description="Event attribute used as the message key (partitioning): subject, type..."
+    )
+    linger: Duration = Field(
+        timedelta(milliseconds=5), description="How long the producer waits to fill a batch (linger.ms)."
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka settings, e.g. security.protocol; values are never logged.",
+    )
 
 
-class WebhookChannelSettings(Settings):
-    """POST each batch of events as CloudEvents JSON to a URL."""
+class WebhookChannelSettings(_NetworkChannelSettings):
+    """POST CloudEvents JSON to a URL, signed with HMAC-SHA256."""
 
     type: Literal["webhook"] = Field("webhook", description="Channel kind.")
     url: SecretUrl = Field(
         description="Receiver URL; treated as a secret since such URLs often embed a token."
     )
+    secret: Secret | None = Field(
+        None,
+        description="Shared secret of the X-Sharedconfig-Signature header (HMAC-SHA256); "
+        "write it as ${ENV_VAR}.",
+    )
+    mode: Literal["batch", "structured"] = Field(
+        "batch", description="batch: one JSON array per request; structured: one event per request."
+    )
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
-    retry: RetrySettings = retry_field(what="each batch of events")
-    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
 
-class LogChannelSettings(Settings):
-    """Write events to the service's log."""
+class LogChannelSettings(_ChannelSettings):
+    """Write events to the service's structured log."""
 
     type: Literal["log"] = Field("log", description="Channel kind.")
-    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level of events.")
+    level: Literal["debug", "info", "warning", "error"] | None = Field(
+        None, description="Log level of every event; by default it follows each event's severity."
+    )
 
 
-class SqliteChannelSettings(Settings):
-    """Keep events in a local SQLite file (the single-machine default)."""
+class SqliteChannelSettings(_ChannelSettings):
+    """Keep events in a local SQLite file (the embedded default; backs /api/v1/events and events tail)."""
 
     type: Literal["sqlite"] = Field("sqlite", description="Channel kind.")
     path: NonEmptyStr = Field("sharedconfig-events.sqlite3", description="Database file.")
+    max_age: PositiveDuration = Field(timedelta(days=7), description="Events older than this are deleted.")
+    max_bytes: ByteSize = Field(256 * 1024 * 1024, description="The store is kept under this size.")
 
 
-class NatsChannelSettings(Settings):
-    """Publish events to NATS (JetStream when the subject is bound to a stream)."""
+class NatsChannelSettings(_NetworkChannelSettings):
+    """Publish events to NATS JetStream, acknowledged; Nats-Msg-Id = the event id, so JetStream dedupes."""
 
     type: Literal["nats"] = Field("nats", description="Channel kind.")
     servers: tuple[NonEmptyStr, ...] = Field(min_length=1, description="Server URLs, e.g. nats://nats:4222.")
     subject: NonEmptyStr = Field("sharedconfig.events", description="Subject events are published on.")
-    retry: RetrySettings = retry_field(what="each batch of events")
-    circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
+    stream: str | None = Field(
+        None, description="JetStream stream expected to hold the subject (checked on publish acks)."
+    )
+    username: str | None = Field(None, description="User name.")
+    password: Secret | None = Field(None, description="Password or token; write it as ${ENV_VAR}.")
+
+
+class PluginChannelSettings(Settings, extra="allow"):
+    """A channel from another package (entry point group sharedconfig.channels), with its own keys."""
+
+    type: NonEmptyStr = Field(description="The entry point's name.")
+    name: str | None = Field(None, description="The channel's name; defaults to its type.")
+    enabled: bool = Field(True, description="Deliver to this channel.")
+    dead_letter: str | None = Field(None, description="JSON-lines file for events this channel gave up on.")
+
+
+BUILTIN_CHANNELS: Final = ("elasticsearch", "kafka", "webhook", "log", "sqlite", "nats")
+"""The channel types this package implements; any other ``type`` is looked up as an entry point."""
+
+
+def _channel_kind(value: object) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if isinstance(kind, str) and kind not in BUILTIN_CHANNELS:
+        return "plugin"
+    return kind if isinstance(kind, str) else "missing"
 
 
 EventChannelSettings = Annotated[
-    ElasticsearchChannelSettings
-    | KafkaChannelSettings
-    | WebhookChannelSettings
-    | LogChannelSettings
-    | SqliteChannelSettings
-    | NatsChannelSettings,
-    Field(discriminator="type"),
+    Annotated[ElasticsearchChannelSettings, Tag("elasticsearch")]
+    | Annotated[KafkaChannelSettings, Tag("kafka")]
+    | Annotated[WebhookChannelSettings, Tag("webhook")]
+    | Annotated[LogChannelSettings, Tag("log")]
+    | Annotated[SqliteChannelSettings, Tag("sqlite")]
+    | Annotated[NatsChannelSettings, Tag("nats")]
+    | Annotated[PluginChannelSettings, Tag("plugin")],
+    Discriminator(_channel_kind),
 ]
+
+
+class JournalSettings(Settings):
+    """Where overflowing events wait on disk (the spill policy) and where a stop leaves undelivered ones."""
+
+    path: NonEmptyStr = Field(
+        "sharedconfig-events.journal", description="Directory of the journal's segment files."
+    )
+    max_bytes: ByteSize = Field(
+        256 * 1024 * 1024, description="The journal's size cap; past it events are dropped and counted."
+    )
+    fsync: Literal["batch", "interval", "never"] = Field(
+        "interval", description="fsync after every write (batch), about once a second (interval), or never."
+    )
 
 
 class EventsSettings(Settings):
     """Event publishing: a bounded buffer, batched delivery to each channel."""
 
     enabled: bool = Field(True, description="Publish events.")
+    source: str | None = Field(
+        None,
+        description="CloudEvents source of this service's events; defaults to /<service name>/<hostname>.",
+    )
     buffer_size: PositiveInt = Field(
-        5000, description="Events held before delivery; overflow spills to disk."
+        5000, description="Events held in memory before delivery; what overflows follows overflow."
     )
     batch_size: PositiveInt = Field(100, description="Events per delivery; at most buffer_size.")
     flush_interval: PositiveDuration = Field(
         _s(5), description="Longest wait before a partial batch is sent."
+    )
+    overflow: Literal["spill", "drop_oldest", "drop_newest"] = Field(
+        "spill",
+        description="When the buffer is full: spill to the journal and resend in order, or drop (counted).",
+    )
+    journal: JournalSettings = Field(default_factory=JournalSettings, description="The on-disk journal.")
+    max_in_flight: PositiveInt = Field(
+        4, description="Batches being delivered at once; acknowledged in the order they were taken."
+    )
+    dead_letter_dir: NonEmptyStr = Field(
+        "sharedconfig-events.dead-letter",
+        description="Directory of each channel's dead-letter file (<name>.jsonl), "
+        "unless the channel names one.",
+    )
+    schemas: dict[NonEmptyStr, dict[str, Any] | NonEmptyStr] = Field(
+        default_factory=dict,
+        description="JSON Schema of each event type's data: the schema itself, or the path of a JSON file.",
+    )
+    schema_violation: Literal["raise", "dead_letter"] = Field(
+        "raise",
+        description="An event whose data fails its schema: raise in publish (development) or count it and "
+        "write it to <dead_letter_dir>/schema.jsonl (production).",
     )
     exporters: tuple[EventChannelSettings, ...] = Field((), description="Channels events are delivered to.")
 
@@ -545,6 +677,28 @@ def check_batches(settings: MonitoringSettings, ctx: ValidationContext) -> None:
         )
 
 
+def channel_name(channel: EventChannelSettings) -> str:
+    """A channel's name: its ``name``, or its ``type``."""
+    return channel.name or channel.type
+
+
+@module_check(_M, "monitoring.events.channel_names", SCHEMA)
+def check_channel_names(settings: MonitoringSettings, ctx: ValidationContext) -> None:
+    """Each event channel's name labels its metrics and names its dead-letter file (VALIDATION_054)."""
+    seen: dict[str, int] = {}
+    for i, channel in enumerate(settings.events.exporters):
+        name = channel_name(channel)
+        if name in seen:
+            where = "name" if channel.name else "type"
+            ctx.report(
+                "VALIDATION_054",
+                (_M, "events", "exporters", i, where),
+                f"the channel name {name!r} is used by exporters[{seen[name]}] too",
+            )
+        else:
+            seen[name] = i
+
+
 @module_check(_M, "monitoring.intervals", PERFORMANCE)
 def check_intervals(settings: MonitoringSettings, ctx: ValidationContext) -> None:
     """Sample rates and intervals that record nothing, repeat data or cannot finish (VALIDATION_021)."""
@@ -614,11 +768,18 @@ def check_plaintext_credentials(settings: MonitoringSettings, ctx: ValidationCon
                 (("metrics", "exporters", i, "endpoint"), "the DataDog API key is sent over http://")
             )
     for i, e in enumerate(settings.events.exporters):
-        if e.type == "elasticsearch" and e.password is not None and plaintext_http(e.endpoint):
+        if (
+            isinstance(e, ElasticsearchChannelSettings)
+            and (e.password is not None or e.api_key is not None)
+            and plaintext_http(e.endpoint)
+        ):
             found.append(
-                (("events", "exporters", i, "endpoint"), "the Elasticsearch password is sent over http://")
+                (
+                    ("events", "exporters", i, "endpoint"),
+                    "the Elasticsearch credentials are sent over http://",
+                )
             )
-        elif e.type == "webhook" and plaintext_http(e.url.get_secret_value()):
+        elif isinstance(e, WebhookChannelSettings) and plaintext_http(e.url.get_secret_value()):
             found.append((("events", "exporters", i, "url"), "the webhook URL uses http://"))
     for i, t in enumerate(settings.tracing.exporters):
         if t.type == "otlp" and t.headers and plaintext_http(t.endpoint):
