@@ -135,11 +135,16 @@ class TestFilters:
             (EventFilter(since=T0 + timedelta(seconds=3)), [3, 4]),
             (EventFilter(until=T0 + timedelta(seconds=1)), [0]),
             (EventFilter(type="config.*", severity=Severity.HIGH), [1]),
+            (EventFilter(type=("health.failed", "config")), [3, 4]),
+            (EventFilter(type=("config.*", "configx")), [0, 1, 2]),
+            (EventFilter(type=("health.failed",)), [3]),
+            (EventFilter(type=("config.*", "health.failed"), severity=Severity.HIGH), [1, 3]),
         ],
     )
     def test_filter(self, filled: EventStore, filters: EventFilter, expected: list[int]) -> None:
-        """Each filter (type exact or prefix, severity at least, category, subject exact or glob, trace id,
-        since inclusive, until exclusive, and their combination) keeps exactly the matching events."""
+        """Each filter (type exact or prefix, or any of several; severity at least, category, subject exact
+        or glob, trace id, since inclusive, until exclusive, and their combination) keeps exactly the
+        matching events."""
         assert numbers(filled.query(filters, order="oldest")) == expected
 
     def test_an_event_without_time_is_filtered_by_arrival(self, store: EventStore, clock: FakeClock) -> None:
@@ -156,6 +161,8 @@ class TestFilters:
             ({"category": "misc"}, "VALIDATION_006"),
             ({"since": datetime(2026, 1, 1)}, "VALIDATION_008"),  # naive on purpose
             ({"type": ""}, "VALIDATION_008"),
+            ({"type": ()}, "VALIDATION_008"),
+            ({"type": ("config.*", "")}, "VALIDATION_008"),
         ],
     )
     def test_bad_filter_is_a_coded_error(self, fields: dict[str, object], code: str) -> None:

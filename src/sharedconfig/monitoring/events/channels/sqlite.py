@@ -93,13 +93,14 @@ class EventFilter:
     """What ``query``/``follow`` return; every field given must match (None: any).
 
     ``type`` is exact, or a prefix when it ends in ``.*`` (``config.*``: ``config.reloaded`` and
-    ``config.x.y``, not ``config`` itself); ``severity`` is "at least"; ``subject`` is exact, or a glob
+    ``config.x.y``, not ``config`` itself); a tuple of them matches any (the API's repeated ``type``
+    parameter); ``severity`` is "at least"; ``subject`` is exact, or a glob
     (``*``, ``?``, ``[...]``, case-sensitive) when it has one of those; ``since`` is inclusive and
     ``until`` exclusive, on the event's ``time`` (its arrival time when it had none). Strings are taken
     for the enums, so an API layer passes its query parameters through; a wrong one is ``VALIDATION_006``.
     """
 
-    type: str | None = None
+    type: str | tuple[str, ...] | None = None
     severity: Severity | None = None
     category: Category | None = None
     subject: str | None = None
@@ -127,8 +128,17 @@ class EventFilter:
                     "VALIDATION_008",
                     "Give a time zone, e.g. 2026-12-07T20:35:00Z.",
                 )
+        if isinstance(self.type, list | tuple):
+            types = tuple(self.type)
+            if not types or not all(isinstance(t, str) and t for t in types):
+                raise _bad_value(
+                    "type must be a non-empty string or a tuple of them", "type", "VALIDATION_008"
+                )
+            object.__setattr__(self, "type", types[0] if len(types) == 1 else types)
         for name in ("type", "subject", "trace_id"):
             value = getattr(self, name)
+            if name == "type" and isinstance(value, tuple):
+                continue
             if value is not None and (not isinstance(value, str) or not value):
                 raise _bad_value(f"{name} must be a non-empty string", name, "VALIDATION_008")
 
@@ -136,12 +146,16 @@ class EventFilter:
         clauses: list[str] = []
         args: list[object] = []
         if self.type is not None:
-            if self.type.endswith(".*"):
-                clauses.append("type GLOB ?")
-                args.append(_glob_literal(self.type[:-1]) + "*")
-            else:
-                clauses.append("type = ?")
-                args.append(self.type)
+            types = (self.type,) if isinstance(self.type, str) else self.type
+            alternatives = []
+            for kind in types:
+                if kind.endswith(".*"):
+                    alternatives.append("type GLOB ?")
+                    args.append(_glob_literal(kind[:-1]) + "*")
+                else:
+                    alternatives.append("type = ?")
+                    args.append(kind)
+            clauses.append(alternatives[0] if len(alternatives) == 1 else f"({' OR '.join(alternatives)})")
         if self.severity is not None:
             clauses.append("severity >= ?")
             args.append(self.severity.rank)
