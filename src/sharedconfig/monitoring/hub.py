@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.interfaces import CheckResult, HealthState
+from sharedconfig.monitoring.events.publisher import EventPublisher
 from sharedconfig.monitoring.health import HealthMonitor
 from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.model import Collector
@@ -34,7 +36,18 @@ if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.monitoring.metrics.exporters import Exporter
 
-__all__ = ["Monitoring", "configure", "get", "reset"]
+__all__ = ["Monitoring", "configure", "event_source", "get", "reset"]
+
+
+def event_source(settings: MonitoringSettings) -> str:
+    """The CloudEvents ``source`` of this service's events: ``events.source``, else
+    ``/<tracing.service_name>/<hostname>`` (``/sharedconfig/<hostname>`` while the service is unnamed)."""
+    if settings.events.source:
+        return settings.events.source
+    service = settings.tracing.service_name
+    if service == "unknown_service":
+        service = "sharedconfig"
+    return f"/{service}/{socket.gethostname()}"
 
 
 class Monitoring:
@@ -78,11 +91,23 @@ class Monitoring:
             self.exposition = ProcessGroup(
                 found[0], self.metrics, logger=self.logger.bind(component="metrics")
             )
+        self.events = EventPublisher(
+            source=event_source(s),
+            sample_rate=s.sample_rate,
+            metrics=self.metrics,
+            clock=clock,
+            logger=self.logger.bind(component="events"),
+        )
+        """``publish(event)`` / ``emit(type, subject, data, ...)``: never block, never raise on delivery;
+        disabled (a no-op) unless ``monitoring.events`` has a channel."""
         self.health = HealthMonitor(
             s.health, metrics=self.metrics, logger=self.logger.bind(component="health"), clock=clock
         )
+        self.health.listen(self._health_changed)
         self.runtime = Runtime(on_error=self._background_error, clock=clock)
-        context = PartContext(s, clock, self.logger, self.metrics, self.health, config, self.exposition)
+        context = PartContext(
+            s, clock, self.logger, self.metrics, self.health, config, self.exposition, self.events
+        )
         built = (factory(context) for factory in parts)
         self.parts: tuple[Part, ...] = tuple(part for part in built if part is not None)
         for part in self.parts:
@@ -223,6 +248,20 @@ class Monitoring:
         return CheckResult(
             HealthState.UNHEALTHY,
             f"the monitoring runtime stopped{why}: health checks and exporters are not running",
+        )
+
+    def _health_changed(
+        self, check: str, old: HealthState, new: HealthState, message: str, critical: bool
+    ) -> None:
+        """A check's state change as a ``health_check_changed`` event (high when a critical check fails)."""
+        bad = new in (HealthState.DEGRADED, HealthState.UNHEALTHY)
+        severity = ("high" if critical else "medium") if bad else "info"
+        self.events.emit(
+            "health_check_changed",
+            check,
+            {"check": check, "from": old.value, "to": new.value, "message": message, "critical": critical},
+            severity=severity,
+            category="error" if bad else "system",
         )
 
     def _background_error(self, job: str, error: BaseException) -> None:

@@ -17,12 +17,13 @@ from sharedconfig.runtime import Job
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.interfaces import Logger
+    from sharedconfig.monitoring.events.publisher import EventPublisher
     from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
     from sharedconfig.monitoring.metrics.model import Collector
     from sharedconfig.monitoring.metrics.registry import MetricsRegistry
     from sharedconfig.monitoring.settings import MonitoringSettings
 
-__all__ = ["Job", "Part", "PartContext", "PartFactory"]
+__all__ = ["Job", "Part", "PartContext", "PartFactory", "changed_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,8 @@ class PartContext:
     ``health`` the monitor its checks join, ``logger`` the hub's logger (parts bind their own
     ``component``), ``config`` the loaded configuration when Monitoring was built from one.
     ``exposition`` is what scrapes and pushes read: ``metrics`` itself, or in multiprocess mode the
-    ``ProcessGroup`` merging every worker's series (None: ``metrics``).
+    ``ProcessGroup`` merging every worker's series (None: ``metrics``). ``events`` is the hub's publisher
+    (``Monitoring.events``): parts publish what happens through it; the events part attaches its buffer.
     """
 
     settings: MonitoringSettings
@@ -43,6 +45,7 @@ class PartContext:
     health: HealthMonitor
     config: Config | None = None
     exposition: Collector | None = None
+    events: EventPublisher | None = None
 
 
 @runtime_checkable
@@ -93,3 +96,18 @@ class Part(Protocol):
 
 PartFactory = Callable[[PartContext], Part | None]
 """Builds one part from the hub's context, or None when its settings leave nothing to do."""
+
+
+def changed_keys(old: object, new: object, prefix: str) -> list[str]:
+    """The dotted keys under ``prefix`` whose values differ between two settings objects (sorted)."""
+    from pydantic import BaseModel
+
+    if isinstance(old, BaseModel) and isinstance(new, BaseModel):
+        a, b = old.model_dump(), new.model_dump()
+        return sorted(
+            key
+            for name in sorted(set(a) | set(b))
+            if a.get(name) != b.get(name)
+            for key in (changed_keys(getattr(old, name, None), getattr(new, name, None), f"{prefix}.{name}"))
+        )
+    return [] if old == new else [prefix]

@@ -13,19 +13,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sharedconfig.config.hooks import ConfigHooks
+from sharedconfig.delivery import CircuitState, StateListener
+from sharedconfig.errors import SharedConfigError
 from sharedconfig.hooks import fan_out
+from sharedconfig.monitoring.events.part import events_part
 from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, process_check
-from sharedconfig.monitoring.hooks.config import MonitoringConfigHooks
+from sharedconfig.monitoring.hooks.config import ConfigEvents, MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
 from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
 from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.multiprocess import LastFiles, LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.multiprocess import multiprocess_part
-from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory
+from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory, changed_keys
 from sharedconfig.runtime import Periodic
 
 if TYPE_CHECKING:
+    from sharedconfig.monitoring.events.publisher import EventPublisher
     from sharedconfig.monitoring.settings import MonitoringSettings
 
 __all__ = [
@@ -42,21 +46,6 @@ __all__ = [
     "logging_part",
     "process_part",
 ]
-
-
-def changed_keys(old: object, new: object, prefix: str) -> list[str]:
-    """The dotted keys under ``prefix`` whose values differ between two settings objects (sorted)."""
-    from pydantic import BaseModel
-
-    if isinstance(old, BaseModel) and isinstance(new, BaseModel):
-        a, b = old.model_dump(), new.model_dump()
-        return sorted(
-            key
-            for name in sorted(set(a) | set(b))
-            if a.get(name) != b.get(name)
-            for key in (changed_keys(getattr(old, name, None), getattr(new, name, None), f"{prefix}.{name}"))
-        )
-    return [] if old == new else [prefix]
 
 
 @dataclass(eq=False)
@@ -125,9 +114,10 @@ def config_part(ctx: PartContext) -> Part | None:
     health = ConfigHealth()
     logger = ctx.logger.bind(component="config")
     # fanned out: a failure in the metrics and logs side never keeps the health side from hearing a load
-    hooks = fan_out(
-        ConfigHooks, MonitoringConfigHooks(ctx.metrics, logger), health, logger=logger, metrics=ctx.metrics
-    )
+    observers: list[ConfigHooks] = [MonitoringConfigHooks(ctx.metrics, logger), health]
+    if ctx.events is not None:
+        observers.append(ConfigEvents(ctx.events))
+    hooks = fan_out(ConfigHooks, *observers, logger=logger, metrics=ctx.metrics)
     if ctx.config is not None:
         health.on_load(ctx.config, ctx.config.report, 0.0)
     return ConfigPart(hooks, health, critical=ctx.config is not None)
@@ -236,16 +226,47 @@ def exporters_part(ctx: PartContext) -> Part | None:
     if not (s.enabled and s.metrics.enabled):
         return None
     group = ctx.exposition if isinstance(ctx.exposition, ProcessGroup) else None
+    events = ctx.events
     exporters = build_exporters(
         s.metrics,
         ctx.metrics if group is None else LastFiles(group),
         metrics=ctx.metrics,
         clock=ctx.clock,
         logger=ctx.logger.bind(component="exporter"),
+        on_give_up=_exporter_gave_up(events) if events is not None else None,
+        on_state_change=_breaker_changed(events, "exporter") if events is not None else None,
     )
     if group is not None:  # one process pushes the merged view, not every worker its own
         exporters = [LeaderOnly(exporter, group) for exporter in exporters]
     return ExportersPart(exporters, s) if exporters else None
+
+
+def _exporter_gave_up(events: EventPublisher) -> Callable[[str, BaseException], None]:
+    def gave_up(exporter: str, error: BaseException) -> None:
+        reason = error.message if isinstance(error, SharedConfigError) else type(error).__name__
+        events.emit(
+            "exporter_gave_up",
+            exporter,
+            {"exporter": exporter, "reason": reason},
+            severity="high",
+            category="error",
+        )
+
+    return gave_up
+
+
+def _breaker_changed(events: EventPublisher, component: str) -> StateListener:
+    def changed(name: str, old: CircuitState, new: CircuitState) -> None:
+        opened = new in (CircuitState.OPEN, CircuitState.FORCED_OPEN)
+        events.emit(
+            "circuit_breaker_changed",
+            name,
+            {"component": component, "from": old.name.lower(), "to": new.name.lower()},
+            severity="high" if opened else "info",
+            category="error" if opened else "system",
+        )
+
+    return changed
 
 
 @dataclass(eq=False)
@@ -287,5 +308,6 @@ DEFAULT_PARTS: tuple[PartFactory, ...] = (
     exporters_part,
     logging_part,
     multiprocess_part,
+    events_part,
 )
 """The parts every ``Monitoring`` builds, in start order (stop runs their ``close`` in the same order)."""

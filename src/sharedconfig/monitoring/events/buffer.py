@@ -13,7 +13,8 @@ kept: once something is spilled, new items follow it through the journal until t
 Drop reasons (``DropReason``): ``drop_oldest`` / ``drop_newest`` (the policies), ``journal_full`` (the
 journal's size cap), ``journal_error`` (disk full, unwritable: after a failure the buffer drops instead
 of spilling until ``journal_retry`` seconds have passed), ``spill_backlog`` (the backlog waiting for
-``write_spilled`` is full) and ``undecodable`` (a journal record ``deserialize`` rejected).
+``write_spilled`` is full), ``undecodable`` (a journal record ``deserialize`` rejected) and ``shutdown`` (a
+stop without a journal: what was not delivered is lost).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import contextlib
 import enum
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -63,6 +64,8 @@ class DropReason(enum.StrEnum):
     JOURNAL_ERROR = "journal_error"
     SPILL_BACKLOG = "spill_backlog"
     UNDECODABLE = "undecodable"
+    SHUTDOWN = "shutdown"
+    """Not delivered by a stop, with no journal to keep it for the next start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,18 +283,27 @@ class EventBuffer(Generic[T]):
                 return 0
             return self._write(items)
 
-    def drain_to_journal(self) -> int:
+    def drain_to_journal(self, unfinished: Sequence[T] = ()) -> int:
         """At stop: journal every item still in memory or the backlog, so a restart resends it; written.
 
-        Items that came from the journal are still there (un-acknowledged) and are not written twice.
-        Without a journal nothing is written and nothing is counted: the caller decides what a stop loses.
+        ``unfinished`` are items taken but not delivered (a delivery the stop cut short, none of them read
+        from the journal): they are written first, being the oldest. Items that came from the journal are
+        still there (un-acknowledged) and are not written twice. Without a journal nothing is written and
+        everything is counted as ``shutdown``: a stop without a journal loses what it has not delivered.
         """
         if self.journal is None:
+            with self._lock:
+                lost = len(unfinished) + len(self._mem) + len(self._backlog)
+                self._mem.clear()
+                self._backlog.clear()
+                self._from_journal = 0
+                self._dropped[DropReason.SHUTDOWN] += lost
+            self._report(DropReason.SHUTDOWN, lost)
             return 0
         with self._write_lock:
             with self._lock:
                 mem = list(self._mem)[self._from_journal :]
-                items = mem + list(self._backlog)
+                items = list(unfinished) + mem + list(self._backlog)
                 self._backlog.clear()
                 for _ in range(len(mem)):
                     self._mem.pop()

@@ -30,9 +30,9 @@ from sharedconfig.clock import Clock
 from sharedconfig.delivery import Delivery, Sender, Series
 from sharedconfig.errors import ConfigError, Location, SharedConfigError
 from sharedconfig.interfaces import Logger, MetricsRecorder
-from sharedconfig.monitoring.events.buffer import Batch
 from sharedconfig.monitoring.events.deadletter import DeadLetterFile
 from sharedconfig.monitoring.events.event import Event
+from sharedconfig.monitoring.metrics.push import Batch
 from sharedconfig.monitoring.names import CIRCUIT_BREAKER_STATE
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Encoder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class WholeBatches:
-    """The encoder of a sender that takes events as they are: one batch of at most ``size`` events each."""
+    """The encoder of a sender that takes events as they are (no ``body``): batches of ``size`` at most."""
 
     size: int = 1_000_000
 
@@ -93,8 +93,8 @@ class WholeBatches:
         self, events: Sequence[Event]
     ) -> tuple[list[Batch[Event]], list[tuple[Event, SharedConfigError]]]:
         """``events`` cut into batches of ``size``; nothing is rejected."""
-        items = list(events)
-        return [Batch(items[i : i + self.size]) for i in range(0, len(items), self.size)], []
+        items = tuple(events)
+        return [Batch(b"", items[i : i + self.size]) for i in range(0, len(items), self.size)], []
 
 
 @dataclass(eq=False)

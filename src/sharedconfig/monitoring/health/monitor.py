@@ -31,9 +31,12 @@ from sharedconfig.monitoring.names import HEALTH_CHECK_DURATION, HEALTH_CHECK_ST
 from sharedconfig.monitoring.settings import HealthCheckSettings, HealthSettings
 from sharedconfig.redaction import mask_userinfo, scrub
 
-__all__ = ["STATE_VALUES", "HealthMonitor", "HealthReport", "Scope", "aggregate"]
+__all__ = ["STATE_VALUES", "HealthMonitor", "HealthReport", "Scope", "TransitionListener", "aggregate"]
 
 Scope = Literal["all", "live", "ready"]
+
+TransitionListener = Callable[[str, HealthState, HealthState, str, bool], None]
+"""``listener(check, old, new, message, critical)``: one check's state changed (``HealthMonitor.listen``)."""
 """``all``: every check; ``live``: the ``process`` check only; ``ready``: critical checks only."""
 
 STATE_VALUES: Final[Mapping[HealthState, float]] = {
@@ -228,6 +231,7 @@ class HealthMonitor:
         self._logger = logger
         self._clock = clock
         self._overrides = {s.name: s for s in settings.checks}
+        self._listeners: tuple[TransitionListener, ...] = ()
         # what a report shows for a configured check nobody registered; made once, as the settings are fixed
         self._unregistered = {
             s.name: HealthStatus(
@@ -422,6 +426,20 @@ class HealthMonitor:
             reason=result.message,
             critical=entry.critical,
         )
+        for listener in self._listeners:
+            try:
+                listener(entry.name, old, result.state, result.message, entry.critical)
+            except Exception as exc:  # a listener's failure is logged, never the check's
+                self._logger.error(
+                    "health transition listener failed",
+                    check=entry.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    def listen(self, listener: TransitionListener) -> None:
+        """Call ``listener(check, old, new, message, critical)`` at every state change of a check (the
+        message already redacted), on the thread that recorded the result."""
+        self._listeners = (*self._listeners, listener)
 
     # -- reporting ----------------------------------------------------------------------------------------
 

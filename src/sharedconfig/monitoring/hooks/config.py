@@ -21,15 +21,16 @@ from sharedconfig.monitoring.names import (
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationReport
+    from sharedconfig.monitoring.events.publisher import EventPublisher
 
-__all__ = ["MonitoringConfigHooks"]
+__all__ = ["ConfigEvents", "MonitoringConfigHooks"]
 
 SUCCESS: Final = "success"
 FAILURE: Final = "failure"
 _MAX_PATHS: Final = 20
 
 
-def _where(report: ValidationReport) -> dict[str, object]:
+def _where(report: ValidationReport) -> dict[str, int | list[str]]:
     """The codes and key paths of the report's errors, for a log record (never the values)."""
     errors = report.errors
     return {
@@ -88,3 +89,62 @@ class MonitoringConfigHooks:
     def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
         """Log which key paths changed (not their values)."""
         self._logger.info("configuration changed", paths=list(changed), count=len(changed))
+
+
+class ConfigEvents:
+    """Publishes the config loader's and watcher's results as events (``Monitoring.events``).
+
+    Types: ``config_loaded``, ``config_load_failed``, ``config_validated``, ``config_reloaded``,
+    ``config_reload_rejected`` and ``config_changed``; their data names issue codes, key paths and
+    counts, never a value, so no secret can travel in them. A disabled publisher makes each call a no-op.
+    """
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._events = publisher
+
+    def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
+        """``config_loaded`` (info) or ``config_load_failed`` (high, category error)."""
+        if config is not None:
+            modules: list[str] = sorted(config.modules)
+            self._events.emit(
+                "config_loaded",
+                "config",
+                {"modules": modules, "warnings": len(report.warnings), "seconds": seconds},
+            )
+        else:
+            self._events.emit(
+                "config_load_failed",
+                "config",
+                {"seconds": seconds, **_where(report)},
+                severity="high",
+                category="error",
+            )
+
+    def on_validation(self, report: ValidationReport, seconds: float) -> None:
+        """``config_validated``: valid or not, with the counts (medium when invalid)."""
+        valid = not report.errors
+        self._events.emit(
+            "config_validated",
+            "config",
+            {"valid": valid, "warnings": len(report.warnings), "seconds": seconds, **_where(report)},
+            severity="info" if valid else "medium",
+        )
+
+    def on_reload(self, old: Config, new: Config | None, report: ValidationReport, seconds: float) -> None:
+        """``config_reloaded`` or ``config_reload_rejected`` (high: the last good configuration stays)."""
+        if new is not None:
+            self._events.emit("config_reloaded", "config", {"seconds": seconds})
+        else:
+            self._events.emit(
+                "config_reload_rejected",
+                "config",
+                {"seconds": seconds, **_where(report)},
+                severity="high",
+                category="error",
+            )
+
+    def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
+        """``config_changed`` with the key paths that changed (not their values)."""
+        self._events.emit(
+            "config_changed", "config", {"paths": list(changed)[:_MAX_PATHS], "count": len(changed)}
+        )

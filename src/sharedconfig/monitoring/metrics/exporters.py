@@ -14,7 +14,7 @@ from sharedconfig.delivery import CircuitBreakerConfig, RetryPolicy, StateListen
 from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.metrics.datadog import datadog_exporter, dogstatsd_exporter
 from sharedconfig.monitoring.metrics.model import Collector
-from sharedconfig.monitoring.metrics.push import Exporter, ExporterOptions, PushExporter
+from sharedconfig.monitoring.metrics.push import Exporter, ExporterGiveUp, ExporterOptions, PushExporter
 from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def build_exporters(
     retry: RetryPolicy | None = None,
     breaker: CircuitBreakerConfig | None = None,
     on_state_change: StateListener | None = None,
+    on_give_up: ExporterGiveUp | None = None,
 ) -> list[Exporter]:
     """One exporter per configured destination in ``settings.exporters``.
 
@@ -52,7 +53,8 @@ def build_exporters(
     (default: this machine's hostname). Each entry's ``retry`` and ``circuit_breaker`` blocks (the one
     vocabulary of ``config.policies``) configure its delivery, DogStatsD taking its ``datadog`` entry's;
     ``retry`` and ``breaker`` given here override every entry's; ``on_state_change`` hears every
-    exporter's breaker (the ``circuit_breaker_state`` gauge is recorded into ``metrics`` either way).
+    exporter's breaker (the ``circuit_breaker_state`` gauge is recorded into ``metrics`` either way) and
+    ``on_give_up`` every push given up on.
     Nothing is built when metrics are disabled.
     """
     if not settings.enabled:
@@ -68,6 +70,7 @@ def build_exporters(
             "retry": retry if retry is not None else config.retry.policy(),
             "breaker": breaker if breaker is not None else config.circuit_breaker.config(),
             "on_state_change": on_state_change,
+            "on_give_up": on_give_up,
         }
         made: list[PushExporter[Any]] = []
         if config.type == "prometheus":

@@ -187,6 +187,10 @@ class PushExporter(Generic[T]):
         return f"PushExporter(name={self.name!r}, sender={self.delivery.sender!r}, interval={self._interval})"
 
 
+ExporterGiveUp = Callable[[str, BaseException], None]
+"""``on_give_up(exporter, error)``: an exporter gave up on a push (retries spent, breaker open)."""
+
+
 def exporter_delivery(
     name: str,
     sender: Sender[Batch[T]],
@@ -198,9 +202,11 @@ def exporter_delivery(
     clock: Clock = SYSTEM_CLOCK,
     redact: Sequence[str | SecretLike] = (),
     on_state_change: StateListener | None = None,
+    on_give_up: ExporterGiveUp | None = None,
 ) -> Delivery[Batch[T]]:
     """The delivery every exporter uses: failures in ``metrics_export_failures_total{exporter}``, the
-    breaker's state in ``circuit_breaker_state{name, component="exporter"}``, logs bound ``exporter=name``.
+    breaker's state in ``circuit_breaker_state{name, component="exporter"}``, logs bound ``exporter=name``;
+    ``on_give_up(name, error)`` hears of every push given up on (the events part publishes it).
     """
     return Delivery(
         name,
@@ -212,6 +218,7 @@ def exporter_delivery(
         failures=Series(METRICS_EXPORT_FAILURES, {"exporter": name}),
         state=Series(CIRCUIT_BREAKER_STATE, {"name": name, "component": "exporter"}),
         on_state_change=on_state_change,
+        on_give_up=(lambda _batch, error: on_give_up(name, error)) if on_give_up is not None else None,
         logger=(logger or StdlibLogger("sharedconfig.monitoring.metrics")).bind(exporter=name),
         clock=clock,
         redact=redact,
@@ -227,6 +234,7 @@ class ExporterOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     breaker: CircuitBreakerConfig | None
     on_state_change: StateListener | None
+    on_give_up: ExporterGiveUp | None
 
 
 def push_exporter(

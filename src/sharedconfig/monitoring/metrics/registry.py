@@ -347,6 +347,10 @@ class MetricsRegistry:
         """When each series of a ``mostrecent`` gauge last changed (wall seconds), by (family, labels)."""
         return self._storage.gauge_stamps()
 
+    def overflowed(self) -> list[str]:
+        """The metrics that hit their cardinality limit (an overflow series exists), by exposed name."""
+        return self._storage.overflowed()
+
     def reset_values(self) -> None:
         """Zero every value, keeping families, series and instruments: what a forked child in
         multiprocess mode does, so that it does not count its parent's observations again."""
@@ -701,6 +705,10 @@ class NullMetricsRegistry(MetricsRegistry):
     def gauge_stamps(self) -> dict[tuple[str, Labels], float]:
         """None: nothing is kept."""
         return {}
+
+    def overflowed(self) -> list[str]:
+        """None: nothing is kept."""
+        return []
 
     def reset_values(self) -> None:
         """Nothing to reset."""

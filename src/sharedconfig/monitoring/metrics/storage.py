@@ -254,6 +254,11 @@ class Storage:
         """Count one dropped observation in ``metrics_dropped_total{reason}``."""
         self.add_counter(self._internal_series(self._dropped_counter, (("reason", reason),)), 1.0)
 
+    def overflowed(self) -> list[str]:
+        """The exposed names of the families that have folded a label set into their overflow series."""
+        with self.lock:
+            return [family.exposed for family in self._families.values() if family.fold is not None]
+
     def count_fold(self, overflow: Series) -> None:
         """Count one observation folded into ``overflow`` in ``metrics_cardinality_overflow_total``."""
         family = overflow.family

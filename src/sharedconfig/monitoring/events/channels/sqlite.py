@@ -13,12 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
 from sharedconfig.errors import ConfigError, DeliveryError, Location, ValidationError
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel
 from sharedconfig.monitoring.events.encoding import from_structured, redacted, to_structured
 from sharedconfig.monitoring.events.event import Category, Event, Severity
+from sharedconfig.monitoring.metrics.push import Batch
+
+if TYPE_CHECKING:
+    from sharedconfig.monitoring.settings import SqliteChannelSettings
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -29,6 +34,8 @@ __all__ = [
     "Record",
     "Retained",
     "SqliteChannel",
+    "StoreChannel",
+    "build",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -556,8 +563,10 @@ class SqliteChannel:
         added = self.store.append(batch)
         return added, self.store.retain() if retain else None
 
-    async def send(self, payload: Sequence[Event]) -> None:
+    async def send(self, payload: Batch[Event] | Sequence[Event]) -> None:
         """Store the batch; return only when it is committed."""
+        if isinstance(payload, Batch):
+            payload = payload.items
         retain = self._clock.now() >= self._next_retain
         try:
             added, retained = await to_thread(lambda: self._write(payload, retain))
@@ -575,3 +584,38 @@ class SqliteChannel:
 
     def __repr__(self) -> str:
         return f"SqliteChannel({self.store!r})"
+
+
+@dataclass(eq=False)
+class StoreChannel:
+    """The ``sqlite`` channel of ``monitoring.events``: delivers through ``channel`` (a ``SqliteChannel``
+    sender with retries and a dead-letter file), and its ``store`` answers ``/api/v1/events``, the SSE
+    stream and ``sharedconfig events tail``. Closing it closes the store."""
+
+    channel: DeliveryChannel
+    store: EventStore
+
+    @property
+    def name(self) -> str:
+        """The channel's name (``sqlite`` unless configured)."""
+        return self.channel.name
+
+    async def deliver(self, events: Sequence[Event]) -> int:
+        """Append ``events``; how many were committed (a failed write is retried, then dead-lettered)."""
+        return await self.channel.deliver(events)
+
+    async def aclose(self) -> None:
+        """Close the store (the API reads it no longer)."""
+        await self.channel.aclose()
+        await to_thread(self.store.close)
+
+
+def build(settings: SqliteChannelSettings, ctx: ChannelContext) -> StoreChannel:
+    """The ``sqlite`` channel from its settings (entry point ``sqlite`` of ``sharedconfig.channels``)."""
+    store = EventStore(
+        settings.path,
+        max_age=settings.max_age.total_seconds(),
+        max_bytes=settings.max_bytes,
+        clock=ctx.clock,
+    )
+    return StoreChannel(ctx.channel(SqliteChannel(store, clock=ctx.clock), settings), store)

@@ -14,15 +14,13 @@ be replayed later. Every attempt is signed anew, so a retry after a long backoff
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import math
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -39,14 +37,18 @@ from sharedconfig.delivery import (
     Series,
     StateListener,
 )
-from sharedconfig.errors import SecurityError, SharedConfigError
+from sharedconfig.errors import SecurityError, SharedConfigError, ValidationError
 from sharedconfig.interfaces import Logger, MetricsRecorder
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel
 from sharedconfig.monitoring.events.deadletter import DeadLetterFile
 from sharedconfig.monitoring.events.encoding import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch, LazyClient, parse_retry_after
 from sharedconfig.redaction import REDACTED
 from sharedconfig.stdlog import StdlibLogger
+
+if TYPE_CHECKING:
+    from sharedconfig.monitoring.settings import WebhookChannelSettings
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -55,9 +57,9 @@ __all__ = [
     "WEBHOOK_RETRY",
     "InvalidSignature",
     "Mode",
-    "WebhookChannel",
     "WebhookEncoder",
     "WebhookSender",
+    "build",
     "sign",
     "verify",
     "webhook_channel",
@@ -330,41 +332,6 @@ class WebhookSender:
 # -- the channel --------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class WebhookChannel:
-    """An encoder and a delivery (which owns the sender): ``await deliver(events)`` never raises.
-
-    The batches of one call go out concurrently, at most the delivery's ``max_in_flight`` at once
-    (the others wait for a slot). A batch the delivery gives up on (retries spent, a final answer, the
-    breaker open) goes to the dead-letter file through the delivery's ``on_give_up``; an event that
-    cannot be encoded is counted as a failure and dead-lettered too (it is lost only if that write
-    fails, which the dead-letter file counts).
-    """
-
-    encoder: WebhookEncoder
-    delivery: Delivery[Batch[Event]]
-    dead_letter: DeadLetterFile | None = None
-
-    @property
-    def name(self) -> str:
-        """The channel's name (the ``channel`` label): the delivery's name."""
-        return self.delivery.name
-
-    async def deliver(self, events: Sequence[Event]) -> int:
-        """Send ``events``; how many reached the webhook (the rest were dead-lettered)."""
-        batches, rejected = self.encoder.encode(events)
-        for event, error in rejected:
-            self.delivery.failed(error, event=event.id)
-            if self.dead_letter is not None:
-                self.dead_letter.append((event,), self.delivery.scrub(error.message))
-        outcomes = await asyncio.gather(*(self.delivery.deliver(batch) for batch in batches))
-        return sum(len(batch.items) for batch, ok in zip(batches, outcomes, strict=True) if ok)
-
-    async def aclose(self) -> None:
-        """Close the sender's client."""
-        await self.delivery.aclose()
-
-
 def webhook_channel(
     url: str | SecretLike,
     secret: str | SecretLike,
@@ -386,7 +353,7 @@ def webhook_channel(
     state: Series | None = None,
     on_state_change: StateListener | None = None,
     logger: Logger | None = None,
-) -> WebhookChannel:
+) -> DeliveryChannel:
     """A webhook channel: ``WebhookEncoder`` + ``WebhookSender`` composed by ``Delivery``.
 
     ``url``, ``secret`` and ``headers`` values are kept as secrets (``SecretStr``): never in ``repr``,
@@ -441,4 +408,30 @@ def webhook_channel(
         clock=clock,
         redact=sender.secrets,
     )
-    return WebhookChannel(encoder, delivery, letters)
+    return DeliveryChannel(encoder, delivery, letters)
+
+
+def build(settings: WebhookChannelSettings, ctx: ChannelContext) -> DeliveryChannel:
+    """The ``webhook`` channel from its settings (entry point ``webhook`` of ``sharedconfig.channels``).
+
+    A webhook without ``secret`` is refused (``CONFIG_032`` would hide it; this is ``VALIDATION_005`` at
+    the key): receivers must be able to tell our requests from anyone's.
+    """
+    if settings.secret is None:
+        raise ValidationError(
+            "a webhook channel needs a signing secret",
+            code="VALIDATION_005",
+            path=f"monitoring.events.exporters.{ctx.name}.secret",
+            hint="Add secret: ${WEBHOOK_SECRET} (the receiver verifies X-Sharedconfig-Signature with it).",
+        )
+    encoder = WebhookEncoder(settings.mode, batch_size=ctx.batch_size)
+    sender = WebhookSender(
+        settings.url,
+        settings.secret,
+        content_type=encoder.content_type,
+        headers=dict(settings.headers),
+        timeout=settings.timeout.total_seconds(),
+        clock=ctx.clock,
+        name=ctx.name,
+    )
+    return ctx.channel(sender, settings, encoder=encoder, redact=sender.secrets)
