@@ -22,11 +22,11 @@ from cloudevents.core.formats.json import JSONFormat
 from sharedconfig.clock import SYSTEM_CLOCK
 from sharedconfig.delivery import RetryPolicy
 from sharedconfig.monitoring.events import Event
+from sharedconfig.monitoring.events.channel import DeliveryChannel
 from sharedconfig.monitoring.events.channels.webhook import (
     SIGNATURE_HEADER,
     InvalidSignature,
     Mode,
-    WebhookChannel,
     verify,
     webhook_channel,
 )
@@ -106,7 +106,7 @@ def receiver() -> Iterator[Receiver]:
     thread.join(5)
 
 
-def make(receiver: Receiver, tmp_path: Path, **kwargs: object) -> WebhookChannel:
+def make(receiver: Receiver, tmp_path: Path, **kwargs: object) -> DeliveryChannel:
     """A channel on the real clock with short waits, posting to ``receiver``, dead-lettering to tmp_path."""
     options: dict[str, object] = {
         "retry": RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=5.0),
@@ -117,7 +117,7 @@ def make(receiver: Receiver, tmp_path: Path, **kwargs: object) -> WebhookChannel
     return webhook_channel(receiver.url, SECRET, **options)  # type: ignore[arg-type]
 
 
-def deliver(channel: WebhookChannel, events: list[Event]) -> tuple[int, float]:
+def deliver(channel: DeliveryChannel, events: list[Event]) -> tuple[int, float]:
     """Deliver on a new loop and close the client; events delivered and seconds taken on the clock."""
 
     async def main() -> int:

@@ -7,6 +7,8 @@ checks catch the combinations a schema cannot (batches larger than buffers, stal
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
@@ -325,24 +327,36 @@ class NatsChannelSettings(_NetworkChannelSettings):
     password: Secret | None = Field(None, description="Password or token; write it as ${ENV_VAR}.")
 
 
+BUILTIN_CHANNELS: Final = ("elasticsearch", "kafka", "webhook", "log", "sqlite", "nats")
+"""The channel types this package implements; any other ``type`` must be an installed entry point."""
+
+CHANNEL_ENTRY_POINTS: Final = "sharedconfig.channels"
+
+
 class PluginChannelSettings(Settings, extra="allow"):
     """A channel from another package (entry point group sharedconfig.channels), with its own keys."""
 
-    type: NonEmptyStr = Field(description="The entry point's name.")
+    type: NonEmptyStr = Field(
+        description="The entry point's name.", json_schema_extra={"not": {"enum": list(BUILTIN_CHANNELS)}}
+    )
     name: str | None = Field(None, description="The channel's name; defaults to its type.")
     enabled: bool = Field(True, description="Deliver to this channel.")
     dead_letter: str | None = Field(None, description="JSON-lines file for events this channel gave up on.")
 
 
-BUILTIN_CHANNELS: Final = ("elasticsearch", "kafka", "webhook", "log", "sqlite", "nats")
-"""The channel types this package implements; any other ``type`` is looked up as an entry point."""
+@cache
+def _plugin_channels() -> frozenset[str]:
+    """The channel types other installed packages provide (read once per process)."""
+    return frozenset(ep.name for ep in entry_points(group=CHANNEL_ENTRY_POINTS)) - set(BUILTIN_CHANNELS)
 
 
-def _channel_kind(value: object) -> str:
+def _channel_kind(value: object) -> str | None:
+    """The union member of a channel: its type, ``plugin`` for an installed third-party one; an unknown
+    type is left as it is, so validation names it with the allowed types."""
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    if isinstance(kind, str) and kind not in BUILTIN_CHANNELS:
-        return "plugin"
-    return kind if isinstance(kind, str) else "missing"
+    if not isinstance(kind, str):
+        return None
+    return "plugin" if kind in _plugin_channels() else kind
 
 
 EventChannelSettings = Annotated[

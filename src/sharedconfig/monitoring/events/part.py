@@ -9,10 +9,12 @@ become events). At stop it delivers what it can and journals the rest.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -96,9 +98,18 @@ class EventsPart:
     dispatcher: Dispatcher
     settings: MonitoringSettings = field(repr=False)
     registry: MetricsRegistry = field(repr=False)
-    lock: IO[bytes] | None = field(default=None, repr=False)
+    closers: Sequence[Callable[[], object]] = field(default=(), repr=False)
     name: str = "events"
     _announced: set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        # the journal, its slot's lock and the stores stay open across stop/start; they are released when
+        # the part goes away (or at interpreter exit), never left to the garbage collector's warnings
+        self._release = weakref.finalize(self, _close_all, tuple(self.closers))
+
+    def release(self) -> None:
+        """Close the journal, give up its slot and close the channels' stores (once; after the last stop)."""
+        self._release()
 
     def jobs(self) -> Sequence[Job]:
         """``dispatch``, ``spill`` and ``watch`` (cardinality overflows, every ``flush_interval``)."""
@@ -148,6 +159,12 @@ class EventsPart:
         return changed_keys(self.settings.events, settings.events, "monitoring.events")
 
 
+def _close_all(closers: Sequence[Callable[[], object]]) -> None:
+    for close in closers:
+        with contextlib.suppress(Exception):
+            close()
+
+
 def _dead_letter(settings: EventsSettings, name: str, given: str | None, ctx: PartContext) -> DeadLetterFile:
     path = given if given is not None else os.path.join(settings.dead_letter_dir, f"{name}.jsonl")
     return DeadLetterFile(path, clock=ctx.clock, logger=ctx.logger.bind(component="events", channel=name))
@@ -162,7 +179,16 @@ def events_part(ctx: PartContext) -> EventsPart | None:
     if not (s.enabled and events.enabled) or publisher is None or not configured:
         return None
     logger: Logger = ctx.logger.bind(component="events")
-    slot, lock = claim_journal(Path(events.journal.path))
+    lock: IO[bytes] | None
+    try:
+        slot, lock = claim_journal(Path(events.journal.path))
+    except OSError as exc:  # unwritable: the journal reports its failures once; spills count journal_error
+        slot, lock = Path(events.journal.path) / "0", None
+        logger.error(
+            "the events journal directory cannot be used",
+            journal=events.journal.path,
+            error=f"{type(exc).__name__}: {exc}",
+        )
     max_bytes = max(events.journal.max_bytes, 64 * 1024)
     journal = Journal(
         slot,
@@ -176,57 +202,65 @@ def events_part(ctx: PartContext) -> EventsPart | None:
             error=f"{type(error).__name__}: {error}",
         ),
     )
-    buffer: EventBuffer[Event] = EventBuffer(
-        events.buffer_size,
-        policy=OverflowPolicy(events.overflow),
-        journal=journal,
-        serialize=to_structured,
-        deserialize=from_structured,
-        clock=ctx.clock,
-        on_drop=publisher.on_drop,
-    )
-    channels: list[Channel] = []
-    letters: dict[str, DeadLetterFile] = {}
-    store: EventStore | None = None
-    for i, settings in configured:
-        name = channel_name(settings)
-        letters[name] = _dead_letter(events, name, settings.dead_letter, ctx)
-        channel_ctx = ChannelContext(
-            name,
-            ctx.clock,
-            logger.bind(channel=name),
-            ctx.metrics,
-            letters[name],
-            events.batch_size,
+    closers: list[Callable[[], object]] = [journal.close]
+    if lock is not None:
+        closers.append(lock.close)
+    try:
+        buffer: EventBuffer[Event] = EventBuffer(
+            events.buffer_size,
+            policy=OverflowPolicy(events.overflow),
+            journal=journal,
+            serialize=to_structured,
+            deserialize=from_structured,
+            clock=ctx.clock,
+            on_drop=publisher.on_drop,
         )
-        channel = build_channel(settings, channel_ctx, path=f"monitoring.events.exporters[{i}]")
-        channels.append(channel)
-        found = getattr(channel, "store", None)
-        if store is None and isinstance(found, EventStore):
-            store = found
-    schemas = None
-    if events.schemas:
-        from sharedconfig.monitoring.events.schema import EventSchemas, OnViolation
+        channels: list[Channel] = []
+        letters: dict[str, DeadLetterFile] = {}
+        store: EventStore | None = None
+        for i, settings in configured:
+            name = channel_name(settings)
+            letters[name] = _dead_letter(events, name, settings.dead_letter, ctx)
+            channel_ctx = ChannelContext(
+                name,
+                ctx.clock,
+                logger.bind(channel=name),
+                ctx.metrics,
+                letters[name],
+                events.batch_size,
+            )
+            channel = build_channel(settings, channel_ctx, path=f"monitoring.events.exporters[{i}]")
+            channels.append(channel)
+            found = getattr(channel, "store", None)
+            if isinstance(found, EventStore):
+                closers.append(found.close)
+                store = store or found
+        schemas = None
+        if events.schemas:
+            from sharedconfig.monitoring.events.schema import EventSchemas, OnViolation
 
-        on_violation = OnViolation.RAISE if events.schema_violation == "raise" else OnViolation.RETURN
-        schemas = EventSchemas(_schemas(events), on_violation=on_violation)
-    publisher.attach(
-        buffer,
-        channels=channels,
-        store=store,
-        schemas=schemas,
-        schema_dead_letter=_dead_letter(events, "schema", None, ctx),
-    )
-    dispatcher = Dispatcher(
-        buffer,
-        channels,
-        batch_size=events.batch_size,
-        flush_interval=events.flush_interval.total_seconds(),
-        max_in_flight=events.max_in_flight,
-        clock=ctx.clock,
-        metrics=ctx.metrics,
-        logger=logger,
-        publisher=publisher,
-        dead_letters=letters,
-    )
-    return EventsPart(publisher, dispatcher, s, ctx.metrics, lock)
+            on_violation = OnViolation.RAISE if events.schema_violation == "raise" else OnViolation.RETURN
+            schemas = EventSchemas(_schemas(events), on_violation=on_violation)
+        publisher.attach(
+            buffer,
+            channels=channels,
+            store=store,
+            schemas=schemas,
+            schema_dead_letter=_dead_letter(events, "schema", None, ctx),
+        )
+        dispatcher = Dispatcher(
+            buffer,
+            channels,
+            batch_size=events.batch_size,
+            flush_interval=events.flush_interval.total_seconds(),
+            max_in_flight=events.max_in_flight,
+            clock=ctx.clock,
+            metrics=ctx.metrics,
+            logger=logger,
+            publisher=publisher,
+            dead_letters=letters,
+        )
+    except BaseException:
+        _close_all(closers)
+        raise
+    return EventsPart(publisher, dispatcher, s, ctx.metrics, closers)

@@ -287,8 +287,8 @@ class EventPublisher:
             self.source,
             data,
             subject,
-            severity=Severity(severity),
-            category=Category(category),
+            severity=severity,  # type: ignore[arg-type]  # Event converts (and names a bad one, coded)
+            category=category,  # type: ignore[arg-type]
             extensions=extensions or {},
         )
         return event if self.publish(event) else None

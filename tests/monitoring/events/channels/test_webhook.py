@@ -17,11 +17,11 @@ from pydantic import SecretStr
 from sharedconfig.delivery import DeliveryError, Jitter, RetryPolicy
 from sharedconfig.errors import REGISTRY
 from sharedconfig.monitoring.events import Event, from_batch, from_structured
+from sharedconfig.monitoring.events.channel import DeliveryChannel
 from sharedconfig.monitoring.events.channels.webhook import (
     SIGNATURE_HEADER,
     InvalidSignature,
     Mode,
-    WebhookChannel,
     WebhookEncoder,
     WebhookSender,
     sign,
@@ -49,7 +49,7 @@ def events(n: int) -> list[Event]:
 
 def channel(
     handler: Handler, tmp_path: Path, *, mode: Mode = Mode.BATCH, **kwargs: object
-) -> tuple[WebhookChannel, FakeClock, RecordingLogger]:
+) -> tuple[DeliveryChannel, FakeClock, RecordingLogger]:
     """A channel on a MockTransport, a FakeClock at EPOCH, retries without jitter, and a dead-letter file."""
     clock = FakeClock(epoch=EPOCH)
     logger = RecordingLogger()
@@ -66,7 +66,7 @@ def channel(
     return webhook_channel(URL, SECRET, **options), clock, logger  # type: ignore[arg-type]
 
 
-def run(ch: WebhookChannel, clock: FakeClock, batch: list[Event]) -> int:
+def run(ch: DeliveryChannel, clock: FakeClock, batch: list[Event]) -> int:
     """Deliver ``batch`` autojumping the clock, then close the channel's client; events delivered."""
 
     async def main() -> int:

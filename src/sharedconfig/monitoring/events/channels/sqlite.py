@@ -590,7 +590,8 @@ class SqliteChannel:
 class StoreChannel:
     """The ``sqlite`` channel of ``monitoring.events``: delivers through ``channel`` (a ``SqliteChannel``
     sender with retries and a dead-letter file), and its ``store`` answers ``/api/v1/events``, the SSE
-    stream and ``sharedconfig events tail``. Closing it closes the store."""
+    stream and ``sharedconfig events tail``. The store outlives a stop (Monitoring may start again): the
+    events part closes it when it is released."""
 
     channel: DeliveryChannel
     store: EventStore
@@ -605,9 +606,8 @@ class StoreChannel:
         return await self.channel.deliver(events)
 
     async def aclose(self) -> None:
-        """Close the store (the API reads it no longer)."""
+        """Release the delivery (the store stays open: the API may still read it)."""
         await self.channel.aclose()
-        await to_thread(self.store.close)
 
 
 def build(settings: SqliteChannelSettings, ctx: ChannelContext) -> StoreChannel:
