@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sharedconfig.clock import Clock
 from sharedconfig.runtime import Job
@@ -17,13 +17,38 @@ from sharedconfig.runtime import Job
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.interfaces import Logger
-    from sharedconfig.monitoring.events.publisher import EventPublisher
     from sharedconfig.monitoring.health import HealthCheck, HealthMonitor
     from sharedconfig.monitoring.metrics.model import Collector
     from sharedconfig.monitoring.metrics.registry import MetricsRegistry
     from sharedconfig.monitoring.settings import MonitoringSettings
 
-__all__ = ["Job", "Part", "PartContext", "PartFactory", "changed_keys"]
+__all__ = ["EventSink", "Job", "Part", "PartContext", "PartFactory", "changed_keys"]
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """What a part may do with the hub's events (``Monitoring.events``, an ``EventPublisher``): publish.
+
+    A protocol here, so that this module needs nothing from ``monitoring.events`` (which builds on it).
+    """
+
+    @property
+    def enabled(self) -> bool:
+        """True when published events are kept."""
+        ...
+
+    def emit(
+        self,
+        type: str,
+        subject: str | None = None,
+        data: Any = None,
+        *,
+        severity: Any = ...,
+        category: Any = ...,
+        extensions: Mapping[str, str] | None = None,
+    ) -> object:
+        """Build and publish an event of this service; never blocks, never raises on delivery."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +70,7 @@ class PartContext:
     health: HealthMonitor
     config: Config | None = None
     exposition: Collector | None = None
-    events: EventPublisher | None = None
+    events: EventSink | None = None
 
 
 @runtime_checkable

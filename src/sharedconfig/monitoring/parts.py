@@ -25,11 +25,10 @@ from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.multiprocess import LastFiles, LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.multiprocess import multiprocess_part
-from sharedconfig.monitoring.part import Job, Part, PartContext, PartFactory, changed_keys
+from sharedconfig.monitoring.part import EventSink, Job, Part, PartContext, PartFactory, changed_keys
 from sharedconfig.runtime import Periodic
 
 if TYPE_CHECKING:
-    from sharedconfig.monitoring.events.publisher import EventPublisher
     from sharedconfig.monitoring.settings import MonitoringSettings
 
 __all__ = [
@@ -241,7 +240,7 @@ def exporters_part(ctx: PartContext) -> Part | None:
     return ExportersPart(exporters, s) if exporters else None
 
 
-def _exporter_gave_up(events: EventPublisher) -> Callable[[str, BaseException], None]:
+def _exporter_gave_up(events: EventSink) -> Callable[[str, BaseException], None]:
     def gave_up(exporter: str, error: BaseException) -> None:
         reason = error.message if isinstance(error, SharedConfigError) else type(error).__name__
         events.emit(
@@ -255,7 +254,7 @@ def _exporter_gave_up(events: EventPublisher) -> Callable[[str, BaseException], 
     return gave_up
 
 
-def _breaker_changed(events: EventPublisher, component: str) -> StateListener:
+def _breaker_changed(events: EventSink, component: str) -> StateListener:
     def changed(name: str, old: CircuitState, new: CircuitState) -> None:
         opened = new in (CircuitState.OPEN, CircuitState.FORCED_OPEN)
         events.emit(

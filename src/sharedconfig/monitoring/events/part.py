@@ -174,7 +174,7 @@ def events_part(ctx: PartContext) -> EventsPart | None:
     """The events part, when events are enabled, a publisher is lent and at least one channel is on."""
     s = ctx.settings
     events = s.events
-    publisher = ctx.events
+    publisher = ctx.events if isinstance(ctx.events, EventPublisher) else None
     configured = [(i, c) for i, c in enumerate(events.exporters) if c.enabled]
     if not (s.enabled and events.enabled) or publisher is None or not configured:
         return None

@@ -21,7 +21,7 @@ from sharedconfig.monitoring.names import (
 if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationReport
-    from sharedconfig.monitoring.events.publisher import EventPublisher
+    from sharedconfig.monitoring.part import EventSink
 
 __all__ = ["ConfigEvents", "MonitoringConfigHooks"]
 
@@ -99,7 +99,7 @@ class ConfigEvents:
     counts, never a value, so no secret can travel in them. A disabled publisher makes each call a no-op.
     """
 
-    def __init__(self, publisher: EventPublisher) -> None:
+    def __init__(self, publisher: EventSink) -> None:
         self._events = publisher
 
     def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
