@@ -1,0 +1,696 @@
+"""The kafka channel: events produced to a topic by an idempotent confluent-kafka producer (acks=all).
+
+Messages follow the CloudEvents Kafka binding: binary mode (``ce_`` headers, the data as the value) by
+default, structured mode (the JSON envelope as the value) on request. The key is the attribute named by
+the ``key`` setting (the subject by default), so one subject's events stay in one partition, in order.
+
+``producer_config`` maps the settings to librdkafka's, ``KafkaEncoder`` writes one message per event,
+``KafkaSender`` produces a batch and waits for every delivery report, and ``KafkaChannel`` composes them
+with ``Delivery`` (``build``: the ``kafka`` entry point). librdkafka never runs on the event loop: a
+batch is encoded and produced on a worker thread (``clock.to_thread``), and a thread of the producer's
+own serves its callbacks (delivery reports, errors, log lines) until ``aclose``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
+
+import confluent_kafka
+from confluent_kafka import KafkaError, KafkaException
+
+from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
+from sharedconfig.delivery import Delivery, DeliveryError
+from sharedconfig.errors import SharedConfigError, ValidationError
+from sharedconfig.interfaces import Logger
+from sharedconfig.monitoring.events.channel import ChannelContext
+from sharedconfig.monitoring.events.deadletter import DeadLetterFile
+from sharedconfig.monitoring.events.encoding import (
+    STRUCTURED_CONTENT_TYPE,
+    redacted,
+    to_kafka_binary,
+    to_structured,
+)
+from sharedconfig.monitoring.events.event import Event
+from sharedconfig.monitoring.metrics.push import Batch
+from sharedconfig.redaction import REDACTED, looks_secret
+from sharedconfig.stdlog import StdlibLogger
+
+if TYPE_CHECKING:
+    from sharedconfig.monitoring.settings import KafkaChannelSettings
+
+__all__ = [
+    "OWNED_OPTIONS",
+    "REPORT_GRACE",
+    "KafkaChannel",
+    "KafkaEncoder",
+    "KafkaSender",
+    "Message",
+    "MessageError",
+    "Produced",
+    "Producer",
+    "ProducerFactory",
+    "build",
+    "is_transient",
+    "producer_config",
+    "secret_options",
+]
+
+Message = tuple[list[tuple[str, bytes]], bytes, bytes | None]
+"""One Kafka message as the encoder writes it: ``(headers, value, key)``."""
+
+REPORT_GRACE: Final = 5.0
+"""Real seconds a batch waits for its delivery reports beyond ``message.timeout.ms``, after which librdkafka
+has reported every message; only a report that never comes (a bug) makes the wait end there."""
+
+OWNED_OPTIONS: Final[Mapping[str, str]] = {
+    "bootstrap.servers": "brokers",
+    "metadata.broker.list": "brokers",
+    "enable.idempotence": "the idempotent producer, always on",
+    "acks": "the idempotent producer, always acks=all",
+    "request.required.acks": "the idempotent producer, always acks=all",
+    "compression.type": "compression",
+    "compression.codec": "compression",
+    "linger.ms": "linger",
+    "queue.buffering.max.ms": "linger",
+    "message.timeout.ms": "timeout",
+    "delivery.timeout.ms": "timeout",
+    "error_cb": "the channel's own callback",
+    "logger": "the channel's own callback",
+    "on_delivery": "the channel's own callback",
+    "dr_cb": "the channel's own callback",
+    "dr_msg_cb": "the channel's own callback",
+}
+"""librdkafka settings the channel sets itself, and what sets them instead; ``options`` may not name them."""
+
+_SECRET_PARTS: Final = ("jaas", "pem", "oauthbearer.config", "keystore", "client.secret")
+_QUOTED_VALUE: Final = re.compile(
+    r'(value\s+)"[^"]*"'
+)  # librdkafka echoes a refused value: 'Invalid value "x"'
+_POLL_INTERVAL: Final = 0.1  # seconds the callback thread blocks in poll(): how soon it sees a close
+_QUEUE_WAIT: Final = 0.05  # seconds a produce waits for room when librdkafka's local queue is full
+_STRUCTURED_HEADERS: Final = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+_KEY_ATTRIBUTES: Final = frozenset(
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "subject",
+        "datacontenttype",
+        "dataschema",
+        "traceparent",
+        "sampledrate",
+    }
+)
+
+_TRANSIENT: Final = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._QUEUE_FULL,
+        KafkaError._RESOLVE,
+        KafkaError._WAIT_COORD,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.KAFKA_STORAGE_ERROR,
+        KafkaError.THROTTLING_QUOTA_EXCEEDED,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
+
+
+def is_transient(error: KafkaError) -> bool:
+    """Whether another attempt may deliver a message that failed with ``error``.
+
+    True for the errors of a broker that is down, unreachable, electing a leader or throttling
+    (librdkafka gives delivery reports without its own ``retriable`` flag, so the codes are listed here),
+    for an error librdkafka marks retriable, and for a fatal error (the next attempt gets a new
+    producer). False for what stays wrong: a message too large, no permission, an unknown topic or
+    partition, a refused configuration, messages purged at close.
+    """
+    return error.code() in _TRANSIENT or error.retriable() or error.fatal()
+
+
+# -- settings to librdkafka ------------------------------------------------------------------------------
+
+
+def _milliseconds(value: timedelta) -> float | int:
+    ms = value.total_seconds() * 1000
+    return int(ms) if ms == int(ms) else ms
+
+
+def producer_config(settings: KafkaChannelSettings, *, client_id: str = "sharedconfig") -> dict[str, Any]:
+    """The librdkafka settings of the channel's producer (without its callbacks).
+
+    Idempotent with ``acks=all``; ``compression.type``, ``linger.ms`` and ``message.timeout.ms`` (how long a
+    message may take, retries included, before its report says it failed) from the settings; then every
+    ``options`` entry. Raises ``ValidationError`` (``VALIDATION_006``, never showing a value) when
+    ``options`` names a setting in ``OWNED_OPTIONS``, or when ``linger`` is not shorter than ``timeout``
+    (librdkafka would refuse the producer at the first delivery).
+    """
+    for key in settings.options:
+        if key in OWNED_OPTIONS:
+            raise ValidationError(
+                f"options.{key} cannot be set: the kafka channel sets it from {OWNED_OPTIONS[key]}",
+                code="VALIDATION_006",
+                path=f"options.{key}",
+                hint="Remove it from options"
+                + ("." if OWNED_OPTIONS[key].startswith("the ") else f"; set {OWNED_OPTIONS[key]} instead."),
+                component="events",
+            )
+    if settings.linger >= settings.timeout:
+        raise ValidationError(
+            "linger must be shorter than timeout: a message must be able to leave before it times out",
+            code="VALIDATION_006",
+            path="linger",
+            component="events",
+        )
+    return {
+        "bootstrap.servers": ",".join(settings.brokers),
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": settings.compression,
+        "linger.ms": _milliseconds(settings.linger),
+        "message.timeout.ms": int(settings.timeout.total_seconds() * 1000),
+        **settings.options,
+    }
+
+
+def secret_options(options: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of ``options`` that are credentials (``sasl.password``, ``ssl.key.pem``,
+    ``sasl.jaas.config``, ...): scrubbed from every message and log line of the channel."""
+    return tuple(
+        value
+        for key, value in options.items()
+        if value and (looks_secret(key) or any(part in key.lower() for part in _SECRET_PARTS))
+    )
+
+
+# -- the encoder ------------------------------------------------------------------------------------------
+
+
+def _key(event: Event, key_by: str) -> bytes | None:
+    """The key ``to_kafka_binary`` writes for ``event`` (already redacted): the attribute or extension
+    ``key_by`` names, as text; None when the event has none."""
+    value: object
+    if key_by in event.extensions:
+        value = event.extensions[key_by]
+    elif key_by == "time":  # RFC 3339 in UTC with microseconds, as every encoder writes it
+        value = None if event.time is None else event.time.isoformat(timespec="microseconds")
+        value = None if value is None else str(value).replace("+00:00", "Z")
+    elif key_by in ("severity", "category"):
+        value = getattr(event, key_by).value
+    elif key_by in _KEY_ATTRIBUTES:
+        value = getattr(event, key_by)
+    else:
+        value = None
+    return None if value is None else str(value).encode()
+
+
+class KafkaEncoder:
+    """One event to one Kafka message in the CloudEvents Kafka binding, redacted as every encoder is.
+
+    ``binary`` (the default): ``ce_`` headers and ``content-type``, the data as the value
+    (``encoding.to_kafka_binary``). ``structured``: a ``content-type: application/cloudevents+json``
+    header and the structured JSON event as the value. In both modes the key is the attribute or
+    extension ``key_by`` names (None when the event has none, so librdkafka spreads those).
+    """
+
+    def __init__(self, mode: Literal["binary", "structured"] | str = "binary", *, key_by: str = "subject"):
+        if mode not in ("binary", "structured"):
+            raise ValueError(f"mode must be 'binary' or 'structured', not {mode!r}")
+        self.mode = mode
+        self.key_by = key_by
+
+    def encode(self, event: Event) -> Message:
+        """The message of ``event``; ``InvalidEvent`` when its data is not JSON."""
+        if self.mode == "binary":
+            return to_kafka_binary(event, key_by=self.key_by)
+        shown = redacted(event)  # to_structured redacts again: a no-op walk, kept for one code path
+        return list(_STRUCTURED_HEADERS), to_structured(shown), _key(shown, self.key_by)
+
+    def __repr__(self) -> str:
+        return f"KafkaEncoder(mode={self.mode!r}, key_by={self.key_by!r})"
+
+
+# -- the sender -------------------------------------------------------------------------------------------
+
+
+class Producer(Protocol):
+    """What the sender uses of ``confluent_kafka.Producer`` (a test passes a fake with these methods)."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Callable[[KafkaError | None, Any], None] | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Queue one message (``BufferError`` when the local queue is full)."""
+        ...
+
+    def poll(self, timeout: float = -1) -> int:
+        """Serve the callbacks that are due, waiting up to ``timeout`` seconds for one."""
+        ...
+
+    def flush(self, timeout: float = -1) -> int:
+        """Wait up to ``timeout`` seconds for every queued message's report; how many are left."""
+        ...
+
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
+        """Fail every queued message (their reports come with the next poll)."""
+        ...
+
+    def close(self) -> bool:
+        """Destroy the client (after a flush)."""
+        ...
+
+
+ProducerFactory = Callable[[dict[str, Any]], Producer]
+"""Makes a producer from librdkafka settings (callbacks included): ``confluent_kafka.Producer`` by default."""
+
+
+def _confluent_producer(config: dict[str, Any]) -> Producer:
+    return cast(Producer, confluent_kafka.Producer(config))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageError:
+    """Why one message was not delivered: librdkafka's error name and text, and whether to try again."""
+
+    name: str
+    reason: str
+    transient: bool
+
+    @classmethod
+    def of(cls, error: KafkaError) -> MessageError:
+        """The error of a delivery report (or of ``produce``)."""
+        return cls(error.name(), error.str(), is_transient(error))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Produced(Batch[Event]):
+    """One batch produced together: ``items``, and ``outcomes[i]`` once the sender has the report of
+    ``items[i]`` (None: delivered)."""
+
+    outcomes: list[MessageError | None] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Iterable[Event]) -> Produced:
+        """The batch of ``events`` (no ``body``: the sender encodes each event on its thread)."""
+        return cls(b"", tuple(events))
+
+    def only(self, keep: Iterable[int]) -> Produced:
+        """A new batch of the items at ``keep`` alone (a resend)."""
+        return Produced.of(self.items[i] for i in keep)
+
+
+class _Reports:
+    """The outcome of one attempt's messages, written by whichever thread serves their delivery reports.
+
+    ``done`` is set when every message has its outcome. ``close`` ends the attempt: a report arriving
+    after it (only if librdkafka outlived its own timeout) changes nothing.
+    """
+
+    __slots__ = ("_closed", "_lock", "_pending", "_seen", "done", "failures")
+
+    def __init__(self, count: int) -> None:
+        self._pending = count
+        self._seen = bytearray(count)
+        self._closed = False
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self.failures: dict[int, MessageError] = {}
+        if not count:
+            self.done.set()
+
+    def report(self, index: int, error: KafkaError | None, _message: object) -> None:
+        """The delivery report of message ``index`` (librdkafka's ``on_delivery``)."""
+        self.settle(index, None if error is None else MessageError.of(error))
+
+    def settle(self, index: int, failure: MessageError | None) -> None:
+        """Message ``index`` is delivered (None) or failed."""
+        with self._lock:
+            if self._closed or self._seen[index]:
+                return
+            self._seen[index] = 1
+            if failure is not None:
+                self.failures[index] = failure
+            self._pending -= 1
+            if not self._pending:
+                self.done.set()
+
+    def close(self, waited: float) -> dict[int, MessageError]:
+        """The failures, counting every message still without a report as failed."""
+        with self._lock:
+            self._closed = True
+            if self._pending:
+                silent = MessageError("_NO_REPORT", f"no delivery report within {waited:g} s", True)
+                for index, seen in enumerate(self._seen):
+                    if not seen:
+                        self.failures[index] = silent
+            return self.failures
+
+
+class _LibrdkafkaLog:
+    """librdkafka's log lines (the producer's ``logger``), scrubbed, into the channel's logger."""
+
+    def __init__(self, logger: Logger, scrub: Callable[[str], str]) -> None:
+        self._logger = logger
+        self._scrub = scrub
+
+    def log(self, level: int, template: str, *args: object) -> None:
+        """One line, at warning when librdkafka logged it at warning or above, else at debug."""
+        line = self._scrub(template % args if args else template)
+        if level >= logging.WARNING:
+            self._logger.warning("librdkafka", line=line)
+        else:
+            self._logger.debug("librdkafka", line=line)
+
+
+class _Client:
+    """One producer and the daemon thread serving its callbacks until ``close``.
+
+    ``fatal`` is set when librdkafka reports a fatal error (the idempotent producer lost its guarantees):
+    the sender then replaces the client before the next batch.
+    """
+
+    def __init__(
+        self,
+        factory: ProducerFactory,
+        config: Mapping[str, Any],
+        *,
+        name: str,
+        logger: Logger,
+        scrub: Callable[[str], str],
+    ) -> None:
+        self._logger = logger
+        self._scrub = scrub
+        self.fatal: str | None = None
+        self.producer = factory(
+            {**config, "error_cb": self._on_error, "logger": _LibrdkafkaLog(logger, scrub)}
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"sharedconfig-kafka-{name}", daemon=True)
+        self._thread.start()
+
+    def _on_error(self, error: KafkaError) -> None:
+        text = self._scrub(error.str())
+        if error.fatal():
+            self.fatal = f"{error.name()}: {text}"
+            self._logger.error("kafka producer failed; a new one takes the next batch", error=text)
+        elif error.code() in _TRANSIENT:
+            self._logger.debug("kafka client error", code=error.name(), error=text)
+        else:
+            self._logger.warning("kafka client error", code=error.name(), error=text)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.producer.poll(_POLL_INTERVAL)
+            except Exception as exc:  # our callbacks do not raise; this keeps the thread alive if one does
+                self._logger.error("kafka callback failed", error=self._scrub(f"{type(exc).__name__}: {exc}"))
+
+    def close(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for queued messages, fail the rest, stop the thread; how many
+        messages were still queued."""
+        try:
+            left = self.producer.flush(timeout)
+            if left:
+                self.producer.purge()
+                self.producer.flush(0)  # serves the purged messages' reports: their batches end now
+            return left
+        finally:
+            self._stop.set()
+            if self._thread is not threading.current_thread():
+                self._thread.join()
+            self.producer.close()
+
+
+class KafkaSender:
+    """Produces one batch of events and waits for all their delivery reports (a ``Delivery`` sender).
+
+    ``send`` encodes and produces the whole batch on a worker thread, then waits there until librdkafka
+    has reported on every message (within ``message.timeout.ms``, plus ``REPORT_GRACE``). A ``Produced``
+    batch gets each message's outcome in ``outcomes``, and ``send`` returns once at least one message
+    was delivered: the channel settles the others one by one. When none was (a broker down, say), or
+    for a plain ``Batch`` when any was not, it raises a ``DeliveryError`` naming the topic, the brokers
+    and the commonest error, retryable when one of the errors is transient (``is_transient``). An event
+    whose data is not JSON fails alone, not transient.
+
+    The producer is made at the first ``send`` (with ``factory``) and closed by ``aclose``; a fatal error
+    replaces it before the next batch. Messages and log lines never contain a ``secrets`` value, nor any
+    value librdkafka quotes from the configuration.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        topic: str,
+        encoder: KafkaEncoder | None = None,
+        *,
+        name: str = "kafka",
+        secrets: Iterable[str] = (),
+        logger: Logger | None = None,
+        factory: ProducerFactory = _confluent_producer,
+        report_timeout: float | None = None,
+    ) -> None:
+        self.name = name
+        self.topic = topic
+        self.encoder = encoder or KafkaEncoder()
+        self.brokers = str(config.get("bootstrap.servers", ""))
+        self.secrets: tuple[str, ...] = tuple(s for s in secrets if s)
+        """Every value that must never be shown (for the delivery's ``redact``)."""
+        self._config = dict(config)
+        self._factory = factory
+        self._logger = logger or StdlibLogger("sharedconfig.monitoring.events").bind(channel=name)
+        timeout = float(config.get("message.timeout.ms", 300_000)) / 1000
+        self.close_timeout = timeout
+        self.report_timeout = timeout + REPORT_GRACE if report_timeout is None else report_timeout
+        self._client: _Client | None = None
+        self._lock = threading.Lock()
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any secret value, nor a configuration value librdkafka quoted."""
+        text = _QUOTED_VALUE.sub(rf'\1"{REDACTED}"', text)
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def _current(self) -> _Client:
+        with self._lock:
+            client = self._client
+            if client is not None and client.fatal is not None:
+                self._client = None
+                client.close(0)
+                client = None
+            if client is None:
+                client = self._client = _Client(
+                    self._factory, self._config, name=self.name, logger=self._logger, scrub=self.scrub
+                )
+            return client
+
+    def _produce(self, events: Sequence[Event]) -> dict[int, MessageError]:
+        """Encode and produce ``events``, wait for their reports; the failures by index (worker thread)."""
+        reports = _Reports(len(events))
+        try:
+            producer = self._current().producer
+        except KafkaException as exc:  # the configuration was refused: no attempt will do better
+            error = exc.args[0]
+            refused = MessageError(error.name(), self.scrub(error.str()), False)
+            return dict.fromkeys(range(len(events)), refused)
+        deadline = time.monotonic() + self.report_timeout
+        produce, topic, encode, report = producer.produce, self.topic, self.encoder.encode, reports.report
+        for index, event in enumerate(events):
+            try:
+                headers, value, key = encode(event)
+            except SharedConfigError as exc:
+                reports.settle(index, MessageError("INVALID_EVENT", exc.message, False))
+                continue
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=partial(report, index), headers=headers)
+                    break
+                except BufferError:  # librdkafka's local queue is full: reports make room, or time runs out
+                    if time.monotonic() >= deadline:
+                        reports.settle(index, MessageError.of(KafkaError(KafkaError._QUEUE_FULL)))
+                        break
+                    producer.poll(_QUEUE_WAIT)
+                except KafkaException as exc:
+                    reports.settle(index, MessageError.of(exc.args[0]))
+                    break
+        reports.done.wait(max(0.0, deadline - time.monotonic()))
+        return reports.close(self.report_timeout)
+
+    def _error(self, failures: Mapping[int, MessageError], total: int) -> DeliveryError:
+        names = Counter(failure.name for failure in failures.values())
+        commonest, _ = names.most_common(1)[0]
+        reason = next(f.reason for f in failures.values() if f.name == commonest)
+        others = len(names) - 1
+        message = (
+            f"{self.name}: {len(failures)} of {total} events not delivered to topic {self.topic!r} "
+            f"on {self.brokers}: {commonest} ({reason})"
+            + (f" and {others} other error{'s' if others > 1 else ''}" if others else "")
+        )
+        return DeliveryError(
+            self.scrub(message),
+            retryable=any(failure.transient for failure in failures.values()),
+            component="events",
+            operation=f"channel:{self.name}",
+            details={
+                "topic": self.topic,
+                "brokers": self.brokers,
+                "failed": len(failures),
+                "errors": dict(names),
+            },
+        )
+
+    async def send(self, payload: Batch[Event]) -> None:
+        """Produce ``payload.items`` and wait for their delivery reports."""
+        events = payload.items
+        if not events:
+            return
+        failures = await to_thread(lambda: self._produce(events))
+        if isinstance(payload, Produced):
+            payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
+            if len(failures) < len(events):
+                return  # some went through: the channel resends or dead-letters the others
+        if failures:
+            raise self._error(failures, len(events))
+
+    async def aclose(self) -> None:
+        """Flush what is queued (up to the message timeout), then close the producer and stop its thread;
+        a later ``send`` makes a new producer."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is None:
+            return
+        left = await to_thread(lambda: client.close(self.close_timeout))
+        if left:
+            self._logger.warning("kafka messages still queued at close were purged", messages=left)
+
+    def __repr__(self) -> str:
+        return f"KafkaSender(topic={self.topic!r}, brokers={self.brokers!r}, mode={self.encoder.mode!r})"
+
+
+# -- the channel ------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class KafkaChannel:
+    """A ``KafkaSender`` composed by ``Delivery``: ``await deliver(events)`` never raises and returns how
+    many events' delivery reports said delivered.
+
+    One ``deliver`` call is one batch: its messages are produced together and their reports awaited
+    together. A batch of which no message was delivered goes through the delivery's retries, breaker
+    and in-flight bound, and a give-up dead-letters it. Once some went through, the others are settled
+    one by one, as the elasticsearch channel does: one refused for good (too large, not allowed) is
+    dead-lettered with its own error; the transient ones go again, alone, after the retry policy's
+    ``delay`` on ``clock``, at most ``max_retries`` times, then are dead-lettered with their errors. A
+    resend that fails whole is a failed batch like any other (the delivery's retries, then its give-up).
+    """
+
+    delivery: Delivery[Batch[Event]]
+    dead_letter: DeadLetterFile | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+    @property
+    def name(self) -> str:
+        """The channel's name (the ``channel`` label): the delivery's name."""
+        return self.delivery.name
+
+    async def deliver(self, events: Sequence[Event]) -> int:
+        """Produce ``events``; how many reached the topic (the rest were dead-lettered)."""
+        if not events:
+            return 0
+        batch = Produced.of(events)
+        retry = self.delivery.retry
+        delivered = 0
+        for attempt in range(retry.attempts):
+            if attempt:
+                await self.clock.sleep(retry.delay(attempt - 1))
+            if not await self.delivery.deliver(batch):
+                return delivered  # given up: the delivery dead-lettered batch.items
+            resend: list[int] = []
+            refused: list[int] = []
+            for index, outcome in enumerate(batch.outcomes):
+                if outcome is None:
+                    delivered += 1
+                else:
+                    (resend if outcome.transient else refused).append(index)
+            self._refuse(batch, refused, "not delivered")
+            if not resend:
+                return delivered
+            if attempt + 1 == retry.attempts:
+                self._refuse(batch, resend, f"not delivered after {retry.attempts} attempts")
+                return delivered
+            batch = batch.only(resend)
+        return delivered
+
+    def _refuse(self, batch: Produced, indexes: Sequence[int], what: str) -> None:
+        """Log the failed messages once and dead-letter each event with its own error."""
+        if not indexes:
+            return
+        errors = Counter(str(batch.outcomes[i]) for i in indexes)
+        summary = "; ".join(f"{error} x{count}" for error, count in errors.most_common())
+        self.delivery.failed(f"{self.name}: {len(indexes)} event(s) {what}: {summary}", events=len(indexes))
+        if self.dead_letter is None:
+            return
+        by_reason: dict[str, list[Event]] = {}
+        for i in indexes:
+            reason = self.delivery.scrub(f"{self.name}: {what}: {batch.outcomes[i]}")
+            by_reason.setdefault(reason, []).append(batch.items[i])
+        for reason, events in by_reason.items():  # one write (and fsync) per distinct reason
+            self.dead_letter.append(events, reason)
+
+    async def aclose(self) -> None:
+        """Flush and close the producer."""
+        await self.delivery.aclose()
+
+    def __repr__(self) -> str:
+        return f"KafkaChannel({self.name!r}, {self.delivery.sender!r})"
+
+
+def build(
+    settings: KafkaChannelSettings, ctx: ChannelContext, *, factory: ProducerFactory = _confluent_producer
+) -> KafkaChannel:
+    """The ``kafka`` entry point: the channel ``settings`` describe, named ``ctx.name``.
+
+    Nothing connects yet: the producer is made (by ``factory``, a test's fake) at the first delivery.
+    Raises ``ValidationError`` when ``options`` names a setting the channel owns (see ``producer_config``).
+    """
+    config = producer_config(settings, client_id=f"sharedconfig-{ctx.name}")
+    sender = KafkaSender(
+        config,
+        settings.topic,
+        KafkaEncoder(settings.mode, key_by=settings.key),
+        name=ctx.name,
+        secrets=secret_options(settings.options),
+        logger=ctx.logger,
+        factory=factory,
+    )
+    delivery = ctx.delivery(sender, settings, redact=sender.secrets)
+    return KafkaChannel(delivery, ctx.dead_letter, ctx.clock)
