@@ -33,11 +33,16 @@ def non_daemon_or_runtime_threads() -> set[str]:
 
 
 class TestFacade:
-    def test_builds_parts_from_the_seed_settings(self) -> None:
-        """The seed's production config yields exporters for both push targets and the built-in checks."""
+    def test_builds_parts_from_the_seed_settings(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The seed's production config yields exporters for both push targets, the built-in checks and its
+        two event channels (their journal lands in the working directory, here a temporary one)."""
+        monkeypatch.chdir(tmp_path)
         config = load([SEED], environ=SEED_ENV, env_file=None)
         mon = Monitoring.from_config(config, stream=io.StringIO())
         assert sorted(e.name for e in mon.exporters) == ["datadog", "remote_write"]
+        assert [c.name for c in mon.events.channels] == ["elasticsearch", "kafka"]
         assert "dd-canary-key" not in repr(mon)
         report = mon.health.report()
         assert {"process", "config_loader", "security_manager", "http_client_pool"} <= set(report.checks)
@@ -136,8 +141,11 @@ class TestFixes:
         assert mon.health.report("ready").http_status == 200
         assert not mon.health.report().checks["config_loader"].critical
 
-    def test_with_a_config_the_config_check_is_critical(self) -> None:
+    def test_with_a_config_the_config_check_is_critical(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """from_config makes config_loader critical and healthy."""
+        monkeypatch.chdir(tmp_path)  # the seed's event channels journal in the working directory
         config = load([SEED], environ=SEED_ENV, env_file=None)
         mon = Monitoring.from_config(config, stream=io.StringIO())
         asyncio.run(mon.health.run_all())
