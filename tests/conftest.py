@@ -97,6 +97,28 @@ def _no_thread_leak() -> Iterator[None]:
         leaked[0].join(0.05)
 
 
+_RUNTIME_FILES = (
+    "sharedconfig-events.journal",
+    "sharedconfig-events.sqlite3",
+    "sharedconfig-events.dead-letter",
+)
+"""What a Monitoring with event channels and default paths writes into its working directory."""
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime_files_left() -> Iterator[None]:
+    """Fail a test that leaves the events journal, store or dead letters in the working directory."""
+    before = {name for name in _RUNTIME_FILES if os.path.lexists(name)}
+    yield
+    left = sorted({name for name in _RUNTIME_FILES if os.path.lexists(name)} - before)
+    for name in left:
+        shutil.rmtree(name, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.remove(name)
+    if left:
+        pytest.fail(f"the test left {left} in the working directory: run it in tmp_path (monkeypatch.chdir)")
+
+
 def write_config(tmp_path: Path, name: str, text: str) -> str:
     """Write ``text`` to ``tmp_path / name`` and return the path as a string, as load() takes it."""
     path = tmp_path / name
