@@ -108,13 +108,14 @@ _RUNTIME_FILES = (
 @pytest.fixture(autouse=True)
 def _no_runtime_files_left() -> Iterator[None]:
     """Fail a test that leaves the events journal, store or dead letters in the working directory."""
-    before = {name for name in _RUNTIME_FILES if os.path.lexists(name)}
+    cwd = Path.cwd()  # the test may chdir (monkeypatch.chdir is undone after this fixture's check)
+    before = {name for name in _RUNTIME_FILES if os.path.lexists(cwd / name)}
     yield
-    left = sorted({name for name in _RUNTIME_FILES if os.path.lexists(name)} - before)
+    left = sorted({name for name in _RUNTIME_FILES if os.path.lexists(cwd / name)} - before)
     for name in left:
-        shutil.rmtree(name, ignore_errors=True)
+        shutil.rmtree(cwd / name, ignore_errors=True)
         with contextlib.suppress(OSError):
-            os.remove(name)
+            os.remove(cwd / name)
     if left:
         pytest.fail(f"the test left {left} in the working directory: run it in tmp_path (monkeypatch.chdir)")
 
