@@ -323,7 +323,11 @@ class EventPublisher:
 
     def announce_drops(self) -> Event | None:
         """Publish one ``events_dropped`` event for the drops since the last one, at most once per
-        ``announce_every`` seconds of the clock (the dispatcher calls it after every round)."""
+        ``announce_every`` seconds of the clock (the dispatcher calls it after every round).
+
+        One that is left out itself (the buffer it reports on is still full under ``drop_newest``, the
+        journal is down) hands its counts on to the next, so the announcements add up to every drop.
+        """
         now = self._clock.now()
         with self._lock:
             if not self._unannounced or now < self._next_announce:
@@ -332,13 +336,18 @@ class EventPublisher:
             self._next_announce = now + self._announce_every
         total = sum(dropped.values())
         self._logger.warning("events were dropped", dropped=dropped)
-        return self.emit(
+        announced = self.emit(
             DROPS_EVENT,
             "events",
             {"dropped": dict(sorted(dropped.items())), "total": total},
             severity=Severity.HIGH,
             category=Category.ERROR,
         )
+        if announced is None:  # refused (the full buffer it reports on, say): the next one carries the counts
+            with self._lock:
+                for reason, n in dropped.items():
+                    self._unannounced[reason] = self._unannounced.get(reason, 0) + n
+        return announced
 
     def __repr__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
