@@ -616,6 +616,14 @@ class TestDelivery:
         assert len(r.producers.made) == 2 and all(p.closed for p in r.producers.made)
         assert any(rec.level == "error" for rec in r.logger.records)
 
+    def test_a_spent_producer_id_renews_the_producer(self, rig: Callable[..., Rig]) -> None:
+        """A batch refused as PRODUCER_FENCED (a broker refusing the epoch bumped after a timeout) is retried
+        through a new producer, which delivers it."""
+        r = rig(fails(KafkaError.PRODUCER_FENCED, times=3))
+        assert r.deliver(events(3)) == 3
+        assert len(r.producers.made) == 2 and r.producers.made[0].closed
+        assert [len(p.sent) for p in r.producers.made] == [3, 3]
+
     def test_deliver_of_nothing_makes_no_producer(self, rig: Callable[..., Rig]) -> None:
         """An empty batch is 0 delivered, without a producer."""
         r = rig()
@@ -652,6 +660,8 @@ class TestErrors:
             (KafkaError.NOT_LEADER_FOR_PARTITION, True),
             (KafkaError.NOT_ENOUGH_REPLICAS, True),
             (KafkaError.REQUEST_TIMED_OUT, True),
+            (KafkaError.PRODUCER_FENCED, True),
+            (KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, True),
             (KafkaError.MSG_SIZE_TOO_LARGE, False),
             (KafkaError.TOPIC_AUTHORIZATION_FAILED, False),
             (KafkaError._INVALID_ARG, False),

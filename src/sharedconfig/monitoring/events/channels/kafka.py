@@ -136,16 +136,33 @@ _TRANSIENT: Final = frozenset(
 )
 
 
+_RENEW: Final = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    }
+)
+"""Errors saying the idempotent producer's id or epoch is spent: a new producer (a new id) takes the next
+batch. librdkafka reports most as fatal, but a broker may answer so per message, e.g. refusing the epoch
+librdkafka bumps after a message timed out (tansu answers PRODUCER_FENCED then, forever after)."""
+_RENEW_NAMES: Final = frozenset(KafkaError(code).name() for code in _RENEW)
+
+
 def is_transient(error: KafkaError) -> bool:
     """Whether another attempt may deliver a message that failed with ``error``.
 
     True for the errors of a broker that is down, unreachable, electing a leader or throttling
     (librdkafka gives delivery reports without its own ``retriable`` flag, so the codes are listed here),
-    for an error librdkafka marks retriable, and for a fatal error (the next attempt gets a new
-    producer). False for what stays wrong: a message too large, no permission, an unknown topic or
-    partition, a refused configuration, messages purged at close.
+    for an error librdkafka marks retriable, and for a fatal error or a spent producer id (the next
+    attempt gets a new producer). False for what stays wrong: a message too large, no permission, an
+    unknown topic or partition, a refused configuration, messages purged at close.
     """
-    return error.code() in _TRANSIENT or error.retriable() or error.fatal()
+    return error.code() in _TRANSIENT or error.code() in _RENEW or error.retriable() or error.fatal()
 
 
 # -- settings to librdkafka ------------------------------------------------------------------------------
@@ -461,9 +478,10 @@ class KafkaSender:
     and the commonest error, retryable when one of the errors is transient (``is_transient``). An event
     whose data is not JSON fails alone, not transient.
 
-    The producer is made at the first ``send`` (with ``factory``) and closed by ``aclose``; a fatal error
-    replaces it before the next batch. Messages and log lines never contain a ``secrets`` value, nor any
-    value librdkafka quotes from the configuration.
+    The producer is made at the first ``send`` (with ``factory``) and closed by ``aclose``; a fatal error,
+    or a message refused because the producer's id or epoch is spent, replaces it before the next batch.
+    Messages and log lines never contain a ``secrets`` value, nor any value librdkafka quotes from the
+    configuration.
     """
 
     def __init__(
@@ -517,11 +535,12 @@ class KafkaSender:
         """Encode and produce ``events``, wait for their reports; the failures by index (worker thread)."""
         reports = _Reports(len(events))
         try:
-            producer = self._current().producer
+            client = self._current()
         except KafkaException as exc:  # the configuration was refused: no attempt will do better
             error = exc.args[0]
             refused = MessageError(error.name(), self.scrub(error.str()), False)
             return dict.fromkeys(range(len(events)), refused)
+        producer = client.producer
         deadline = time.monotonic() + self.report_timeout
         produce, topic, encode, report = producer.produce, self.topic, self.encoder.encode, reports.report
         for index, event in enumerate(events):
@@ -543,7 +562,14 @@ class KafkaSender:
                     reports.settle(index, MessageError.of(exc.args[0]))
                     break
         reports.done.wait(max(0.0, deadline - time.monotonic()))
-        return reports.close(self.report_timeout)
+        failures = reports.close(self.report_timeout)
+        spent = next((f for f in failures.values() if f.name in _RENEW_NAMES), None)
+        if spent is not None and client.fatal is None:
+            client.fatal = str(spent)
+            self._logger.warning(
+                "kafka producer id refused; a new producer takes the next batch", error=str(spent)
+            )
+        return failures
 
     def _error(self, failures: Mapping[int, MessageError], total: int) -> DeliveryError:
         names = Counter(failure.name for failure in failures.values())
