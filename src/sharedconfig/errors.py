@@ -401,6 +401,12 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         alert=True,
     ),
     ErrorCode(
+        "HTTP_002",
+        "Server refused the request",
+        "The message gives the server's answer and the hint its fix (for the events API without a store: "
+        "add a `type: sqlite` channel to monitoring.events.exporters).",
+    ),
+    ErrorCode(
         "TRIGGER_001",
         "Trigger execution failed",
         "See the cause for what the trigger's action raised.",

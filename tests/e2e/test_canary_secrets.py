@@ -551,14 +551,30 @@ def _enum_of(hint: object) -> type[enum.Enum] | None:
     return None
 
 
+def commands() -> dict[str, typer.core.TyperCommand]:
+    """Every command of the app by its words (``validate``, ``events tail``): groups are walked."""
+    found: dict[str, typer.core.TyperCommand] = {}
+
+    def walk(group: typer.core.TyperGroup, words: tuple[str, ...]) -> None:
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, typer.core.TyperGroup):
+                walk(cmd, (*words, name))
+            else:
+                assert isinstance(cmd, typer.core.TyperCommand)
+                found[" ".join((*words, name))] = cmd
+
+    root = typer.main.get_command(cli_app)
+    assert isinstance(root, typer.core.TyperGroup)
+    walk(root, ())
+    return found
+
+
 def invocations(world: World) -> list[Invocation]:
     """Every command of the app, with every choice of each enum option and each flag on or off, on the
     valid and on the invalid configuration, given every source option it takes (--set, --secrets-dir,
-    --env-file). Commands and options are read from the app, so one added later is run too."""
-    group = typer.main.get_command(cli_app)
-    assert isinstance(group, typer.core.TyperGroup)
+    --env-file, --config). Commands and options are read from the app, so one added later is run too."""
     found: list[Invocation] = []
-    for command, cmd in group.commands.items():
+    for command, cmd in commands().items():
         if command in LONG_RUNNING:
             continue
         assert cmd.callback is not None
@@ -573,7 +589,7 @@ def invocations(world: World) -> list[Invocation]:
                 continue
             flag = next(o for o in param.opts if o.startswith("--"))
             kind = _enum_of(hint)
-            if flag in ("--set", "--secrets-dir", "--env-file"):
+            if flag in ("--set", "--secrets-dir", "--env-file", "--config"):
                 sources.add(flag)
             elif kind is not None:
                 choices.append([[flag, str(member.value)] for member in kind])
@@ -581,12 +597,15 @@ def invocations(world: World) -> list[Invocation]:
                 choices.append([[], [flag]])
         variants: list[Broken | None] = [None, *world.broken]
         for broken, options in itertools.product(variants, itertools.product(*choices)):
-            if broken and not positional:
+            if broken and not positional and "--config" not in sources:
                 continue  # it reads no configuration, so an invalid one cannot reach it
-            args: list[str] = [command]
+            args: list[str] = command.split()
             pair = iter([world.files[0], broken.files[0] if broken else world.changed])
             for takes_list in positional:
                 args.extend(world.files_of(broken) if takes_list else [next(pair)])
+            if "--config" in sources:  # the configuration as an option (events tail, events replay)
+                for file in world.files_of(broken):
+                    args.extend(["--config", file])
             if "--set" in sources:
                 for override in world.overrides_of(broken):
                     args.extend(["--set", override])
@@ -610,7 +629,7 @@ class TestCommandLine:
         """Every command, every format and flag, valid and invalid: stdout and stderr carry no canary."""
         c = world.canaries
         runs = invocations(world)
-        every = set(typer.main.get_command(cli_app).commands)  # type: ignore[attr-defined]
+        every = set(commands())
         assert {r.command for r in runs} | LONG_RUNNING == every, "a command is run neither here nor as serve"
         caplog.set_level(logging.DEBUG)
         for run in runs:

@@ -13,6 +13,7 @@ import typer
 
 import sharedconfig
 from sharedconfig.cli import config as config_cmds
+from sharedconfig.cli import events as events_cmds
 from sharedconfig.cli import serve as serve_cmd
 from sharedconfig.config.issues import ValidationReport
 from sharedconfig.errors import ConfigValidationError, SharedConfigError
@@ -50,6 +51,7 @@ app.command("show")(config_cmds.show)
 app.command("schema")(config_cmds.schema)
 app.command("diff")(config_cmds.diff)
 app.command("serve")(serve_cmd.serve)
+app.add_typer(events_cmds.app, name="events")
 
 
 def report_error(exc: SharedConfigError) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "api_router",
     "error_response",
     "install_error_handlers",
+    "require_token",
 ]
 
 
@@ -42,6 +43,9 @@ class APIErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INVALID_REQUEST = "invalid_request"
     CONFIG_NOT_LOADED = "config_not_loaded"
+    INVALID_PARAMETER = "invalid_parameter"
+    EVENTS_NOT_STORED = "events_not_stored"
+    EVENTS_UNAVAILABLE = "events_unavailable"
     INTERNAL_ERROR = "internal_error"
     HTTP_ERROR = "http_error"
 
@@ -149,8 +153,10 @@ def install_error_handlers(app: FastAPI) -> None:
 _bearer = HTTPBearer(auto_error=False, description="The API token (SHAREDCONFIG_API_TOKEN).")
 
 
-def _require_token(token: SecretStr | None) -> Callable[..., Any]:
-    async def require_token(
+def require_token(token: SecretStr | None) -> Callable[..., Any]:
+    """The dependency of every ``/api/*`` route: a 401 (``WWW-Authenticate``) unless it gets ``token``."""
+
+    async def check_token(
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
@@ -166,7 +172,7 @@ def _require_token(token: SecretStr | None) -> Callable[..., Any]:
                 headers={"WWW-Authenticate": refusal.www_authenticate},
             )
 
-    return require_token
+    return check_token
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -176,7 +182,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def api_router(config: Callable[[], Config | None], token: SecretStr | None) -> APIRouter:
     """The ``/api/v1`` routes; ``config`` returns the snapshot in force (None when there is none)."""
-    router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(_require_token(token))])
+    router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(require_token(token))])
 
     @router.get(
         "/config",

@@ -19,12 +19,14 @@ from starlette.types import Scope as ASGIScope
 
 import sharedconfig
 from sharedconfig.interfaces import HealthStatus
+from sharedconfig.monitoring.events.channels.sqlite import EventStore
 from sharedconfig.monitoring.health import HealthReport, Scope
 from sharedconfig.monitoring.health.wire import Memo, encode, wire_fields
 from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.middleware import ASGIMetricsMiddleware
 from sharedconfig.server.api import APIErrorCode, api_router, error_response, install_error_handlers
 from sharedconfig.server.auth import configured_token
+from sharedconfig.server.events import Streams, events_router
 from sharedconfig.server.lifespan import monitoring_lifespan
 
 if TYPE_CHECKING:
@@ -166,9 +168,17 @@ class _App(FastAPI):
     """FastAPI whose OpenAPI also documents the health routes, which are plain Starlette routes.
 
     With ``probe_front`` set (``create_app`` does), the health probes are answered by it first.
+    ``close_streams()`` ends the open event streams (servers call it as they shut down).
     """
 
     probe_front: _ProbeFront | None = None
+    event_streams: Streams | None = None
+
+    def close_streams(self) -> None:
+        """End every open ``/api/v1/events/stream`` response, so a graceful shutdown need not wait for
+        clients that never leave (``BackgroundServer.stop`` calls it); later streams end at once."""
+        if self.event_streams is not None:
+            self.event_streams.close()
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         """The probe front for the probes it takes, FastAPI for everything else."""
@@ -200,10 +210,13 @@ def create_app(
     api_token: SecretStr | str | None = None,
     title: str = "sharedconfig",
     manage_monitoring: bool = True,
+    event_store: EventStore | None = None,
 ) -> FastAPI:
     """Build the app serving ``monitoring``.
 
-    ``config`` is what ``/api/v1/config`` shows (default: ``monitoring.config``). The API token is
+    ``config`` is what ``/api/v1/config`` shows (default: ``monitoring.config``). ``/api/v1/events`` and
+    its stream read ``event_store`` when given, else the store of ``monitoring``'s first sqlite channel
+    (``monitoring.events.store``); without either they answer 404 ``events_not_stored``. The API token is
     ``api_token`` when given, else ``$SHAREDCONFIG_API_TOKEN``, else ``monitoring.settings.server.api_token``;
     without one ``/api/*`` answers 401 explaining how to set it. Request metrics of the app itself are
     recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``. With ``manage_monitoring`` the
@@ -284,4 +297,11 @@ def create_app(
         return config if config is not None else monitoring.config
 
     app.include_router(api_router(current_config, token))
+
+    def current_store() -> EventStore | None:
+        # read per request: the events part attaches the store when Monitoring builds its channels
+        return event_store if event_store is not None else monitoring.events.store
+
+    app.event_streams = Streams()
+    app.include_router(events_router(current_store, token, clock=monitoring.clock, streams=app.event_streams))
     return app

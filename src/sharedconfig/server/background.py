@@ -136,6 +136,7 @@ class BackgroundServer:
         protocol = guarded_protocol(import_from_string(HTTP_PROTOCOLS[http]), self.guard)
 
         self.host = host
+        self._app = app
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
@@ -202,7 +203,14 @@ class BackgroundServer:
         return not self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut down gracefully (open requests finish), then join the thread (idempotent)."""
+        """Shut down gracefully (open requests finish), then join the thread (idempotent).
+
+        An app with ``close_streams()`` (``create_app``'s) is told first, so its open event streams end
+        instead of holding the graceful shutdown until its timeout.
+        """
+        close_streams = getattr(self._app, "close_streams", None)
+        if callable(close_streams):
+            close_streams()
         self._server.should_exit = True
         if self._thread.ident is None:  # never started
             self._socket.close()
