@@ -58,6 +58,7 @@ __all__ = [
     "Produced",
     "Producer",
     "ProducerFactory",
+    "Tries",
     "build",
     "is_transient",
     "producer_config",
@@ -328,21 +329,37 @@ class MessageError:
         return f"{self.name} ({self.reason})"
 
 
+@dataclass(slots=True)
+class Tries:
+    """The attempts the events of one ``deliver`` may take in all (the retry policy's), shared by its
+    resends: no event is produced more than ``limit`` times, whoever retries (the delivery or the channel)."""
+
+    limit: int
+    made: int = 0
+
+    @property
+    def left(self) -> int:
+        """Attempts still allowed."""
+        return self.limit - self.made
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Produced(Batch[Event]):
     """One batch produced together: ``items``, and ``outcomes[i]`` once the sender has the report of
-    ``items[i]`` (None: delivered)."""
+    ``items[i]`` (None: delivered). ``tries`` counts its attempts and its resends' (None: no limit but
+    the delivery's)."""
 
     outcomes: list[MessageError | None] = field(default_factory=list)
+    tries: Tries | None = None
 
     @classmethod
-    def of(cls, events: Iterable[Event]) -> Produced:
+    def of(cls, events: Iterable[Event], tries: Tries | None = None) -> Produced:
         """The batch of ``events`` (no ``body``: the sender encodes each event on its thread)."""
-        return cls(b"", tuple(events))
+        return cls(b"", tuple(events), tries=tries)
 
     def only(self, keep: Iterable[int]) -> Produced:
-        """A new batch of the items at ``keep`` alone (a resend)."""
-        return Produced.of(self.items[i] for i in keep)
+        """A new batch of the items at ``keep`` alone (a resend), sharing ``tries``."""
+        return Produced.of((self.items[i] for i in keep), self.tries)
 
 
 class _Reports:
@@ -475,8 +492,8 @@ class KafkaSender:
     batch gets each message's outcome in ``outcomes``, and ``send`` returns once at least one message
     was delivered: the channel settles the others one by one. When none was (a broker down, say), or
     for a plain ``Batch`` when any was not, it raises a ``DeliveryError`` naming the topic, the brokers
-    and the commonest error, retryable when one of the errors is transient (``is_transient``). An event
-    whose data is not JSON fails alone, not transient.
+    and the commonest error, retryable when one of the errors is transient (``is_transient``) and the
+    batch's ``tries`` are not spent. An event whose data is not JSON fails alone, not transient.
 
     The producer is made at the first ``send`` (with ``factory``) and closed by ``aclose``; a fatal error,
     or a message refused because the producer's id or epoch is spent, replaces it before the next batch.
@@ -571,7 +588,9 @@ class KafkaSender:
             )
         return failures
 
-    def _error(self, failures: Mapping[int, MessageError], total: int) -> DeliveryError:
+    def _error(
+        self, failures: Mapping[int, MessageError], total: int, *, spent: bool = False
+    ) -> DeliveryError:
         names = Counter(failure.name for failure in failures.values())
         commonest, _ = names.most_common(1)[0]
         reason = next(f.reason for f in failures.values() if f.name == commonest)
@@ -580,10 +599,11 @@ class KafkaSender:
             f"{self.name}: {len(failures)} of {total} events not delivered to topic {self.topic!r} "
             f"on {self.brokers}: {commonest} ({reason})"
             + (f" and {others} other error{'s' if others > 1 else ''}" if others else "")
+            + ("; retries spent" if spent else "")
         )
         return DeliveryError(
             self.scrub(message),
-            retryable=any(failure.transient for failure in failures.values()),
+            retryable=not spent and any(failure.transient for failure in failures.values()),
             component="events",
             operation=f"channel:{self.name}",
             details={
@@ -599,13 +619,16 @@ class KafkaSender:
         events = payload.items
         if not events:
             return
+        tries = payload.tries if isinstance(payload, Produced) else None
+        if tries is not None:
+            tries.made += 1
         failures = await to_thread(lambda: self._produce(events))
         if isinstance(payload, Produced):
             payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
             if len(failures) < len(events):
                 return  # some went through: the channel resends or dead-letters the others
         if failures:
-            raise self._error(failures, len(events))
+            raise self._error(failures, len(events), spent=tries is not None and tries.left <= 0)
 
     async def aclose(self) -> None:
         """Flush what is queued (up to the message timeout), then close the producer and stop its thread;
@@ -635,8 +658,9 @@ class KafkaChannel:
     and in-flight bound, and a give-up dead-letters it. Once some went through, the others are settled
     one by one, as the elasticsearch channel does: one refused for good (too large, not allowed) is
     dead-lettered with its own error; the transient ones go again, alone, after the retry policy's
-    ``delay`` on ``clock``, at most ``max_retries`` times, then are dead-lettered with their errors. A
-    resend that fails whole is a failed batch like any other (the delivery's retries, then its give-up).
+    ``delay`` on ``clock``, then are dead-lettered with their errors. A resend that fails whole is a failed
+    batch like any other (the delivery's retries, then its give-up). Either way an event is produced at
+    most ``max_retries + 1`` times in all: the batch and its resends share one ``Tries``.
     """
 
     delivery: Delivery[Batch[Event]]
@@ -652,12 +676,11 @@ class KafkaChannel:
         """Produce ``events``; how many reached the topic (the rest were dead-lettered)."""
         if not events:
             return 0
-        batch = Produced.of(events)
         retry = self.delivery.retry
+        tries = Tries(retry.attempts)
+        batch = Produced.of(events, tries)
         delivered = 0
-        for attempt in range(retry.attempts):
-            if attempt:
-                await self.clock.sleep(retry.delay(attempt - 1))
+        while True:
             if not await self.delivery.deliver(batch):
                 return delivered  # given up: the delivery dead-lettered batch.items
             resend: list[int] = []
@@ -670,11 +693,11 @@ class KafkaChannel:
             self._refuse(batch, refused, "not delivered")
             if not resend:
                 return delivered
-            if attempt + 1 == retry.attempts:
-                self._refuse(batch, resend, f"not delivered after {retry.attempts} attempts")
+            if tries.left <= 0:
+                self._refuse(batch, resend, f"not delivered after {tries.made} attempts")
                 return delivered
+            await self.clock.sleep(retry.delay(tries.made - 1))
             batch = batch.only(resend)
-        return delivered
 
     def _refuse(self, batch: Produced, indexes: Sequence[int], what: str) -> None:
         """Log the failed messages once and dead-letter each event with its own error."""
