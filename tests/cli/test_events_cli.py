@@ -340,6 +340,32 @@ class TestTailErrors:
         assert code == 1
         assert "HTTP_001" in err and "no answer within 10 s" in err
 
+    def test_a_silent_stream(
+        self,
+        store: EventStore,
+        use_transport: Callable[[httpx.BaseTransport], None],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A stream that stops sending (not even heartbeats) ends --follow with HTTP_001 saying how long."""
+        monitoring = Monitoring(MonitoringSettings(), stream=io.StringIO())
+
+        def stream(request: httpx.Request) -> httpx.Response:
+            def body() -> Iterator[bytes]:
+                yield b": heartbeat\n\n"
+                raise httpx.ReadTimeout("timed out", request=request)
+
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+        use_transport(
+            AppTransport(create_app(monitoring, api_token=TOKEN, event_store=store), streams=stream)
+        )
+        try:
+            code, _, err = run(["events", "tail", "-f", "--token", TOKEN], capsys)
+        finally:
+            monitoring.stop()
+        assert code == 1
+        assert "HTTP_001" in err and "no answer within 45 s" in err
+
     @pytest.mark.parametrize(
         ("option", "code", "shown"),
         [

@@ -21,7 +21,7 @@ import typer
 
 from sharedconfig.cli.config import EnvFile, EnvPrefix, Overrides, Profile, SecretsDir, load_options, plural
 from sharedconfig.errors import HTTPError, SecurityError, SharedConfigError, ValidationError, printable
-from sharedconfig.redaction import mask_userinfo
+from sharedconfig.redaction import mask_userinfo, redact_query
 
 if TYPE_CHECKING:
     import httpx
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sharedconfig.monitoring.events.event import Event
     from sharedconfig.monitoring.settings import EventChannelSettings
 
-__all__ = ["app", "replay", "tail"]
+__all__ = ["app", "event_line", "replay", "replay_path", "tail"]
 
 app = typer.Typer(
     name="events",
@@ -119,6 +119,10 @@ def _printer(as_json: bool) -> Callable[[Mapping[str, Any]], None]:
 # -- reading through the API -------------------------------------------------------------------------------
 
 
+def _shown(url: str) -> str:
+    return mask_userinfo(redact_query(url))
+
+
 def _url_host(host: str) -> str:
     if host in ("", "0.0.0.0"):
         return "127.0.0.1"
@@ -145,8 +149,8 @@ class _Api:
 
     @property
     def shown(self) -> str:
-        """The URL as it may be printed (a password in it masked)."""
-        return mask_userinfo(self.url)
+        """The URL as it may be printed (a password and query values in it masked)."""
+        return _shown(self.url)
 
     def _refused(self, response: httpx.Response) -> SharedConfigError:
         code, message, hint = _error_body(response)
@@ -174,11 +178,11 @@ class _Api:
             operation="events tail",
         )
 
-    def _unreachable(self, exc: Exception) -> HTTPError:
+    def _unreachable(self, exc: Exception, waited: float = _TIMEOUT) -> HTTPError:
         import httpx
 
         if isinstance(exc, httpx.TimeoutException):
-            why = f"no answer within {_TIMEOUT:g} s"
+            why = f"no answer within {waited:g} s"
         else:
             why = str(exc).rpartition("] ")[2] or type(exc).__name__
         return HTTPError(
@@ -215,8 +219,9 @@ class _Api:
                     response.read()
                     raise self._refused(response)
                 yield self._events(response.iter_lines())
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from None
+        except httpx.TransportError as exc:  # a silent stream too: heartbeats come every 15 s
+            silent = isinstance(exc, httpx.ReadTimeout)
+            raise self._unreachable(exc, _STREAM_SILENCE if silent else _TIMEOUT) from None
 
     @staticmethod
     def _events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -445,7 +450,7 @@ def _connect(url: str | None, token: str | None, config: Callable[[], Config]) -
         setting = server.api_token
     if not url.startswith(("http://", "https://")):
         raise ValidationError(
-            f"{mask_userinfo(url)!r} is not an http:// or https:// URL",
+            f"{_shown(url)!r} is not an http:// or https:// URL",
             path="--url",
             hint="Give the server's base URL, e.g. http://127.0.0.1:9464.",
             component="cli",

@@ -111,10 +111,6 @@ class Streams:
             with contextlib.suppress(RuntimeError):  # its loop is closed already: nothing is waiting
                 loop.call_soon_threadsafe(stop.set)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._open)
-
 
 class EventStream(Response):
     """The ``text/event-stream`` response: the store's events after ``start`` that match ``filters``.
@@ -225,7 +221,7 @@ def _unavailable(exc: Exception) -> APIError:
 
 
 def _page_body(records: Iterable[Record], next_cursor: int | None) -> bytes:
-    # the stored structured JSON spliced in as is: no decode and re-encode of every event
+    # each event's structured JSON joined into the body as bytes: the page itself is never re-encoded
     events = b",".join(to_structured(r.event) for r in records)
     cursor = b"null" if next_cursor is None else b'"%d"' % next_cursor
     return b'{"events":[' + events + b'],"next_cursor":' + cursor + b"}"
