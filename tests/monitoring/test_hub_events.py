@@ -194,10 +194,6 @@ def issues(tmp_path: Path, channels: list[dict[str, Any]]) -> list[Issue]:
 
 
 class TestChannelSettings:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="monitoring.settings.check_channel_names is defined but not in module.validators",
-    )
     def test_duplicate_names_are_validation_054(self, tmp_path: Path) -> None:
         """settings.py: ``check_channel_names`` in ``module.validators``. A second channel named like the
         first is VALIDATION_054 at its name, or at its type when the name comes from the type."""
@@ -220,11 +216,6 @@ class TestChannelSettings:
         assert "'nope'" in issue.message
         assert all(f"'{kind}'" in issue.message for kind in BUILTIN_CHANNELS)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the union's tag 'plugin' passes for a type: 'type: plugin' validates (then fails with "
-        "CONFIG_032 when Monitoring is built), and VALIDATION_006 offers 'plugin' among the allowed types",
-    )
     def test_plugin_is_not_a_type(self, tmp_path: Path) -> None:
         """``type: plugin`` (no package provides it) is refused like any unknown type, and only as the value
         given: the allowed types are the installed ones."""

@@ -344,6 +344,11 @@ class PluginChannelSettings(Settings, extra="allow"):
     dead_letter: str | None = Field(None, description="JSON-lines file for events this channel gave up on.")
 
 
+_PLUGIN_TAG: Final = "an installed plugin"
+"""The union tag of third-party channels: a phrase, so an error's list of allowed types reads well and no
+``type`` written in a file selects it by accident."""
+
+
 @cache
 def _plugin_channels() -> frozenset[str]:
     """The channel types other installed packages provide (read once per process)."""
@@ -351,12 +356,12 @@ def _plugin_channels() -> frozenset[str]:
 
 
 def _channel_kind(value: object) -> str | None:
-    """The union member of a channel: its type, ``plugin`` for an installed third-party one; an unknown
+    """The union member of a channel: its type, the plugin tag for an installed third-party one; an unknown
     type is left as it is, so validation names it with the allowed types."""
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     if not isinstance(kind, str):
         return None
-    return "plugin" if kind in _plugin_channels() else kind
+    return _PLUGIN_TAG if kind in _plugin_channels() else kind
 
 
 EventChannelSettings = Annotated[
@@ -366,7 +371,7 @@ EventChannelSettings = Annotated[
     | Annotated[LogChannelSettings, Tag("log")]
     | Annotated[SqliteChannelSettings, Tag("sqlite")]
     | Annotated[NatsChannelSettings, Tag("nats")]
-    | Annotated[PluginChannelSettings, Tag("plugin")],
+    | Annotated[PluginChannelSettings, Tag(_PLUGIN_TAG)],
     Discriminator(_channel_kind),
 ]
 
@@ -856,6 +861,13 @@ def check_jaeger(settings: MonitoringSettings, ctx: ValidationContext) -> None:
 module: SettingsModule[MonitoringSettings] = SettingsModule(
     name="monitoring",
     schema=MonitoringSettings,
-    validators=(check_plaintext_credentials, check_batches, check_intervals, check_jaeger, policy_check(_M)),
+    validators=(
+        check_channel_names,
+        check_plaintext_credentials,
+        check_batches,
+        check_intervals,
+        check_jaeger,
+        policy_check(_M),
+    ),
     description="Metrics, events, health checks, tracing, alerts and resource limits.",
 )

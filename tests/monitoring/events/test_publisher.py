@@ -241,7 +241,11 @@ class TestDropAnnouncement:
         first = publisher.announce_drops()
         assert first is not None
         assert (first.type, first.severity, first.category) == (DROPS_EVENT, Severity.HIGH, Category.ERROR)
-        assert first.data == {"dropped": {"drop_newest": 2}, "total": 2}
+        assert first.data == {
+            "dropped": {"drop_newest": 2},
+            "total": 2,
+            "dropped_since_start": {"drop_newest": 2},
+        }
         taken(buffer)
         for i in range(7):
             publisher.publish(event(id=f"f{i}"))  # 4 more dropped
@@ -251,7 +255,11 @@ class TestDropAnnouncement:
         taken(buffer)
         second = publisher.announce_drops()
         assert second is not None
-        assert second.data == {"dropped": {"drop_newest": 4}, "total": 4}
+        assert second.data == {
+            "dropped": {"drop_newest": 4},
+            "total": 4,
+            "dropped_since_start": {"drop_newest": 6},
+        }
         assert publisher.announce_drops() is None  # nothing new
         assert dropped(metrics) == {"drop_newest": 6}
 
@@ -263,5 +271,9 @@ class TestDropAnnouncement:
         taken(buffer)
         made = publisher.announce_drops()
         assert made is not None
-        assert made.data == {"dropped": {"drop_newest": 2}, "total": 2}
+        assert made.data == {
+            "dropped": {"drop_newest": 2},
+            "total": 2,
+            "dropped_since_start": {"drop_newest": 2},
+        }
         assert [e.type for e in taken(buffer)] == [DROPS_EVENT]

@@ -170,6 +170,7 @@ class EventPublisher:
         """The store of the first ``sqlite`` channel (what ``/api/v1/events`` reads), or None."""
         self._lock = threading.Lock()
         self._unannounced: dict[str, int] = {}
+        self._ever_dropped: dict[str, int] = {}
         self._announce_every = announce_every
         self._next_announce = float("-inf")
         self._processor_failed = False
@@ -309,6 +310,7 @@ class EventPublisher:
         if announce:
             with self._lock:
                 self._unannounced[reason] = self._unannounced.get(reason, 0) + n
+                self._ever_dropped[reason] = self._ever_dropped.get(reason, 0) + n
 
     def _processor_error(self, processor: Processor, error: Exception) -> None:
         with self._lock:
@@ -325,21 +327,25 @@ class EventPublisher:
         """Publish one ``events_dropped`` event for the drops since the last one, at most once per
         ``announce_every`` seconds of the clock (the dispatcher calls it after every round).
 
-        One that is left out itself (the buffer it reports on is still full under ``drop_newest``, the
-        journal is down) hands its counts on to the next, so the announcements add up to every drop.
+        Data: ``dropped`` (by reason, since the last announcement), ``total`` (their sum) and
+        ``dropped_since_start`` (by reason, since this process started). One that is left out itself (the
+        buffer it reports on is still full under ``drop_newest``, the journal is down) hands its counts on
+        to the next; one pushed out of the buffer later (``drop_oldest``) cannot, but the next one's
+        ``dropped_since_start`` still says every drop.
         """
         now = self._clock.now()
         with self._lock:
             if not self._unannounced or now < self._next_announce:
                 return None
             dropped, self._unannounced = self._unannounced, {}
+            since_start = dict(sorted(self._ever_dropped.items()))
             self._next_announce = now + self._announce_every
         total = sum(dropped.values())
         self._logger.warning("events were dropped", dropped=dropped)
         announced = self.emit(
             DROPS_EVENT,
             "events",
-            {"dropped": dict(sorted(dropped.items())), "total": total},
+            {"dropped": dict(sorted(dropped.items())), "total": total, "dropped_since_start": since_start},
             severity=Severity.HIGH,
             category=Category.ERROR,
         )
