@@ -40,6 +40,7 @@ bench: install services
 	$(BIN)/python bench/metrics_hot_path.py
 	$(BIN)/python bench/multiprocess_hot_path.py
 	$(BIN)/python bench/exposition.py
+	$(BIN)/python bench/events.py
 	bench/health_load.sh
 
 # a longer run of the fuzz targets that `make test` runs with a few examples each

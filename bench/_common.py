@@ -11,22 +11,27 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 class Case(TypedDict):
-    """One row of a results file, as DESIGN.md's "Benchmark results format" spells it."""
+    """One row of a results file, as DESIGN.md's "Benchmark results format" spells it.
+
+    A case that could not be measured in this run (a server missing) has ``ours`` null and ``skipped``.
+    """
 
     name: str
     unit: str
-    ours: float
+    ours: float | None
     anchor: str | None
     anchor_value: float | None
     ratio: float | None
     target_ratio: float | None
     target: float | None
+    skipped: NotRequired[str]
+    """Why the case was not measured (only present when it was not)."""
 
 
 def timeit_best(fn: Callable[[], Any], *, number: int, repeat: int) -> float:
@@ -71,6 +76,29 @@ def case(
     )
 
 
+def skipped(
+    name: str,
+    unit: str,
+    reason: str,
+    *,
+    anchor: str | None = None,
+    target_ratio: float | None = None,
+    target: float | None = None,
+) -> Case:
+    """A case this run could not measure, and why: ``ours``, ``anchor_value`` and ``ratio`` are None."""
+    return Case(
+        name=name,
+        unit=unit,
+        ours=None,
+        anchor=anchor,
+        anchor_value=None,
+        ratio=None,
+        target_ratio=target_ratio,
+        target=target,
+        skipped=reason,
+    )
+
+
 def write_results(name: str, cases: Sequence[Case]) -> Path:
     """Write ``bench/results/NAME.json`` and return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -86,10 +114,13 @@ def write_results(name: str, cases: Sequence[Case]) -> Path:
 
 
 def verdict(c: Case) -> str:
-    """PASS or MISS against target_ratio (or the absolute target); "-" for informational cases."""
+    """PASS or MISS against target_ratio (or the absolute target); SKIP when not measured; "-" for
+    informational cases."""
+    if "skipped" in c:
+        return "SKIP"
     if c["target_ratio"] is not None and c["ratio"] is not None:
         return "PASS" if c["ratio"] <= c["target_ratio"] else "MISS"
-    if c["target"] is not None:
+    if c["target"] is not None and c["ours"] is not None:
         return "PASS" if c["ours"] <= c["target"] else "MISS"
     return "-"
 
