@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sharedconfig.errors import ConfigError, ValidationError
+from sharedconfig.errors import ConfigError
 from sharedconfig.monitoring import Monitoring
 from sharedconfig.monitoring.events.channels.sqlite import EventStore, StoreChannel
 from sharedconfig.monitoring.events.part import EventsPart, claim_journal
@@ -97,11 +97,16 @@ class TestBuilt:
         assert "missing.json" in str(info.value)
         assert info.value.path == "monitoring.events.schemas.order.paid"
 
-    def test_a_webhook_without_a_secret_is_refused_at_its_key(self, tmp_path: Path) -> None:
-        with pytest.raises(ValidationError) as info:
-            monitoring(tmp_path, FakeClock(), exporters=[{"type": "webhook", "url": "https://h/x"}])
-        assert info.value.code == "VALIDATION_005"
-        assert "secret" in info.value.path
+    def test_a_webhook_without_a_secret_sends_unsigned_and_says_so(self, tmp_path: Path) -> None:
+        stream = io.StringIO()
+        mon = Monitoring(
+            settings(tmp_path, exporters=[{"type": "webhook", "url": "https://h/x?token=t0k"}]),
+            clock=FakeClock(),
+            stream=stream,
+        )
+        assert [c.name for c in mon.events.channels] == ["webhook"]
+        assert "requests are not signed" in stream.getvalue()
+        assert "t0k" not in stream.getvalue()
 
 
 class TestDelivery:

@@ -277,6 +277,22 @@ class TestSender:
         with pytest.raises(ValueError, match="secret"):
             WebhookSender(SecretStr(URL), SecretStr(""))
 
+    def test_without_a_secret_requests_are_not_signed(self) -> None:
+        """secret None: the POST carries no signature header (and no secret is asked for)."""
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(200)
+
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        sender = WebhookSender(SecretStr(URL), None, client=client, clock=FakeClock())
+        batch, _ = WebhookEncoder().encode(events(2))
+        asyncio.run(sender.send(batch[0]))
+        assert len(seen) == 1
+        assert "x-sharedconfig-signature" not in seen[0].headers
+        assert sender.secrets == (sender._url,)
+
 
 class TestChannel:
     """The channel on a FakeClock: retries, Retry-After, give-ups into the dead-letter file."""

@@ -37,7 +37,7 @@ from sharedconfig.delivery import (
     Series,
     StateListener,
 )
-from sharedconfig.errors import SecurityError, SharedConfigError, ValidationError
+from sharedconfig.errors import SecurityError, SharedConfigError
 from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel
 from sharedconfig.monitoring.events.deadletter import DeadLetterFile
@@ -252,7 +252,7 @@ class WebhookSender:
     def __init__(
         self,
         url: SecretLike,
-        secret: SecretLike,
+        secret: SecretLike | None,
         *,
         content_type: str = BATCH_CONTENT_TYPE,
         headers: Mapping[str, SecretLike] | None = None,
@@ -263,18 +263,22 @@ class WebhookSender:
     ) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be positive")
-        if not secret.get_secret_value():
-            raise ValueError("the signing secret must not be empty")
+        if secret is not None and not secret.get_secret_value():
+            raise ValueError("the signing secret must not be empty (None: requests are not signed)")
         self.name = name
         self.timeout = timeout
         self.content_type = content_type
         self._url = url
         self._extra = dict(headers or {})
-        self._auth = _Signature(secret, clock)
+        self._auth = _Signature(secret, clock) if secret is not None else None
         self._client = LazyClient(client, timeout=timeout)
         self._clock = clock
         self.shown_url = _shown(url.get_secret_value())
-        self.secrets: tuple[SecretLike, ...] = (url, secret, *self._extra.values())
+        self.secrets: tuple[SecretLike, ...] = (
+            url,
+            *((secret,) if secret is not None else ()),
+            *self._extra.values(),
+        )
         """Every value that must never be shown (for the delivery's ``redact``)."""
 
     def _scrub(self, text: str) -> str:
@@ -298,7 +302,7 @@ class WebhookSender:
                 content=payload.body,
                 headers=self._headers(),
                 timeout=self.timeout,
-                auth=self._auth,
+                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as exc:
             raise DeliveryError(
@@ -414,15 +418,14 @@ def webhook_channel(
 def build(settings: WebhookChannelSettings, ctx: ChannelContext) -> DeliveryChannel:
     """The ``webhook`` channel from its settings (entry point ``webhook`` of ``sharedconfig.channels``).
 
-    A webhook without ``secret`` is refused (``CONFIG_032`` would hide it; this is ``VALIDATION_005`` at
-    the key): receivers must be able to tell our requests from anyone's.
+    Without ``secret`` the requests go unsigned (some receivers authenticate by a token in the URL or a
+    header instead); building the channel logs a warning, since a receiver then cannot tell our requests
+    from anyone's.
     """
     if settings.secret is None:
-        raise ValidationError(
-            "a webhook channel needs a signing secret",
-            code="VALIDATION_005",
-            path=f"monitoring.events.exporters.{ctx.name}.secret",
-            hint="Add secret: ${WEBHOOK_SECRET} (the receiver verifies X-Sharedconfig-Signature with it).",
+        ctx.logger.warning(
+            "webhook channel without a secret: its requests are not signed, so a receiver cannot tell "
+            "them from anyone's (add secret: ${WEBHOOK_SECRET})",
         )
     encoder = WebhookEncoder(settings.mode, batch_size=ctx.batch_size)
     sender = WebhookSender(
