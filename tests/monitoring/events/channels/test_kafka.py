@@ -144,6 +144,11 @@ class FakeProducer:
         self.closed = True
         return True
 
+    def __len__(self) -> int:
+        """Messages whose report was not served yet."""
+        with self._ready:
+            return len(self._queue) + len(self._held)
+
     def error(self, error: KafkaError) -> None:
         """librdkafka reporting a client error through ``error_cb``."""
         self.config["error_cb"](error)

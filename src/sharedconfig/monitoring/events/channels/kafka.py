@@ -6,14 +6,17 @@ the ``key`` setting (the subject by default), so one subject's events stay in on
 
 ``producer_config`` maps the settings to librdkafka's, ``KafkaEncoder`` writes one message per event,
 ``KafkaSender`` produces a batch and waits for every delivery report, and ``KafkaChannel`` composes them
-with ``Delivery`` (``build``: the ``kafka`` entry point). librdkafka never runs on the event loop: a
-batch is encoded and produced on a worker thread (``clock.to_thread``), and a thread of the producer's
-own serves its callbacks (delivery reports, errors, log lines) until ``aclose``.
+with ``Delivery`` (``build``: the ``kafka`` entry point). librdkafka never runs on the event loop: the
+producer's own thread encodes and produces each batch and serves the callbacks (delivery reports, errors,
+log lines) until ``aclose``, and resolves a future of the loop when a batch's last report is in.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import queue
 import re
 import threading
 import time
@@ -96,7 +99,8 @@ _SECRET_PARTS: Final = ("jaas", "pem", "oauthbearer.config", "keystore", "client
 _QUOTED_VALUE: Final = re.compile(
     r'(value\s+)"[^"]*"'
 )  # librdkafka echoes a refused value: 'Invalid value "x"'
-_POLL_INTERVAL: Final = 0.1  # seconds the callback thread blocks in poll(): how soon it sees a close
+_IDLE_WAIT: Final = 0.1  # seconds the producer's thread waits for a batch when nothing is outstanding
+_BUSY_POLL: Final = 0.001  # seconds it waits for reports between looks for a new batch while some are due
 _QUEUE_WAIT: Final = 0.05  # seconds a produce waits for room when librdkafka's local queue is full
 _STRUCTURED_HEADERS: Final = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
 _KEY_ATTRIBUTES: Final = frozenset(
@@ -303,6 +307,10 @@ class Producer(Protocol):
         """Destroy the client (after a flush)."""
         ...
 
+    def __len__(self) -> int:
+        """Messages produced whose report was not served yet."""
+        ...
+
 
 ProducerFactory = Callable[[dict[str, Any]], Producer]
 """Makes a producer from librdkafka settings (callbacks included): ``confluent_kafka.Producer`` by default."""
@@ -362,24 +370,35 @@ class Produced(Batch[Event]):
         return Produced.of((self.items[i] for i in keep), self.tries)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class _Reports:
     """The outcome of one attempt's messages, written by whichever thread serves their delivery reports.
 
-    ``done`` is set when every message has its outcome. ``close`` ends the attempt: a report arriving
-    after it (only if librdkafka outlived its own timeout) changes nothing.
+    ``done`` (a future of the loop that made it) is resolved when every message has its outcome, from
+    that thread, so the loop waits without a thread of its own. ``close`` ends the attempt: a report
+    arriving after it (only if librdkafka outlived its own timeout) changes nothing.
     """
 
-    __slots__ = ("_closed", "_lock", "_pending", "_seen", "done", "failures")
+    __slots__ = ("_closed", "_lock", "_loop", "_pending", "_seen", "done", "failures")
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, loop: asyncio.AbstractEventLoop) -> None:
         self._pending = count
         self._seen = bytearray(count)
         self._closed = False
         self._lock = threading.Lock()
-        self.done = threading.Event()
+        self._loop = loop
+        self.done: asyncio.Future[None] = loop.create_future()
         self.failures: dict[int, MessageError] = {}
         if not count:
-            self.done.set()
+            self.done.set_result(None)
+
+    def _finish(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(_resolve, self.done)
 
     def report(self, index: int, error: KafkaError | None, _message: object) -> None:
         """The delivery report of message ``index`` (librdkafka's ``on_delivery``)."""
@@ -394,19 +413,33 @@ class _Reports:
             if failure is not None:
                 self.failures[index] = failure
             self._pending -= 1
-            if not self._pending:
-                self.done.set()
+            if self._pending:
+                return
+        self._finish()
 
-    def close(self, waited: float) -> dict[int, MessageError]:
-        """The failures, counting every message still without a report as failed."""
+    def close(self, silent: MessageError) -> dict[int, MessageError]:
+        """End the attempt: the failures, counting every message still without a report as failed with
+        ``silent``."""
         with self._lock:
             self._closed = True
             if self._pending:
-                silent = MessageError("_NO_REPORT", f"no delivery report within {waited:g} s", True)
                 for index, seen in enumerate(self._seen):
                     if not seen:
                         self.failures[index] = silent
-            return self.failures
+                self._pending = 0
+            failures = self.failures
+        self._finish()
+        return failures
+
+
+@dataclass(eq=False)
+class _Job:
+    """One attempt's events, for the client's thread to encode and produce; ``reports`` fill in as
+    librdkafka reports on them, until ``deadline`` (``time.monotonic``)."""
+
+    events: Sequence[Event]
+    reports: _Reports
+    deadline: float
 
 
 class _LibrdkafkaLog:
@@ -426,10 +459,13 @@ class _LibrdkafkaLog:
 
 
 class _Client:
-    """One producer and the daemon thread serving its callbacks until ``close``.
+    """One producer and the daemon thread that owns it until ``close``.
 
-    ``fatal`` is set when librdkafka reports a fatal error (the idempotent producer lost its guarantees):
-    the sender then replaces the client before the next batch.
+    The thread encodes and produces each submitted batch and serves the producer's callbacks (delivery
+    reports, errors, log lines) in between, as a hand-written producer loop does: the reports of a batch
+    never wait for the interpreter lock held by the thread producing the next one (a report served on
+    another thread would, once per message). ``fatal`` is set when librdkafka reports a fatal error (the
+    idempotent producer lost its guarantees): the sender then replaces the client before the next batch.
     """
 
     def __init__(
@@ -437,16 +473,23 @@ class _Client:
         factory: ProducerFactory,
         config: Mapping[str, Any],
         *,
+        topic: str,
+        encoder: KafkaEncoder,
         name: str,
         logger: Logger,
         scrub: Callable[[str], str],
     ) -> None:
         self._logger = logger
         self._scrub = scrub
+        self._topic = topic
+        self._encode = encoder.encode
         self.fatal: str | None = None
         self.producer = factory(
             {**config, "error_cb": self._on_error, "logger": _LibrdkafkaLog(logger, scrub)}
         )
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"sharedconfig-kafka-{name}", daemon=True)
         self._thread.start()
@@ -461,16 +504,57 @@ class _Client:
         else:
             self._logger.warning("kafka client error", code=error.name(), error=text)
 
+    def submit(self, job: _Job) -> None:
+        """Hand ``job`` to the thread; after ``close`` its messages fail at once, as purged."""
+        with self._lock:
+            if not self._closed:
+                self._jobs.put(job)
+                return
+        job.reports.close(MessageError.of(KafkaError(KafkaError._PURGE_QUEUE)))
+
     def _serve(self) -> None:
+        producer = self.producer
         while not self._stop.is_set():
             try:
-                self.producer.poll(_POLL_INTERVAL)
+                outstanding = len(producer) > 0
+                try:
+                    job = self._jobs.get_nowait() if outstanding else self._jobs.get(timeout=_IDLE_WAIT)
+                except queue.Empty:
+                    job = None
+                if job is not None:
+                    self._produce(job)
+                producer.poll(_BUSY_POLL if outstanding and job is None else 0)
             except Exception as exc:  # our callbacks do not raise; this keeps the thread alive if one does
                 self._logger.error("kafka callback failed", error=self._scrub(f"{type(exc).__name__}: {exc}"))
 
+    def _produce(self, job: _Job) -> None:
+        """Encode and produce every event of ``job`` (on the client's thread)."""
+        producer, topic, encode, reports = self.producer, self._topic, self._encode, job.reports
+        produce, report = producer.produce, reports.report
+        for index, event in enumerate(job.events):
+            try:
+                headers, value, key = encode(event)
+            except SharedConfigError as exc:
+                reports.settle(index, MessageError("INVALID_EVENT", exc.message, False))
+                continue
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=partial(report, index), headers=headers)
+                    break
+                except BufferError:  # librdkafka's local queue is full: reports make room, or time runs out
+                    if time.monotonic() >= job.deadline:
+                        reports.settle(index, MessageError.of(KafkaError(KafkaError._QUEUE_FULL)))
+                        break
+                    producer.poll(_QUEUE_WAIT)
+                except KafkaException as exc:
+                    reports.settle(index, MessageError.of(exc.args[0]))
+                    break
+
     def close(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for queued messages, fail the rest, stop the thread; how many
-        messages were still queued."""
+        """Wait up to ``timeout`` seconds for the messages already submitted, fail the rest, stop the
+        thread; how many messages were still queued."""
+        with self._lock:
+            self._closed = True
         try:
             left = self.producer.flush(timeout)
             if left:
@@ -479,16 +563,26 @@ class _Client:
             return left
         finally:
             self._stop.set()
+            self._jobs.put(None)  # wakes the thread if it waits for a batch
             if self._thread is not threading.current_thread():
                 self._thread.join()
+            purged = MessageError.of(KafkaError(KafkaError._PURGE_QUEUE))
+            while True:  # what was submitted but never produced
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.reports.close(purged)
             self.producer.close()
 
 
 class KafkaSender:
     """Produces one batch of events and waits for all their delivery reports (a ``Delivery`` sender).
 
-    ``send`` encodes and produces the whole batch on a worker thread, then waits there until librdkafka
-    has reported on every message (within ``message.timeout.ms``, plus ``REPORT_GRACE``). A ``Produced``
+    ``send`` hands the whole batch to the producer's thread, which encodes and produces it, and waits until
+    librdkafka has reported on every message (within ``message.timeout.ms``, plus ``REPORT_GRACE``, in
+    real time: librdkafka's own timeout is). A ``Produced``
     batch gets each message's outcome in ``outcomes``, and ``send`` returns once at least one message
     was delivered: the channel settles the others one by one. When none was (a broker down, say), or
     for a plain ``Batch`` when any was not, it raises a ``DeliveryError`` naming the topic, the brokers
@@ -544,42 +638,32 @@ class KafkaSender:
                 client = None
             if client is None:
                 client = self._client = _Client(
-                    self._factory, self._config, name=self.name, logger=self._logger, scrub=self.scrub
+                    self._factory,
+                    self._config,
+                    topic=self.topic,
+                    encoder=self.encoder,
+                    name=self.name,
+                    logger=self._logger,
+                    scrub=self.scrub,
                 )
             return client
 
-    def _produce(self, events: Sequence[Event]) -> dict[int, MessageError]:
-        """Encode and produce ``events``, wait for their reports; the failures by index (worker thread)."""
-        reports = _Reports(len(events))
-        try:
-            client = self._current()
-        except KafkaException as exc:  # the configuration was refused: no attempt will do better
-            error = exc.args[0]
-            refused = MessageError(error.name(), self.scrub(error.str()), False)
-            return dict.fromkeys(range(len(events)), refused)
-        producer = client.producer
-        deadline = time.monotonic() + self.report_timeout
-        produce, topic, encode, report = producer.produce, self.topic, self.encoder.encode, reports.report
-        for index, event in enumerate(events):
-            try:
-                headers, value, key = encode(event)
-            except SharedConfigError as exc:
-                reports.settle(index, MessageError("INVALID_EVENT", exc.message, False))
-                continue
-            while True:
-                try:
-                    produce(topic, value, key, on_delivery=partial(report, index), headers=headers)
-                    break
-                except BufferError:  # librdkafka's local queue is full: reports make room, or time runs out
-                    if time.monotonic() >= deadline:
-                        reports.settle(index, MessageError.of(KafkaError(KafkaError._QUEUE_FULL)))
-                        break
-                    producer.poll(_QUEUE_WAIT)
-                except KafkaException as exc:
-                    reports.settle(index, MessageError.of(exc.args[0]))
-                    break
-        reports.done.wait(max(0.0, deadline - time.monotonic()))
-        failures = reports.close(self.report_timeout)
+    async def _produce(self, events: Sequence[Event]) -> dict[int, MessageError]:
+        """Have the client's thread produce ``events`` and wait for their reports; the failures by index."""
+        client = self._client
+        if client is None or client.fatal is not None:
+            try:  # made (or replaced) on a worker thread: a replaced one is flushed and its thread joined
+                client = await to_thread(self._current)
+            except KafkaException as exc:  # the configuration was refused: no attempt will do better
+                error = exc.args[0]
+                refused = MessageError(error.name(), self.scrub(error.str()), False)
+                return dict.fromkeys(range(len(events)), refused)
+        reports = _Reports(len(events), asyncio.get_running_loop())
+        client.submit(_Job(events, reports, time.monotonic() + self.report_timeout))
+        with contextlib.suppress(TimeoutError):  # librdkafka's own timeout has passed: a safety net
+            await asyncio.wait_for(asyncio.shield(reports.done), self.report_timeout)
+        silent = MessageError("_NO_REPORT", f"no delivery report within {self.report_timeout:g} s", True)
+        failures = reports.close(silent)
         spent = next((f for f in failures.values() if f.name in _RENEW_NAMES), None)
         if spent is not None and client.fatal is None:
             client.fatal = str(spent)
@@ -622,7 +706,7 @@ class KafkaSender:
         tries = payload.tries if isinstance(payload, Produced) else None
         if tries is not None:
             tries.made += 1
-        failures = await to_thread(lambda: self._produce(events))
+        failures = await self._produce(events)
         if isinstance(payload, Produced):
             payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
             if len(failures) < len(events):
