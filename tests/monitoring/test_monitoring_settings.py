@@ -470,3 +470,24 @@ def test_seed_file_is_unchanged_copy() -> None:
     text = SEED.read_text(encoding="utf-8")
     assert text.startswith("# config/monitoring-production.yaml\nmonitoring:\n")
     assert "max_memory_usage: 2147483648  # 2GB" in text
+
+
+def test_kafka_options_are_secrets_in_repr_and_dumps() -> None:
+    """Every librdkafka option value (sasl.jaas.config, ssl.key.pem, ...) stays hidden."""
+    settings = module.validate(
+        {
+            "events": {
+                "exporters": [
+                    {
+                        "type": "kafka",
+                        "brokers": ["k:9092"],
+                        "options": {"sasl.jaas.config": "jaas-canary", "ssl.key.pem": "pem-canary"},
+                    }
+                ]
+            }
+        }
+    )
+    channel = settings.events.exporters[0]
+    shown = repr(settings) + str(settings.model_dump()) + settings.model_dump_json()
+    assert "canary" not in shown
+    assert channel.options["ssl.key.pem"].get_secret_value() == "pem-canary"

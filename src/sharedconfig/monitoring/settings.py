@@ -272,9 +272,10 @@ class KafkaChannelSettings(_NetworkChannelSettings):
     linger: Duration = Field(
         timedelta(milliseconds=5), description="How long the producer waits to fill a batch (linger.ms)."
     )
-    options: dict[str, str] = Field(
+    options: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="Extra librdkafka settings, e.g. security.protocol; values are never logged.",
+        description="Extra librdkafka settings, e.g. security.protocol or sasl.jaas.config; every value is "
+        "kept as a secret (never shown, logged or in errors).",
     )
 
 

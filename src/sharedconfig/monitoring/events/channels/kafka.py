@@ -212,8 +212,13 @@ def producer_config(settings: KafkaChannelSettings, *, client_id: str = "sharedc
         "compression.type": settings.compression,
         "linger.ms": _milliseconds(settings.linger),
         "message.timeout.ms": int(settings.timeout.total_seconds() * 1000),
-        **settings.options,
+        **plain_options(settings),
     }
+
+
+def plain_options(settings: KafkaChannelSettings) -> dict[str, str]:
+    """``settings.options`` with their values (kept as secrets in the settings, so no ``repr`` shows them)."""
+    return {key: value.get_secret_value() for key, value in settings.options.items()}
 
 
 def secret_options(options: Mapping[str, str]) -> tuple[str, ...]:
@@ -821,7 +826,7 @@ def build(
         settings.topic,
         KafkaEncoder(settings.mode, key_by=settings.key),
         name=ctx.name,
-        secrets=secret_options(settings.options),
+        secrets=secret_options(plain_options(settings)),
         logger=ctx.logger,
         factory=factory,
     )
