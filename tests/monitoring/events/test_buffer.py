@@ -307,3 +307,45 @@ class TestWait:
             return await settled(waiting)
 
         assert asyncio.run(scenario()) is True
+
+    def test_wait_spilled_with_want_sleeps_through_smaller_spills(self, journal: Journal) -> None:
+        """With ``want``, spilling publishers leave the writer asleep until the backlog holds that many."""
+        buffer = spilling(journal, capacity=1, spill_backlog=8)
+        buffer.offer(0)
+
+        async def scenario() -> tuple[bool, bool]:
+            waiting = asyncio.ensure_future(buffer.wait_spilled(60.0, want=3))
+            await asyncio.sleep(0)
+            buffer.offer(1)
+            buffer.offer(2)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            asleep = not waiting.done()
+            buffer.offer(3)
+            return asleep, await settled(waiting)
+
+        assert asyncio.run(scenario()) == (True, True)
+        assert (buffer.spilled, journal.unread) == (3, 0)
+
+    def test_wait_spilled_wants_at_most_the_backlog_bound(self, journal: Journal) -> None:
+        """A ``want`` above the backlog's bound is the bound: a full backlog always wakes the writer."""
+        buffer = spilling(journal, capacity=1, spill_backlog=2)
+        buffer.offer(0)
+
+        async def scenario() -> bool:
+            waiting = asyncio.ensure_future(buffer.wait_spilled(60.0, want=100))
+            await asyncio.sleep(0)
+            buffer.offer(1)
+            buffer.offer(2)
+            return await settled(waiting)
+
+        assert asyncio.run(scenario()) is True
+
+    def test_wait_spilled_times_out_with_a_smaller_backlog(self, journal: Journal) -> None:
+        """Below ``want`` the wait ends at its timeout on the clock, False, the backlog still waiting."""
+        clock = FakeClock()
+        buffer = spilling(journal, capacity=1, spill_backlog=8, clock=clock)
+        buffer.offer(0)
+        buffer.offer(1)
+        woken = clock.run(buffer.wait_spilled(5.0, want=2))
+        assert (woken, clock.jumps, buffer.spilled) == (False, (5.0,), 1)

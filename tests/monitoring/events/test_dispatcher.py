@@ -77,13 +77,14 @@ def make(
     )
 
 
-def journaled(path: Path, capacity: int = 100) -> EventBuffer[Event]:
+def journaled(path: Path, capacity: int = 100, spill_backlog: int | None = None) -> EventBuffer[Event]:
     return EventBuffer(
         capacity,
         policy=OverflowPolicy.SPILL,
         journal=Journal(path),
         serialize=to_structured,
         deserialize=from_structured,
+        spill_backlog=spill_backlog,
     )
 
 
@@ -182,6 +183,46 @@ class TestRounds:
         assert [e.id for e in deadletter.read(tmp_path / "bad.jsonl")] == ["e0", "e1", "e2"]
         assert metrics.total("events_failed_total", {"channel": "bad"}) == 3
         assert metrics.total("events_delivered_total", {"channel": "good"}) == 3
+
+
+class TestSpill:
+    def test_a_quarter_of_the_backlog_is_written_at_once(self, tmp_path: Path) -> None:
+        """The spill job writes as soon as the backlog holds a quarter of its bound (here 2 of 8)."""
+        clock = FakeClock()
+        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        dispatcher = make([Recording()], clock, buffer=buffer)
+        offer_all(buffer, events(4))  # 2 in memory, 2 spilled
+
+        clock.run(dispatcher.spill())
+        assert (clock.jumps, buffer.spilled, buffer.journal.unread) == ((), 0, 2)  # type: ignore[union-attr]
+        buffer.journal.close()  # type: ignore[union-attr]
+
+    def test_a_smaller_backlog_is_written_at_the_flush_interval(self, tmp_path: Path) -> None:
+        """One spilled event does not wake the spill job: it is written when ``flush_interval`` passes."""
+        clock = FakeClock()
+        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        dispatcher = make([Recording()], clock, buffer=buffer)
+        offer_all(buffer, events(3))  # 2 in memory, 1 spilled
+
+        clock.run(dispatcher.spill())
+        assert (clock.jumps, buffer.spilled, buffer.journal.unread) == ((5.0,), 0, 1)  # type: ignore[union-attr]
+        buffer.journal.close()  # type: ignore[union-attr]
+
+    def test_a_round_takes_what_waits_below_the_quarter_without_the_spill_job(self, tmp_path: Path) -> None:
+        """Spilled events the spill job has not written yet still go out, in order, once memory is empty."""
+        clock = FakeClock()
+        channel = Recording()
+        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        dispatcher = make([channel], clock, buffer=buffer, batch_size=2)
+        offer_all(buffer, events(3))  # 2 in memory, 1 spilled: below the quarter, the spill job sleeps on
+
+        async def main() -> None:
+            while len(buffer) or dispatcher._inflight:
+                await dispatcher.run_round()
+
+        clock.run(main())
+        assert channel.ids == ["e0", "e1", "e2"]
+        buffer.journal.close()  # type: ignore[union-attr]
 
 
 class TestClose:

@@ -7,7 +7,9 @@ reason. Generic over the item type: the caller gives ``serialize``/``deserialize
 Who does the file I/O: never ``offer``. A spilled item waits in a small in-memory backlog (bounded too)
 until the dispatcher's side calls ``write_spilled()`` (from a thread, e.g. ``clock.to_thread`` on the
 monitoring runtime); ``take()`` reads the journal back when the memory is empty. So a slow disk slows
-the dispatcher, not the publisher, and the buffer owns no thread of its own. Order across a spill is
+the dispatcher, not the publisher, and the buffer owns no thread of its own. The writer waits with
+``wait_spilled(want=...)``: a publisher wakes it only when the backlog reaches ``want``, so spilling
+costs a wake-up once per ``want`` items, not once per write. Order across a spill is
 kept: once something is spilled, new items follow it through the journal until the journal is drained.
 
 Drop reasons (``DropReason``): ``drop_oldest`` / ``drop_newest`` (the policies), ``journal_full`` (the
@@ -128,7 +130,8 @@ class EventBuffer(Generic[T]):
         self.journal = journal
         self._serialize = serialize
         self._deserialize = deserialize
-        self._backlog_limit = spill_backlog if spill_backlog is not None else capacity
+        self.spill_backlog = spill_backlog if spill_backlog is not None else capacity
+        """How many spilled items may wait for ``write_spilled``; more are dropped as ``spill_backlog``."""
         self._journal_retry = journal_retry
         self._clock = clock
         self._on_drop = on_drop
@@ -190,15 +193,15 @@ class EventBuffer(Generic[T]):
                 self._dropped[DropReason.JOURNAL_ERROR] += 1
                 return DropReason.JOURNAL_ERROR
             self._journal_down_until = None
-        if len(self._backlog) >= self._backlog_limit:
+        if len(self._backlog) >= self.spill_backlog:
             self._dropped[DropReason.SPILL_BACKLOG] += 1
             return DropReason.SPILL_BACKLOG
         self._spilling = True
         self._backlog.append(item)
         spill_waiter, waiter = self._spill_waiter, self._waiter
-        if spill_waiter is not None:
+        if spill_waiter is not None and len(self._backlog) >= spill_waiter.want:
             self._spill_waiter = None
-            spill_waiter.wake()
+            spill_waiter.wake()  # a socket write, letting other threads in: once per ``want`` items
         if waiter is not None and len(self) >= waiter.want:
             self._waiter = None
             waiter.wake()
@@ -340,12 +343,17 @@ class EventBuffer(Generic[T]):
         """
         return await self._wait(timeout, want, clock, spill=False)
 
-    async def wait_spilled(self, timeout: float | None, *, clock: Clock | None = None) -> bool:
-        """Wait until the spill backlog holds an item (time to ``write_spilled``) or ``timeout`` passes."""
-        return await self._wait(timeout, 1, clock, spill=True)
+    async def wait_spilled(self, timeout: float | None, *, want: int = 1, clock: Clock | None = None) -> bool:
+        """Wait until the spill backlog holds ``want`` items (time to ``write_spilled``) or ``timeout``
+        seconds of ``clock`` pass; True if it does.
+
+        ``want`` (at most ``spill_backlog``) sets how often spilling publishers pay for a wake-up: once per
+        ``want`` items. What waits below it is written at the timeout, or by ``take`` when it needs it.
+        """
+        return await self._wait(timeout, want, clock, spill=True)
 
     async def _wait(self, timeout: float | None, want: int, clock: Clock | None, *, spill: bool) -> bool:
-        want = max(1, min(want, self.capacity))
+        want = max(1, min(want, self.spill_backlog if spill else self.capacity))
         with self._lock:
             if (len(self._backlog) if spill else len(self)) >= want:
                 return True
