@@ -14,6 +14,7 @@ from sharedconfig.monitoring.events.deadletter import DeadLetterFile
 from sharedconfig.monitoring.events.event import Category, Event, Severity
 from sharedconfig.monitoring.events.publisher import DROPS_EVENT, EventPublisher, drop, enrich, keep
 from sharedconfig.monitoring.events.schema import EventSchemas, SchemaViolation
+from sharedconfig.monitoring.metrics.registry import MetricsRegistry
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
 
 SOURCE = "/test/host"
@@ -76,6 +77,28 @@ class TestPublish:
         assert taken(buffer) == events
         assert metrics.total("events_published_total", {"type": "a"}) == 2
         assert metrics.total("events_published_total", {"type": "b"}) == 1
+
+    def test_a_registry_counts_by_type_past_its_cardinality_limit_too(self) -> None:
+        """With a MetricsRegistry (the declared counter's cached children), every accepted event is counted
+        under its type, and types past the cardinality limit in the overflow series."""
+        registry = MetricsRegistry(cardinality_limit=2)
+        publisher = EventPublisher(source=SOURCE, metrics=registry)
+        publisher.attach(EventBuffer(100, policy=OverflowPolicy.DROP_NEWEST))
+        for type in ("a", "b", "a", "c", "d", "a"):
+            assert publisher.publish(event(type))
+        assert registry.sample_value("events_published_total", {"type": "a"}) == 3
+        assert registry.sample_value("events_published_total", {"type": "b"}) == 1
+        assert registry.sample_value("events_published_total", {"overflow": "true"}) == 2
+
+    def test_a_registry_declaring_the_counter_otherwise_still_counts_through_record_counter(self) -> None:
+        """When the application declared events_published_total with other labels, publish still accepts
+        events and counts them the way any recorder does (record_counter)."""
+        registry = MetricsRegistry()
+        registry.counter("events_published_total", "mine", ("kind",))
+        publisher = EventPublisher(source=SOURCE, metrics=registry)
+        publisher.attach(EventBuffer(100, policy=OverflowPolicy.DROP_NEWEST))
+        assert publisher.publish(event("a"))
+        assert registry.sample_value("metrics_dropped_total", {"reason": "label_mismatch"}) == 1
 
     def test_emit_builds_the_event_from_the_services_source(self) -> None:
         publisher, buffer, _ = make()

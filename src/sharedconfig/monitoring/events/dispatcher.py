@@ -157,7 +157,11 @@ class Dispatcher:
             self.buffer.ack(batch)
 
     async def _deliver(self, events: list[Event]) -> None:
-        await asyncio.gather(*(self._deliver_to(channel, events) for channel in self.channels))
+        channels = self.channels
+        if len(channels) == 1:  # no gather: its task and future cost each batch two more turns of the loop
+            await self._deliver_to(channels[0], events)
+            return
+        await asyncio.gather(*(self._deliver_to(channel, events) for channel in channels))
 
     async def _deliver_to(self, channel: Channel, events: list[Event]) -> None:
         name = channel.name

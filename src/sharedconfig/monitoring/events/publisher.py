@@ -30,7 +30,9 @@ from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.interfaces import Logger, MetricsRecorder
 from sharedconfig.monitoring.events.buffer import DropReason, EventBuffer, Offer
 from sharedconfig.monitoring.events.event import Category, Event, JsonValue, Severity
-from sharedconfig.monitoring.names import EVENTS_DROPPED, EVENTS_PUBLISHED
+from sharedconfig.monitoring.metrics.instruments import Counter
+from sharedconfig.monitoring.metrics.registry import MetricsRegistry
+from sharedconfig.monitoring.names import EVENTS_DROPPED, EVENTS_PUBLISHED, HELP
 from sharedconfig.stdlog import StdlibLogger
 
 if TYPE_CHECKING:
@@ -162,6 +164,7 @@ class EventPublisher:
         self._rng = rng
         self._processors: tuple[Processor, ...] = ()
         self._buffer: EventBuffer[Event] | None = None
+        self._published: Counter | None = None
         self._schemas: EventSchemas | None = None
         self._schema_letters: DeadLetterFile | None = None
         self.channels: tuple[Channel, ...] = ()
@@ -187,11 +190,27 @@ class EventPublisher:
         schema_dead_letter: DeadLetterFile | None = None,
     ) -> None:
         """Start keeping events in ``buffer`` (the events part calls it once, when it is built)."""
+        self._published = self._published_counter()
         self._buffer = buffer
         self.channels = tuple(channels)
         self.store = store
         self._schemas = schemas
         self._schema_letters = schema_dead_letter
+
+    def _published_counter(self) -> Counter | None:
+        """``events_published_total`` declared on the registry, or None for any other recorder.
+
+        Its child per type, cached by the counter, costs ``publish`` about 0.2 us where ``record_counter``
+        (a labels dict, a key built, the series looked up) costs 0.5: bench/events.py's publish latency,
+        and the kafka channel's events/s, since publish holds the interpreter lock the channel needs.
+        """
+        metrics = self._metrics
+        if not isinstance(metrics, MetricsRegistry):
+            return None
+        try:
+            return metrics.counter(EVENTS_PUBLISHED, HELP[EVENTS_PUBLISHED], ("type",))
+        except ValueError:  # the application declared it otherwise: record_counter, as for any recorder
+            return None
 
     @property
     def enabled(self) -> bool:
@@ -262,6 +281,13 @@ class EventPublisher:
         outcome = buffer.offer(event)
         if outcome is Offer.DROPPED_NEWEST:
             return False
+        published = self._published
+        if published is not None:
+            try:
+                published.labels(event.type).inc()
+                return True
+            except Exception:  # a series the registry refused: record_counter counts it, never raises
+                pass
         if self._metrics is not None:
             self._metrics.record_counter(EVENTS_PUBLISHED, 1.0, {"type": event.type})
         return True

@@ -24,6 +24,7 @@ from sharedconfig.delivery import DeliveryError
 from sharedconfig.errors import ValidationError
 from sharedconfig.monitoring.events import Event, from_kafka_binary, from_structured
 from sharedconfig.monitoring.events.channel import Channel, ChannelContext, build_channel
+from sharedconfig.monitoring.events.channels import kafka as kafka_module
 from sharedconfig.monitoring.events.channels.kafka import (
     OWNED_OPTIONS,
     KafkaChannel,
@@ -463,6 +464,35 @@ class TestDelivery:
         assert producer.closed
         assert producer.config["enable.idempotence"] is True and producer.config["acks"] == "all"
         assert not [t for t in threading.enumerate() if t.name.startswith("sharedconfig-kafka")]
+
+    def test_a_batch_waits_for_its_reports_without_a_thread_of_its_own(
+        self, rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Once the producer is made, a batch goes to the producer's thread and its last report wakes the
+        waiting task: no worker-thread call and no thread started per batch."""
+        r = rig()
+        started: list[str] = []
+
+        def forbidden(fn: object) -> object:
+            raise AssertionError("a batch went to a worker thread")
+
+        def start(thread: threading.Thread) -> None:
+            started.append(thread.name)
+            real_start(thread)
+
+        real_start = threading.Thread.start
+
+        async def main() -> tuple[int, int]:
+            first = await r.channel.deliver(events(2))  # makes the producer and its thread
+            with monkeypatch.context() as patched:
+                patched.setattr(kafka_module, "to_thread", forbidden)
+                patched.setattr(threading.Thread, "start", start)
+                second = await r.channel.deliver(events(3))
+            await r.channel.aclose()
+            return first, second
+
+        assert asyncio.run(main()) == (2, 3)
+        assert started == [] and len(r.producers.made) == 1
 
     def test_a_transient_failure_resends_only_the_failed_message(self, rig: Callable[..., Rig]) -> None:
         """One message times out once: the count still reaches 5 and only that event is produced again,
