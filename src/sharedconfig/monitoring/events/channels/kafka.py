@@ -402,6 +402,8 @@ class _Reports:
             self.done.set_result(None)
 
     def _finish(self) -> None:
+        if self.done.done():  # resolved already (close after the wait): no wake-up of the loop for nothing
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             self._loop.call_soon_threadsafe(_resolve, self.done)
 
@@ -729,7 +731,10 @@ class KafkaSender:
             tries.made += 1
         failures = await self._produce(events)
         if isinstance(payload, Produced):
-            payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
+            if failures:
+                payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
+            else:
+                payload.outcomes[:] = [None] * len(events)
             if len(failures) < len(events):
                 return  # some went through: the channel resends or dead-letters the others
         if failures:
