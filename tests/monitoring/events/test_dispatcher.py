@@ -187,11 +187,12 @@ class TestRounds:
 
 class TestSpill:
     def test_a_quarter_of_the_backlog_is_written_at_once(self, tmp_path: Path) -> None:
-        """The spill job writes as soon as the backlog holds a quarter of its bound (here 2 of 8)."""
+        """The spill job writes as soon as the backlog holds a quarter of the capacity (here 2 of 8), however
+        much more the backlog may hold."""
         clock = FakeClock()
-        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        buffer = journaled(tmp_path / "j", capacity=8, spill_backlog=80)
         dispatcher = make([Recording()], clock, buffer=buffer)
-        offer_all(buffer, events(4))  # 2 in memory, 2 spilled
+        offer_all(buffer, events(10))  # 8 in memory, 2 spilled
 
         clock.run(dispatcher.spill())
         assert (clock.jumps, buffer.spilled, buffer.journal.unread) == ((), 0, 2)  # type: ignore[union-attr]
@@ -200,9 +201,9 @@ class TestSpill:
     def test_a_smaller_backlog_is_written_at_the_flush_interval(self, tmp_path: Path) -> None:
         """One spilled event does not wake the spill job: it is written when ``flush_interval`` passes."""
         clock = FakeClock()
-        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        buffer = journaled(tmp_path / "j", capacity=8, spill_backlog=80)
         dispatcher = make([Recording()], clock, buffer=buffer)
-        offer_all(buffer, events(3))  # 2 in memory, 1 spilled
+        offer_all(buffer, events(9))  # 8 in memory, 1 spilled
 
         clock.run(dispatcher.spill())
         assert (clock.jumps, buffer.spilled, buffer.journal.unread) == ((5.0,), 0, 1)  # type: ignore[union-attr]
@@ -212,16 +213,16 @@ class TestSpill:
         """Spilled events the spill job has not written yet still go out, in order, once memory is empty."""
         clock = FakeClock()
         channel = Recording()
-        buffer = journaled(tmp_path / "j", capacity=2, spill_backlog=8)
+        buffer = journaled(tmp_path / "j", capacity=8, spill_backlog=80)
         dispatcher = make([channel], clock, buffer=buffer, batch_size=2)
-        offer_all(buffer, events(3))  # 2 in memory, 1 spilled: below the quarter, the spill job sleeps on
+        offer_all(buffer, events(9))  # 8 in memory, 1 spilled: below the quarter, the spill job sleeps on
 
         async def main() -> None:
             while len(buffer) or dispatcher._inflight:
                 await dispatcher.run_round()
 
         clock.run(main())
-        assert channel.ids == ["e0", "e1", "e2"]
+        assert channel.ids == [f"e{i}" for i in range(9)]
         buffer.journal.close()  # type: ignore[union-attr]
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from sharedconfig.errors import ConfigError
 from sharedconfig.monitoring import Monitoring
-from sharedconfig.monitoring.events.channels.sqlite import EventStore, StoreChannel
-from sharedconfig.monitoring.events.part import EventsPart, claim_journal
+from sharedconfig.monitoring.events.channels.sqlite import EventFilter, EventStore, StoreChannel
+from sharedconfig.monitoring.events.part import SPILL_BACKLOG_FACTOR, EventsPart, claim_journal
 from sharedconfig.monitoring.events.schema import SchemaViolation
 from sharedconfig.monitoring.settings import MonitoringSettings
 from sharedconfig.testing import FakeClock
@@ -153,3 +153,21 @@ class TestDelivery:
             ("health_check_changed", "db", "info"),
             ("health_check_changed", "db", "high"),
         ]
+
+
+class TestBursts:
+    def test_a_burst_of_ten_buffers_spills_without_a_drop(self, tmp_path: Path) -> None:
+        """The spill backlog holds SPILL_BACKLOG_FACTOR buffers: a burst faster than the journal is
+        written (here: all of it before the runtime even starts) is kept, then delivered in order."""
+        clock = FakeClock()
+        mon = monitoring(tmp_path, clock, buffer_size=10, batch_size=10)
+        assert SPILL_BACKLOG_FACTOR >= 9
+        made = [mon.events.emit("burst", str(i)) for i in range(100)]  # 10 in memory, 90 spilled
+        assert all(e is not None for e in made)
+        assert mon.metrics.sample_value("events_dropped_total", {"reason": "spill_backlog"}) is None
+        with mon:
+            clock.advance(5)
+        store = EventStore(tmp_path / "events.db")
+        stored = [e.id for e in store.query(EventFilter(type="burst"), limit=1000, order="oldest").events]
+        store.close()
+        assert stored == [e.id for e in made if e is not None]

@@ -96,9 +96,10 @@ class Dispatcher:
 
     async def spill(self) -> float:
         """Write the spill backlog to the journal (file I/O on a worker thread) each time it reaches a
-        quarter of its bound, and what is left of it every ``flush_interval``."""
+        quarter of the buffer's capacity (or of its own bound, when smaller), and what is left of it every
+        ``flush_interval``."""
         buffer = self.buffer
-        want = max(1, buffer.spill_backlog // _SPILL_SHARE)
+        want = max(1, min(buffer.spill_backlog, buffer.capacity) // _SPILL_SHARE)
         await buffer.wait_spilled(self.flush_interval, want=want, clock=self._clock)
         if buffer.spilled:
             await to_thread(buffer.write_spilled)

@@ -41,6 +41,10 @@ __all__ = ["CARDINALITY_EVENT", "EventsPart", "claim_journal", "events_part"]
 CARDINALITY_EVENT: Final = "metrics_cardinality_overflow"
 """The type of the event published once per metric that hits its cardinality limit."""
 
+SPILL_BACKLOG_FACTOR: Final = 10
+"""Spilled events waiting in memory for the spill job, as a multiple of ``buffer_size``: room for a burst
+faster than the journal can be written (encoding each event costs ~15 µs there), before anything drops."""
+
 _SLOTS: Final = 64
 """Journal slots under one directory: one per process sharing it (the workers of one service)."""
 
@@ -210,6 +214,7 @@ def events_part(ctx: PartContext) -> EventsPart | None:
             events.buffer_size,
             policy=OverflowPolicy(events.overflow),
             journal=journal,
+            spill_backlog=events.buffer_size * SPILL_BACKLOG_FACTOR,
             serialize=to_structured,
             deserialize=from_structured,
             clock=ctx.clock,
