@@ -21,8 +21,7 @@ from cloudevents.core.formats.json import JSONFormat  # noqa: E402
 
 from sharedconfig.clock import SYSTEM_CLOCK  # noqa: E402
 from sharedconfig.monitoring.events import Event, from_kafka_binary, from_structured  # noqa: E402
-from sharedconfig.monitoring.events.channel import ChannelContext, build_channel  # noqa: E402
-from sharedconfig.monitoring.events.channels.kafka import KafkaChannel  # noqa: E402
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel, build_channel  # noqa: E402
 from sharedconfig.monitoring.events.deadletter import REASON_ATTRIBUTE, DeadLetterFile, read  # noqa: E402
 from sharedconfig.monitoring.settings import KafkaChannelSettings  # noqa: E402
 from sharedconfig.testing import NullMetricsRecorder, RecordingLogger  # noqa: E402
@@ -36,7 +35,7 @@ CONSUME_TIMEOUT = 30.0
 """Real seconds a consumer may take to read back what was produced."""
 
 
-def channel(tmp_path: Path, brokers: str, topic: str, **values: Any) -> KafkaChannel:
+def channel(tmp_path: Path, brokers: str, topic: str, **values: Any) -> DeliveryChannel:
     """A kafka channel built from settings through the entry point, on the system clock."""
     settings = KafkaChannelSettings.model_validate(
         {"brokers": [brokers], "topic": topic, "options": dict(FAST_RECONNECT), **values}
@@ -50,7 +49,7 @@ def channel(tmp_path: Path, brokers: str, topic: str, **values: Any) -> KafkaCha
         500,
     )
     built = build_channel(settings, ctx)
-    assert isinstance(built, KafkaChannel)
+    assert isinstance(built, DeliveryChannel)
     return built
 
 
@@ -88,7 +87,7 @@ def read_messages(bootstrap: str, topic: str, expected: int) -> list[Any]:
     return found
 
 
-def deliver(ch: KafkaChannel, events: list[Event], *, close: bool = True) -> int:
+def deliver(ch: DeliveryChannel, events: list[Event], *, close: bool = True) -> int:
     """``ch.deliver(events)`` on a fresh loop, then close the channel unless told not to."""
 
     async def main() -> int:

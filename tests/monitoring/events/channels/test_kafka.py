@@ -23,15 +23,19 @@ from confluent_kafka import KafkaError, KafkaException
 from sharedconfig.delivery import DeliveryError
 from sharedconfig.errors import ValidationError
 from sharedconfig.monitoring.events import Event, from_kafka_binary, from_structured
-from sharedconfig.monitoring.events.channel import Channel, ChannelContext, build_channel
+from sharedconfig.monitoring.events.channel import (
+    Channel,
+    ChannelContext,
+    DeliveryChannel,
+    ItemBatch,
+    build_channel,
+)
 from sharedconfig.monitoring.events.channels import kafka as kafka_module
 from sharedconfig.monitoring.events.channels.kafka import (
     OWNED_OPTIONS,
-    KafkaChannel,
     KafkaEncoder,
     KafkaSender,
     MessageError,
-    Produced,
     build,
     is_transient,
     producer_config,
@@ -199,7 +203,7 @@ def settings(**values: Any) -> KafkaChannelSettings:
 class Rig:
     """A built channel, its producers, clock, logger and dead-letter file."""
 
-    channel: KafkaChannel
+    channel: DeliveryChannel
     producers: Producers
     clock: FakeClock
     logger: RecordingLogger
@@ -606,7 +610,7 @@ class TestDelivery:
 
         producers = Producers(verdict)
         sender = KafkaSender({"bootstrap.servers": "k:9092"}, "events", factory=producers, report_timeout=0)
-        batch = Produced.of(events(1))
+        batch = ItemBatch.of(events(1))
 
         async def main() -> None:
             try:
@@ -778,7 +782,8 @@ class TestBuild:
     def test_entry_point(self, tmp_path: Path) -> None:
         """build_channel finds the kafka channel by its type; nothing connects until the first delivery."""
         channel = build_channel(settings(name="orders"), context(tmp_path))
-        assert isinstance(channel, KafkaChannel) and isinstance(channel, Channel)
+        assert isinstance(channel, DeliveryChannel) and isinstance(channel, Channel)
+        assert isinstance(channel.delivery.sender, KafkaSender)
         assert channel.name == "kafka"
         assert not [t for t in threading.enumerate() if t.name.startswith("sharedconfig-kafka")]
 

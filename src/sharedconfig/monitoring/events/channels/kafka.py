@@ -5,10 +5,12 @@ default, structured mode (the JSON envelope as the value) on request. The key is
 the ``key`` setting (the subject by default), so one subject's events stay in one partition, in order.
 
 ``producer_config`` maps the settings to librdkafka's, ``KafkaEncoder`` writes one message per event,
-``KafkaSender`` produces a batch and waits for every delivery report, and ``KafkaChannel`` composes them
-with ``Delivery`` (``build``: the ``kafka`` entry point). librdkafka never runs on the event loop: the
-producer's own thread encodes and produces each batch and serves the callbacks (delivery reports, errors,
-log lines) until ``aclose``, and resolves a future of the loop when a batch's last report is in.
+``KafkaSender`` produces a batch and waits for every delivery report, setting each message's outcome, and
+``build`` (the ``kafka`` entry point) composes it with ``Delivery`` in a ``DeliveryChannel``, which
+resends or dead-letters the messages that failed (``channel.ItemBatch``). librdkafka never runs on the
+event loop: the producer's own thread encodes and produces each batch and serves the callbacks (delivery
+reports, errors, log lines) until ``aclose``, and resolves a future of the loop when a batch's last report
+is in.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
@@ -30,12 +32,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, cast
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
-from sharedconfig.delivery import Delivery, DeliveryError
+from sharedconfig.clock import to_thread
+from sharedconfig.delivery import DeliveryError
 from sharedconfig.errors import SharedConfigError, ValidationError
 from sharedconfig.interfaces import Logger
-from sharedconfig.monitoring.events.channel import ChannelContext
-from sharedconfig.monitoring.events.deadletter import DeadLetterFile
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel, ItemBatch, ItemBatches
 from sharedconfig.monitoring.events.encoding import (
     STRUCTURED_CONTENT_TYPE,
     redacted,
@@ -53,15 +54,12 @@ if TYPE_CHECKING:
 __all__ = [
     "OWNED_OPTIONS",
     "REPORT_GRACE",
-    "KafkaChannel",
     "KafkaEncoder",
     "KafkaSender",
     "Message",
     "MessageError",
-    "Produced",
     "Producer",
     "ProducerFactory",
-    "Tries",
     "build",
     "is_transient",
     "producer_config",
@@ -327,52 +325,25 @@ def _confluent_producer(config: dict[str, Any]) -> Producer:
 
 @dataclass(frozen=True, slots=True)
 class MessageError:
-    """Why one message was not delivered: librdkafka's error name and text, and whether to try again."""
+    """Why one message was not delivered (an ``ItemFailure``): librdkafka's error name and text, and whether
+    to try again."""
 
     name: str
     reason: str
-    transient: bool
+    retryable: bool
 
     @classmethod
     def of(cls, error: KafkaError) -> MessageError:
         """The error of a delivery report (or of ``produce``)."""
         return cls(error.name(), error.str(), is_transient(error))
 
+    @property
+    def kind(self) -> str:
+        """What a log line counts failures by: the error's name."""
+        return self.name
+
     def __str__(self) -> str:
         return f"{self.name} ({self.reason})"
-
-
-@dataclass(slots=True)
-class Tries:
-    """The attempts the events of one ``deliver`` may take in all (the retry policy's), shared by its
-    resends: no event is produced more than ``limit`` times, whoever retries (the delivery or the channel)."""
-
-    limit: int
-    made: int = 0
-
-    @property
-    def left(self) -> int:
-        """Attempts still allowed."""
-        return self.limit - self.made
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Produced(Batch[Event]):
-    """One batch produced together: ``items``, and ``outcomes[i]`` once the sender has the report of
-    ``items[i]`` (None: delivered). ``tries`` counts its attempts and its resends' (None: no limit but
-    the delivery's)."""
-
-    outcomes: list[MessageError | None] = field(default_factory=list)
-    tries: Tries | None = None
-
-    @classmethod
-    def of(cls, events: Iterable[Event], tries: Tries | None = None) -> Produced:
-        """The batch of ``events`` (no ``body``: the sender encodes each event on its thread)."""
-        return cls(b"", tuple(events), tries=tries)
-
-    def only(self, keep: Iterable[int]) -> Produced:
-        """A new batch of the items at ``keep`` alone (a resend), sharing ``tries``."""
-        return Produced.of((self.items[i] for i in keep), self.tries)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -599,8 +570,8 @@ class KafkaSender:
 
     ``send`` hands the whole batch to the producer's thread, which encodes and produces it, and waits until
     librdkafka has reported on every message (within ``message.timeout.ms``, plus ``REPORT_GRACE``, in
-    real time: librdkafka's own timeout is). A ``Produced``
-    batch gets each message's outcome in ``outcomes``, and ``send`` returns once at least one message
+    real time: librdkafka's own timeout is). An ``ItemBatch``
+    gets each message's outcome in ``outcomes``, and ``send`` returns once at least one message
     was delivered: the channel settles the others one by one. When none was (a broker down, say), or
     for a plain ``Batch`` when any was not, it raises a ``DeliveryError`` naming the topic, the brokers
     and the commonest error, retryable when one of the errors is transient (``is_transient``) and the
@@ -695,9 +666,7 @@ class KafkaSender:
             )
         return failures
 
-    def _error(
-        self, failures: Mapping[int, MessageError], total: int, *, spent: bool = False
-    ) -> DeliveryError:
+    def _error(self, failures: Mapping[int, MessageError], total: int, *, spent: str = "") -> DeliveryError:
         names = Counter(failure.name for failure in failures.values())
         commonest, _ = names.most_common(1)[0]
         reason = next(f.reason for f in failures.values() if f.name == commonest)
@@ -706,11 +675,11 @@ class KafkaSender:
             f"{self.name}: {len(failures)} of {total} events not delivered to topic {self.topic!r} "
             f"on {self.brokers}: {commonest} ({reason})"
             + (f" and {others} other error{'s' if others > 1 else ''}" if others else "")
-            + ("; retries spent" if spent else "")
+            + spent
         )
         return DeliveryError(
             self.scrub(message),
-            retryable=not spent and any(failure.transient for failure in failures.values()),
+            retryable=not spent and any(failure.retryable for failure in failures.values()),
             component="events",
             operation=f"channel:{self.name}",
             details={
@@ -726,19 +695,18 @@ class KafkaSender:
         events = payload.items
         if not events:
             return
-        tries = payload.tries if isinstance(payload, Produced) else None
-        if tries is not None:
-            tries.made += 1
+        batch = payload if isinstance(payload, ItemBatch) else None
+        spent = batch.attempt() if batch is not None else ""
         failures = await self._produce(events)
-        if isinstance(payload, Produced):
+        if batch is not None:
             if failures:
-                payload.outcomes[:] = [failures.get(index) for index in range(len(events))]
+                batch.outcomes[:] = [failures.get(index) for index in range(len(events))]
             else:
-                payload.outcomes[:] = [None] * len(events)
+                batch.outcomes[:] = [None] * len(events)
             if len(failures) < len(events):
                 return  # some went through: the channel resends or dead-letters the others
         if failures:
-            raise self._error(failures, len(events), spent=tries is not None and tries.left <= 0)
+            raise self._error(failures, len(events), spent=spent)
 
     async def aclose(self) -> None:
         """Flush what is queued (up to the message timeout), then close the producer and stop its thread;
@@ -755,88 +723,17 @@ class KafkaSender:
         return f"KafkaSender(topic={self.topic!r}, brokers={self.brokers!r}, mode={self.encoder.mode!r})"
 
 
-# -- the channel ------------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class KafkaChannel:
-    """A ``KafkaSender`` composed by ``Delivery``: ``await deliver(events)`` never raises and returns how
-    many events' delivery reports said delivered.
-
-    One ``deliver`` call is one batch: its messages are produced together and their reports awaited
-    together. A batch of which no message was delivered goes through the delivery's retries, breaker
-    and in-flight bound, and a give-up dead-letters it. Once some went through, the others are settled
-    one by one, as the elasticsearch channel does: one refused for good (too large, not allowed) is
-    dead-lettered with its own error; the transient ones go again, alone, after the retry policy's
-    ``delay`` on ``clock``, then are dead-lettered with their errors. A resend that fails whole is a failed
-    batch like any other (the delivery's retries, then its give-up). Either way an event is produced at
-    most ``max_retries + 1`` times in all: the batch and its resends share one ``Tries``.
-    """
-
-    delivery: Delivery[Batch[Event]]
-    dead_letter: DeadLetterFile | None = None
-    clock: Clock = SYSTEM_CLOCK
-
-    @property
-    def name(self) -> str:
-        """The channel's name (the ``channel`` label): the delivery's name."""
-        return self.delivery.name
-
-    async def deliver(self, events: Sequence[Event]) -> int:
-        """Produce ``events``; how many reached the topic (the rest were dead-lettered)."""
-        if not events:
-            return 0
-        retry = self.delivery.retry
-        tries = Tries(retry.attempts)
-        batch = Produced.of(events, tries)
-        delivered = 0
-        while True:
-            if not await self.delivery.deliver(batch):
-                return delivered  # given up: the delivery dead-lettered batch.items
-            resend: list[int] = []
-            refused: list[int] = []
-            for index, outcome in enumerate(batch.outcomes):
-                if outcome is None:
-                    delivered += 1
-                else:
-                    (resend if outcome.transient else refused).append(index)
-            self._refuse(batch, refused, "not delivered")
-            if not resend:
-                return delivered
-            if tries.left <= 0:
-                self._refuse(batch, resend, f"not delivered after {tries.made} attempts")
-                return delivered
-            await self.clock.sleep(retry.delay(tries.made - 1))
-            batch = batch.only(resend)
-
-    def _refuse(self, batch: Produced, indexes: Sequence[int], what: str) -> None:
-        """Log the failed messages once and dead-letter each event with its own error."""
-        if not indexes:
-            return
-        errors = Counter(str(batch.outcomes[i]) for i in indexes)
-        summary = "; ".join(f"{error} x{count}" for error, count in errors.most_common())
-        self.delivery.failed(f"{self.name}: {len(indexes)} event(s) {what}: {summary}", events=len(indexes))
-        if self.dead_letter is None:
-            return
-        by_reason: dict[str, list[Event]] = {}
-        for i in indexes:
-            reason = self.delivery.scrub(f"{self.name}: {what}: {batch.outcomes[i]}")
-            by_reason.setdefault(reason, []).append(batch.items[i])
-        for reason, events in by_reason.items():  # one write (and fsync) per distinct reason
-            self.dead_letter.append(events, reason)
-
-    async def aclose(self) -> None:
-        """Flush and close the producer."""
-        await self.delivery.aclose()
-
-    def __repr__(self) -> str:
-        return f"KafkaChannel({self.name!r}, {self.delivery.sender!r})"
-
-
 def build(
     settings: KafkaChannelSettings, ctx: ChannelContext, *, factory: ProducerFactory = _confluent_producer
-) -> KafkaChannel:
+) -> DeliveryChannel:
     """The ``kafka`` entry point: the channel ``settings`` describe, named ``ctx.name``.
+
+    A ``KafkaSender`` composed by ``Delivery`` in a ``DeliveryChannel``: one ``deliver`` call is one
+    ``ItemBatch``, its messages produced together and their reports awaited together. A batch of which no
+    message was delivered goes through the delivery's retries, breaker and in-flight bound, and a give-up
+    dead-letters it; once some went through, the channel settles the others one by one (a message refused
+    for good dead-lettered with its error, the transient ones produced again, alone, after the retry
+    policy's ``delay``). An event is produced at most ``max_retries + 1`` times in all.
 
     Nothing connects yet: the producer is made (by ``factory``, a test's fake) at the first delivery.
     Raises ``ValidationError`` when ``options`` names a setting the channel owns (see ``producer_config``).
@@ -851,5 +748,4 @@ def build(
         logger=ctx.logger,
         factory=factory,
     )
-    delivery = ctx.delivery(sender, settings, redact=sender.secrets)
-    return KafkaChannel(delivery, ctx.dead_letter, ctx.clock)
+    return ctx.channel(sender, settings, encoder=ItemBatches(), redact=sender.secrets)
