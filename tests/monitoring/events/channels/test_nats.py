@@ -17,14 +17,12 @@ from nats.js.api import PubAck
 from nats.js.errors import APIError
 
 from sharedconfig.monitoring.events import Event, from_structured
-from sharedconfig.monitoring.events.channel import ChannelContext, build_channel
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel, ItemBatch, build_channel
 from sharedconfig.monitoring.events.channels.nats import (
     CONTENT_TYPE_HEADER,
     MSG_ID_HEADER,
     STREAM_MISMATCH,
     JetStreamSender,
-    NatsChannel,
-    Publication,
     build,
     to_message,
 )
@@ -172,7 +170,7 @@ class Connector:
 class Setup:
     """A channel built from settings with a fake connection, its clock, logs and dead-letter file."""
 
-    channel: NatsChannel
+    channel: DeliveryChannel
     connector: Connector
     js: FakeJetStream
     clock: FakeClock
@@ -332,7 +330,7 @@ class TestResends:
         assert s.deliver(batch) == 3
         assert [js.count(event) for event in batch] == [3, 3, 1, 1]
         assert [letter["id"] for letter in s.letters()] == [batch[0].id]
-        assert "not acknowledged after 3 attempt(s)" in s.letters()[0][REASON_ATTRIBUTE]
+        assert "not delivered after 3 attempts" in s.letters()[0][REASON_ATTRIBUTE]
 
     def test_a_round_with_nothing_acknowledged_is_retried_whole_by_the_delivery(self, tmp_path: Path) -> None:
         """No ack at all in the first round: the delivery retries the round (all three again)."""
@@ -478,16 +476,17 @@ class TestConnection:
         assert len(s.connector.calls) == 2
 
     def test_the_sender_takes_publications_only(self) -> None:
-        """A plain Batch is refused: the answers of each message need a Publication to go in."""
+        """A plain Batch is refused: the answers of each message need an ItemBatch to go in."""
         sender = JetStreamSender([SERVER], SUBJECT)
-        with pytest.raises(TypeError, match="Publications"):
+        with pytest.raises(TypeError, match="ItemBatches"):
             asyncio.run(sender.send(Batch(b"", tuple(events(1)))))
 
     def test_the_entry_point_builds_this_channel(self, tmp_path: Path) -> None:
         """type: nats resolves through the sharedconfig.channels entry point to this build."""
         clock, logger = FakeClock(), RecordingLogger()
         channel = build_channel(settings(), context(tmp_path, clock, logger))
-        assert isinstance(channel, NatsChannel) and channel.name == "nats"
+        assert isinstance(channel, DeliveryChannel) and channel.name == "nats"
+        assert isinstance(channel.delivery.sender, JetStreamSender)
 
 
 class TestSecrets:
@@ -512,8 +511,12 @@ class TestSecrets:
         assert "tok-canary-5512" not in repr(sender) and "tok-canary-5512" in sender.secrets
 
 
-def test_a_publication_keeps_bodies_with_their_events() -> None:
-    """only() picks events and their encoded bodies together, for a resend."""
-    encoded = [(event, to_message(event)[0]) for event in events(3)]
-    publication = Publication.of(encoded).only([2, 0])
-    assert list(zip(publication.items, publication.bodies, strict=True)) == [encoded[2], encoded[0]]
+def test_a_round_keeps_bodies_with_their_events(tmp_path: Path) -> None:
+    """The channel's encoder writes each event's message body as its part, kept with it for a resend."""
+    batch = events(3)
+    channel = build(settings(), context(tmp_path, FakeClock(), RecordingLogger()))
+    (round_,), rejected = channel.encoder.encode(batch)
+    assert isinstance(round_, ItemBatch) and not rejected
+    assert round_.parts == tuple(to_message(event)[0] for event in batch)
+    resend = round_.only([2, 0])
+    assert resend.items == (batch[2], batch[0]) and resend.parts == (round_.parts[2], round_.parts[0])

@@ -1,8 +1,9 @@
 """The nats channel: events published to NATS JetStream as structured CloudEvents, each one acknowledged.
 
-``Publication`` is one round of messages, ``JetStreamSender`` publishes a round at once and records each
-message's answer, ``NatsChannel`` composes them with ``Delivery`` and the dead-letter file, resending
-only what was not acknowledged; ``build`` is the ``nats`` entry point of group ``sharedconfig.channels``.
+``JetStreamSender`` publishes a round of messages (a ``channel.ItemBatch``) at once and records each
+message's answer; ``build``, the ``nats`` entry point of group ``sharedconfig.channels``, composes it with
+``Delivery`` and the dead-letter file in a ``DeliveryChannel``, which resends only what was not
+acknowledged.
 
 Every message carries ``Nats-Msg-Id`` (the event id), so JetStream stores a resent event once (within
 the stream's duplicate window). An event is published at most ``max_retries + 1`` times in all (its
@@ -24,17 +25,16 @@ the stream's duplicate window). An event is published at most ``max_retries + 1`
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, wait
-from sharedconfig.delivery import Delivery, DeliveryError, SecretLike
+from sharedconfig.delivery import DeliveryError, SecretLike
 from sharedconfig.errors import SharedConfigError
 from sharedconfig.interfaces import Logger
-from sharedconfig.monitoring.events.deadletter import DeadLetterFile
+from sharedconfig.monitoring.events.channel import DeliveryChannel, ItemBatch, ItemBatches, summarize
 from sharedconfig.monitoring.events.encoding import STRUCTURED_CONTENT_TYPE, to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch
@@ -61,9 +61,6 @@ __all__ = [
     "Connection",
     "JetStream",
     "JetStreamSender",
-    "NatsChannel",
-    "Publication",
-    "Tries",
     "Unacknowledged",
     "build",
     "connect_nats",
@@ -100,52 +97,22 @@ def to_message(event: Event) -> tuple[bytes, dict[str, str]]:
     return to_structured(event), headers(event)
 
 
-class Unacknowledged(NamedTuple):
-    """Why one message was not acknowledged, and whether publishing it again may help."""
+@dataclass(frozen=True, slots=True)
+class Unacknowledged:
+    """Why one message was not acknowledged (an ``ItemFailure``), and whether publishing it again may help."""
 
     reason: str
     retryable: bool
     mismatch: bool = False
     """The ack named another stream than the expected one, or JetStream refused the expected stream."""
 
-
-@dataclass(slots=True)
-class Tries:
-    """The attempts a publication's events may take in all: the retry policy's, shared with its resends,
-    so that no event is published more than ``limit`` times whoever retries (the delivery or the channel).
-    """
-
-    limit: int
-    made: int = 0
-
     @property
-    def left(self) -> int:
-        """Attempts still allowed."""
-        return self.limit - self.made
+    def kind(self) -> str:
+        """What a log line counts failures by: the reason."""
+        return self.reason
 
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Publication(Batch[Event]):
-    """One round of messages: ``items[i]`` is published as ``bodies[i]`` (encoded once, kept for resends).
-
-    ``answers[i]`` is filled by the sender's last attempt: None when JetStream acknowledged ``items[i]``,
-    else why not. ``tries`` counts the attempts (None: no limit but the delivery's). ``body`` is unused
-    (each message has its own).
-    """
-
-    bodies: tuple[bytes, ...] = ()
-    tries: Tries | None = None
-    answers: list[Unacknowledged | None] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, encoded: Iterable[tuple[Event, bytes]], tries: Tries | None = None) -> Publication:
-        """The publication of these events and their bodies."""
-        pairs = tuple(encoded)
-        return cls(b"", tuple(event for event, _ in pairs), tuple(body for _, body in pairs), tries)
-
-    def only(self, indices: Iterable[int]) -> Publication:
-        """A new publication of the messages at ``indices`` (a resend), sharing ``tries``."""
-        return Publication.of(((self.items[i], self.bodies[i]) for i in indices), self.tries)
+    def __str__(self) -> str:
+        return self.reason
 
 
 # -- the client seam -----------------------------------------------------------------------------------
@@ -237,12 +204,6 @@ def _url_secrets(server: str) -> list[str]:
     return [value for value in {userinfo, secret, unquote(secret)} if value]
 
 
-def _summary(answers: Iterable[Unacknowledged]) -> str:
-    """``reason (count); ...`` in order of first appearance."""
-    counts = Counter(answer.reason for answer in answers)
-    return "; ".join(f"{reason} ({count})" for reason, count in counts.items())
-
-
 async def _bounded(clock: Clock, aw: Awaitable[T], timeout: float) -> T:
     """``aw``'s result within ``timeout`` seconds of ``clock``, else ``TimeoutError``; either way ``aw``
     has finished when this returns (cancelled and awaited: nothing it started outlives the call)."""
@@ -259,11 +220,12 @@ async def _bounded(clock: Clock, aw: Awaitable[T], timeout: float) -> T:
 
 
 class JetStreamSender:
-    """Publishes the messages of a ``Publication`` at once and records JetStream's answer to each.
+    """Publishes the messages of an ``ItemBatch`` (its ``parts``) at once and records JetStream's answer
+    to each.
 
-    ``send(publication)`` counts one of its ``tries``, connects if need be, starts one publish per
+    ``send(batch)`` counts one of its ``tries``, connects if need be, starts one publish per
     message (a request answered by a PubAck), then waits for every answer: all of it within ``timeout``
-    seconds of the clock. It fills ``publication.answers`` and returns when at least one message was
+    seconds of the clock. It fills ``batch.outcomes`` and returns when at least one message was
     acknowledged, or when a message failed for good (too large, an invalid subject): the channel settles
     the messages one by one. It raises ``DeliveryError`` (so ``Delivery`` retries the round whole, and
     its breaker counts a failure) when there is no connection, or no message was acknowledged and all
@@ -448,22 +410,19 @@ class JetStreamSender:
         )
 
     async def send(self, payload: Batch[Event]) -> None:
-        """Publish every message of ``payload`` (a ``Publication``) once and record the answers."""
-        if not isinstance(payload, Publication):
-            raise TypeError(f"JetStreamSender sends Publications, not {type(payload).__name__}")
-        payload.answers.clear()
+        """Publish every message of ``payload`` (an ``ItemBatch``) once and record the answers."""
+        if not isinstance(payload, ItemBatch):
+            raise TypeError(f"JetStreamSender sends ItemBatches, not {type(payload).__name__}")
+        payload.outcomes.clear()
         if not payload.items:
             return
-        tries = payload.tries
-        if tries is not None:
-            tries.made += 1
-        more = tries is None or tries.left > 0  # the last allowed attempt fails for good
-        spent = "" if more or tries is None else f"; retries spent ({tries.made} attempts)"
+        spent = payload.attempt()
+        more = not spent  # the last allowed attempt fails for good
         deadline = self._clock.now() + self.timeout
         jetstream = await self._connected(more, spent)
         tasks = [
             asyncio.ensure_future(self._publish(jetstream, event, body, deadline))
-            for event, body in zip(payload.items, payload.bodies, strict=True)
+            for event, body in zip(payload.items, payload.parts, strict=True)
         ]
         try:  # every publish is out before any ack is awaited; then the acks are awaited together
             await wait(self._clock, tasks, max(deadline - self._clock.now(), 0.0))
@@ -473,17 +432,21 @@ class JetStreamSender:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
-        for task in tasks:
-            outcome = asyncio.CancelledError() if task.cancelled() else (task.exception() or task.result())
-            payload.answers.append(self._answer(outcome))
-        failed = [answer for answer in payload.answers if answer is not None]
-        if len(failed) < len(payload.answers):
+        answers = [
+            self._answer(
+                asyncio.CancelledError() if task.cancelled() else (task.exception() or task.result())
+            )
+            for task in tasks
+        ]
+        payload.outcomes[:] = answers
+        failed = [answer for answer in answers if answer is not None]
+        if len(failed) < len(answers):
             return
         if any(answer.mismatch for answer in failed):
             raise self._mismatch(next(a.reason for a in failed if a.mismatch), len(failed))
         if all(answer.retryable for answer in failed):
             raise self._error(
-                f"none of {len(failed)} message(s) acknowledged by JetStream: {_summary(failed)}{spent}",
+                f"none of {len(failed)} message(s) acknowledged by JetStream: {summarize(failed)}{spent}",
                 retryable=more,
             )
 
@@ -506,110 +469,17 @@ class JetStreamSender:
         )
 
 
-# -- the channel --------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class NatsChannel:
-    """A ``JetStreamSender`` composed by a ``Delivery``: ``await deliver(events)`` never raises and returns
-    how many events JetStream acknowledged.
-
-    Events are encoded once and cut into publications of ``batch_size``, delivered concurrently (at most
-    the delivery's ``max_in_flight`` at once), each with ``Tries`` of the retry policy's attempts. A
-    round with no connection, or with nothing acknowledged, is retried whole by the delivery (backoff,
-    breaker, in-flight bound; a give-up dead-letters the round's events). Once a round went through, its
-    messages are settled one by one: one refused for good is dead-lettered with its own reason; those
-    worth resending go again, in a round of their own, after the retry policy's ``delay`` on ``clock``,
-    while tries are left, then are dead-lettered with their last reason. An event that cannot be
-    encoded is dead-lettered at once.
-    """
-
-    delivery: Delivery[Batch[Event]]
-    dead_letter: DeadLetterFile | None = None
-    batch_size: int = 1000
-    clock: Clock = SYSTEM_CLOCK
-
-    @property
-    def name(self) -> str:
-        """The channel's name (the ``channel`` label): the delivery's name."""
-        return self.delivery.name
-
-    async def deliver(self, events: Sequence[Event]) -> int:
-        """Publish ``events``; how many JetStream acknowledged (the rest were dead-lettered)."""
-        encoded: list[tuple[Event, bytes]] = []
-        for event in events:
-            try:
-                encoded.append((event, to_structured(event)))
-            except SharedConfigError as exc:
-                self.delivery.failed(exc, event=event.id)
-                self._write((event,), self.delivery.scrub(exc.message))
-        size = max(self.batch_size, 1)
-        chunks = [encoded[i : i + size] for i in range(0, len(encoded), size)]
-        counts = await asyncio.gather(*(self._publish(chunk) for chunk in chunks))
-        return sum(counts)
-
-    async def _publish(self, encoded: Sequence[tuple[Event, bytes]]) -> int:
-        """Deliver ``encoded`` events, resending what was not acknowledged; how many were acknowledged."""
-        retry = self.delivery.retry
-        tries = Tries(retry.attempts)
-        publication = Publication.of(encoded, tries)
-        acknowledged = 0
-        while True:
-            if not await self.delivery.deliver(publication):
-                return acknowledged  # given up: the delivery dead-lettered this round's events
-            resend: list[int] = []
-            refused: list[int] = []
-            for i, answer in enumerate(publication.answers):
-                if answer is None:
-                    acknowledged += 1
-                elif answer.retryable:
-                    resend.append(i)
-                else:
-                    refused.append(i)
-            self._refuse(publication, refused, "not delivered")
-            if not resend:
-                return acknowledged
-            if tries.left <= 0:
-                self._refuse(publication, resend, f"not acknowledged after {tries.made} attempt(s)")
-                return acknowledged
-            await self.clock.sleep(retry.delay(tries.made - 1))
-            publication = publication.only(resend)
-
-    def _refuse(self, publication: Publication, indices: Sequence[int], what: str) -> None:
-        """Log the messages at ``indices`` as failed and dead-letter each event with its own reason."""
-        if not indices:
-            return
-        answers = [answer for i in indices if (answer := publication.answers[i]) is not None]
-        self.delivery.failed(f"{self.name}: {len(indices)} message(s) {what}: {_summary(answers)}")
-        by_reason: dict[str, list[Event]] = {}
-        for i in indices:
-            answer = publication.answers[i]
-            reason = answer.reason if answer is not None else "unknown"
-            by_reason.setdefault(self.delivery.scrub(f"{self.name}: {what}: {reason}"), []).append(
-                publication.items[i]
-            )
-        for reason, same in by_reason.items():  # one write (and fsync) per distinct reason
-            self._write(same, reason)
-
-    def _write(self, events: Sequence[Event], reason: str) -> None:
-        if self.dead_letter is not None:
-            self.dead_letter.append(events, reason)
-
-    async def aclose(self) -> None:
-        """Close the sender's connection."""
-        await self.delivery.aclose()
-
-    def __repr__(self) -> str:
-        return f"NatsChannel({self.name!r}, {self.delivery.sender!r})"
-
-
 def build(
     settings: NatsChannelSettings, ctx: ChannelContext, *, connect: Connect | None = None
-) -> NatsChannel:
+) -> DeliveryChannel:
     """The ``nats`` channel of ``settings`` (entry point ``nats`` of group ``sharedconfig.channels``).
 
-    Publications of at most ``ctx.batch_size`` events; retries, breaker and in-flight window from the
-    settings through ``ctx.delivery``. ``connect`` replaces nats-py's connection (tests pass a fake).
+    A ``JetStreamSender`` composed by ``Delivery`` in a ``DeliveryChannel``: events are encoded once
+    (``to_structured``; one that cannot be is dead-lettered at once) and cut into rounds of at most
+    ``ctx.batch_size``, delivered concurrently (at most ``max_in_flight`` at once); retries, breaker and
+    in-flight window from the settings through ``ctx.channel``. A round with no connection, or with nothing
+    acknowledged, is retried whole by the delivery; once a round went through, its messages are settled
+    one by one (see the module's table). ``connect`` replaces nats-py's connection (tests pass a fake).
     Nothing connects before the first delivery.
     """
     sender = JetStreamSender(
@@ -624,5 +494,5 @@ def build(
         logger=ctx.logger,
         connect=connect,
     )
-    delivery = ctx.delivery(sender, settings, redact=sender.secrets)
-    return NatsChannel(delivery, ctx.dead_letter, ctx.batch_size, ctx.clock)
+    encoder = ItemBatches(to_structured, ctx.batch_size)
+    return ctx.channel(sender, settings, encoder=encoder, redact=sender.secrets)
