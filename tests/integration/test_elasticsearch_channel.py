@@ -26,8 +26,8 @@ from pydantic import SecretStr
 
 from sharedconfig.clock import SYSTEM_CLOCK
 from sharedconfig.monitoring.events import Event, from_structured
-from sharedconfig.monitoring.events.channel import ChannelContext
-from sharedconfig.monitoring.events.channels.elasticsearch import ElasticsearchChannel, build
+from sharedconfig.monitoring.events.channel import ChannelContext, DeliveryChannel
+from sharedconfig.monitoring.events.channels.elasticsearch import build
 from sharedconfig.monitoring.events.deadletter import DeadLetterFile, read
 from sharedconfig.monitoring.settings import ElasticsearchChannelSettings
 from sharedconfig.testing import InMemoryMetricsRecorder, RecordingLogger
@@ -179,9 +179,7 @@ def cluster() -> Iterator[Cluster]:
     assert not state.problems
 
 
-def make(
-    cluster: Cluster, tmp_path: Path, *, batch_size: int = 100, **settings: object
-) -> ElasticsearchChannel:
+def make(cluster: Cluster, tmp_path: Path, *, batch_size: int = 100, **settings: object) -> DeliveryChannel:
     """A channel on the real clock with short waits and a 2 s timeout, dead-lettering to tmp_path."""
     options: dict[str, object] = {
         "endpoint": cluster.url,
@@ -202,7 +200,7 @@ def make(
     return build(ElasticsearchChannelSettings.model_validate(options), ctx)
 
 
-def deliver(channel: ElasticsearchChannel, events: list[Event]) -> tuple[int, float]:
+def deliver(channel: DeliveryChannel, events: list[Event]) -> tuple[int, float]:
     """Deliver on a new loop (at most 30 s) and close the client; events indexed and seconds taken."""
 
     async def main() -> int:

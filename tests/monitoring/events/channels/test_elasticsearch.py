@@ -17,13 +17,17 @@ from pydantic import SecretStr
 
 from sharedconfig.delivery import DeliveryError
 from sharedconfig.monitoring.events import Event, from_structured
-from sharedconfig.monitoring.events.channel import Channel, ChannelContext, build_channel
+from sharedconfig.monitoring.events.channel import (
+    Channel,
+    ChannelContext,
+    DeliveryChannel,
+    ItemBatch,
+    build_channel,
+)
 from sharedconfig.monitoring.events.channels.elasticsearch import (
     CONTENT_TYPE,
     BulkEncoder,
-    BulkRequest,
     BulkSender,
-    ElasticsearchChannel,
     ItemError,
     build,
     document_id,
@@ -106,7 +110,7 @@ class FakeElasticsearch:
 class Rig:
     """A channel built from settings on a FakeClock, its fake Elasticsearch, logs and dead letters."""
 
-    channel: ElasticsearchChannel
+    channel: DeliveryChannel
     es: FakeElasticsearch
     clock: FakeClock
     logger: RecordingLogger
@@ -197,9 +201,10 @@ class TestEncoder:
         """Each event is an action line and its structured CloudEvent; the body ends with a newline."""
         batch = events(3)
         (request,), rejected = BulkEncoder("events").encode(batch)
+        body = b"".join(request.parts)
         assert not rejected and request.items == tuple(batch)
-        assert request.body.endswith(b"\n") and request.body.count(b"\n") == 6
-        lines = request.body.splitlines()
+        assert body.endswith(b"\n") and body.count(b"\n") == 6 and len(request.parts) == 3
+        lines = body.splitlines()
         for event, action, source in zip(batch, lines[::2], lines[1::2], strict=True):
             assert json.loads(action) == {"create": {"_index": "events", "_id": document_id(event)}}
             assert from_structured(source) == event
@@ -209,16 +214,16 @@ class TestEncoder:
         day1 = events(1, when=datetime(2026, 12, 7, 23, 59, tzinfo=UTC))
         day2 = events(1, when=datetime(2026, 12, 8, 1, 0, tzinfo=timezone(timedelta(hours=2))))
         (request,), _ = BulkEncoder("ev-%Y.%m.%d").encode(day1 + day2)
-        indices = [json.loads(line)["create"]["_index"] for line in request.body.splitlines()[::2]]
+        indices = [json.loads(part.splitlines()[0])["create"]["_index"] for part in request.parts]
         assert indices == ["ev-2026.12.07", "ev-2026.12.07"]  # 01:00+02:00 is 23:00 UTC the day before
         (request,), _ = BulkEncoder("ev-%Y.%m.%d").encode(events(1, when=datetime(2026, 12, 8, tzinfo=UTC)))
-        assert json.loads(request.lines[0].splitlines()[0])["create"]["_index"] == "ev-2026.12.08"
+        assert json.loads(request.parts[0].splitlines()[0])["create"]["_index"] == "ev-2026.12.08"
 
     def test_event_without_time_takes_the_clock(self) -> None:
         """An event without a time goes to the index of the clock's day when it is encoded."""
         clock = FakeClock(epoch=datetime(2027, 3, 4, 5, tzinfo=UTC))
         (request,), _ = BulkEncoder("ev-%Y%m%d", clock=clock).encode([Event("t", "/s", time=None)])
-        assert json.loads(request.lines[0].splitlines()[0])["create"]["_index"] == "ev-20270304"
+        assert json.loads(request.parts[0].splitlines()[0])["create"]["_index"] == "ev-20270304"
 
     def test_requests_are_cut_by_count_and_bytes(self) -> None:
         """At most batch_size events and max_bytes per request; a larger event goes alone."""
@@ -226,7 +231,8 @@ class TestEncoder:
         assert [len(r.items) for r in requests] == [2, 2, 1]
         one = len(BulkEncoder().lines(events(1)[0]))
         requests, _ = BulkEncoder(max_bytes=one * 2).encode(events(5))
-        assert [len(r.items) for r in requests] == [2, 2, 1] and all(len(r.body) <= one * 2 for r in requests)
+        assert [len(r.items) for r in requests] == [2, 2, 1]
+        assert all(sum(map(len, r.parts)) <= one * 2 for r in requests)
         big = Event("t", "/s", data={"blob": "x" * 1000})
         requests, _ = BulkEncoder(max_bytes=100).encode([big, *events(1)])
         assert [len(r.items) for r in requests] == [1, 1]
@@ -235,7 +241,7 @@ class TestEncoder:
         """Secret-looking data is redacted in the source line; data that is not JSON is returned aside."""
         bad = Event("t", "/s", data={"x": float("nan")})
         (request,), rejected = BulkEncoder().encode([Event("t", "/s", data={"password": "hunter2"}), bad])
-        assert b"hunter2" not in request.body and len(request.items) == 1
+        assert b"hunter2" not in request.parts[0] and len(request.items) == 1
         assert [event for event, _ in rejected] == [bad]
 
     def test_bad_arguments(self) -> None:
@@ -285,9 +291,9 @@ class TestSender:
         error, (sent,), _ = self.send(
             FakeElasticsearch(), request, endpoint, username="elastic", password=SecretStr(PASSWORD)
         )
-        assert error is None and request.answers == [None, None]
+        assert error is None and request.outcomes == [None, None]
         assert str(sent.url) == "https://es.test:9243/proxy/es/_bulk" and sent.method == "POST"
-        assert sent.headers["content-type"] == CONTENT_TYPE and sent.content == request.body
+        assert sent.headers["content-type"] == CONTENT_TYPE and sent.content == b"".join(request.parts)
         basic = base64.b64encode(f"elastic:{PASSWORD}".encode()).decode()
         assert sent.headers["authorization"] == f"Basic {basic}"
 
@@ -387,7 +393,7 @@ class TestChannel:
         ((event_id, reason),) = r.letters()
         assert event_id == batch[1].id
         assert reason == (
-            "es: not indexed: 400 mapper_parsing_exception: failed to parse field [data.n] of type [long] "
+            "es: not delivered: 400 mapper_parsing_exception: failed to parse field [data.n] of type [long] "
             '(caused by illegal_argument_exception: For input string: "x")'
         )
         assert r.logger.messages("warning") == ["delivery failed"]
@@ -412,7 +418,7 @@ class TestChannel:
         assert r.letters() == [
             (
                 batch[0].id,
-                "es: not indexed after 3 attempts: 429 es_rejected_execution_exception: "
+                "es: not delivered after 3 attempts: 429 es_rejected_execution_exception: "
                 "rejected execution of bulk",
             )
         ]
@@ -466,7 +472,8 @@ class TestChannel:
         assert all(reason.startswith("es: HTTP 401 from http://es.test:9200") for _, reason in r.letters())
 
     def test_resend_given_up_dead_letters_only_the_resent(self, tmp_path: Path) -> None:
-        """Indexed on the first try, one item to resend, then 503s: only that item is dead-lettered."""
+        """Indexed on the first try, one item to resend, then 503s: the resend's whole-request retries
+        share the request's tries (3 posts in all), then only that item is dead-lettered."""
         batch = events(3)
         es = FakeElasticsearch(items={batch[2].id: [REJECTED]})
         calls: list[int] = []
@@ -477,9 +484,9 @@ class TestChannel:
 
         r = rig(tmp_path, handler)
         assert r.run(batch) == 2
-        assert len(calls) == 4  # the first request, then the resend: 3 attempts of it
+        assert len(calls) == 3  # the first request, the resend, the delivery's retry of the resend
         assert [event_id for event_id, _ in r.letters()] == [batch[2].id]
-        assert "HTTP 503" in r.letters()[0][1]
+        assert "HTTP 503" in r.letters()[0][1] and "retries spent (3 attempts)" in r.letters()[0][1]
 
     def test_unencodable_event_is_dead_lettered(self, tmp_path: Path) -> None:
         """An event whose data is not JSON is counted as failed and written aside; the others are sent."""
@@ -540,7 +547,8 @@ class TestBuild:
             endpoint=ENDPOINT, index="ev-%Y.%m.%d", api_key=SecretStr(API_KEY)
         )
         channel = build_channel(settings, self.ctx(tmp_path))
-        assert isinstance(channel, Channel) and isinstance(channel, ElasticsearchChannel)
+        assert isinstance(channel, Channel) and isinstance(channel, DeliveryChannel)
+        assert isinstance(channel.encoder, BulkEncoder) and isinstance(channel.delivery.sender, BulkSender)
         assert (
             channel.name == "es"
             and channel.encoder.batch_size == 50
@@ -562,11 +570,9 @@ class TestBuild:
         ]
 
 
-def test_request_is_a_batch() -> None:
-    """A BulkRequest is the Batch a delivery's give-up dead-letters: its items are the events it carries."""
-    request = BulkRequest.of([(e, b"x\n") for e in events(2)])
-    assert (
-        isinstance(request, Batch)
-        and request.body == b"x\nx\n"
-        and request.only([1]).items == request.items[1:]
-    )
+def test_a_request_is_a_batch() -> None:
+    """A request is the Batch a delivery's give-up dead-letters: its items are the events it carries."""
+    batch = events(2)
+    (request,), _ = BulkEncoder().encode(batch)
+    assert isinstance(request, ItemBatch) and isinstance(request, Batch) and request.items == tuple(batch)
+    assert request.only([1]).items == request.items[1:] and request.only([1]).parts == request.parts[1:]

@@ -1,8 +1,9 @@
 """The Elasticsearch channel: events indexed with the ``_bulk`` API (ES 7, 8 and 9), one document per event.
 
-``BulkEncoder`` turns events into ``BulkRequest``\\ s (NDJSON ``create`` actions), ``BulkSender`` posts one
-and reads each item's answer, ``ElasticsearchChannel`` composes them with ``Delivery`` and the dead-letter
-file, and ``build`` is the ``elasticsearch`` entry point of group ``sharedconfig.channels``.
+``BulkEncoder`` turns events into requests (``channel.ItemBatch``: each event's NDJSON ``create`` action
+and source lines are its part), ``BulkSender`` posts one and reads each item's answer, and ``build``, the
+``elasticsearch`` entry point of group ``sharedconfig.channels``, composes them with ``Delivery`` and the
+dead-letter file in a ``DeliveryChannel``, which settles each item.
 
 A document's ``_id`` is made of the event's ``source`` and ``id`` (``document_id``) and every action is a
 ``create``, so an attempt that repeats one which was stored (a timeout after Elasticsearch indexed it) is
@@ -15,21 +16,23 @@ What becomes of each event of a request::
     the item 409 (its id is already stored)          indexed (an earlier attempt stored it)
     the item 429, es_rejected_execution_exception    resent in a request of the items to resend alone,
       or another status of retry_on_status (5xx)       after the retry policy's backoff; dead-lettered
-                                                       with its error once max_retries resends failed
+                                                       with its error once its tries are spent
     the item any other (400 mapper_parsing_...)      dead-lettered at once with its error
     the whole request 5xx, 429, a timeout, a         retried by Delivery (Retry-After honoured);
       connection error                                 dead-lettered when its retries are spent
     the whole request another 4xx (401, 403, 413)    dead-lettered at once
+
+A request and its resends share one ``Tries`` of the retry policy's attempts, whole-request retries
+included: an event is posted at most ``max_retries + 1`` times in all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Collection, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Generator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -39,9 +42,9 @@ from pydantic import SecretStr
 
 from sharedconfig import __version__
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
-from sharedconfig.delivery import Delivery, DeliveryError, SecretLike
+from sharedconfig.delivery import RETRYABLE_STATUSES, DeliveryError, SecretLike
 from sharedconfig.errors import SharedConfigError
-from sharedconfig.monitoring.events.deadletter import DeadLetterFile
+from sharedconfig.monitoring.events.channel import DeliveryChannel, ItemBatch, ItemBatches, summarize
 from sharedconfig.monitoring.events.encoding import to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch, LazyClient, parse_retry_after
@@ -56,9 +59,7 @@ __all__ = [
     "MAX_BYTES",
     "REJECTED_EXECUTION",
     "BulkEncoder",
-    "BulkRequest",
     "BulkSender",
-    "ElasticsearchChannel",
     "ItemError",
     "build",
     "document_id",
@@ -76,7 +77,6 @@ REJECTED_EXECUTION: Final = "es_rejected_execution_exception"
 """The error type of an item a busy node refused (its write queue full): always worth resending."""
 
 _BODY_EXCERPT = 200  # characters of an error response kept in the message
-_SUMMARY_KINDS = 3  # kinds of item errors a log line names
 
 
 def document_id(event: Event) -> str:
@@ -98,57 +98,43 @@ def index_name(pattern: str, when: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ItemError:
-    """Why Elasticsearch did not index one item of a ``_bulk`` request: its status and error object."""
+    """Why Elasticsearch did not index one item of a ``_bulk`` request (an ``ItemFailure``): its status
+    and error object, and whether resending it may index it."""
 
     status: int
     type: str
     reason: str
+    retryable: bool = False
 
     @classmethod
-    def of(cls, status: int, error: object) -> ItemError:
+    def of(cls, status: int, error: object, *, retry_on: Collection[int] = RETRYABLE_STATUSES) -> ItemError:
         """From an item's ``status`` and ``error`` (an object with ``type``, ``reason`` and maybe
-        ``caused_by``, or bare text)."""
+        ``caused_by``, or bare text); retryable when ``status`` is in ``retry_on`` or the node rejected
+        the execution (``REJECTED_EXECUTION``)."""
         if not isinstance(error, dict):
-            return cls(status, "", str(error) if error is not None else "")
+            return cls(status, "", str(error) if error is not None else "", status in retry_on)
         reason = str(error.get("reason") or "")
         cause = error.get("caused_by")
         if isinstance(cause, dict) and (cause.get("type") or cause.get("reason")):
             reason += f" (caused by {cause.get('type', '')}: {cause.get('reason', '')})"
-        return cls(status, str(error.get("type") or ""), reason)
+        kind = str(error.get("type") or "")
+        return cls(status, kind, reason, status in retry_on or kind == REJECTED_EXECUTION)
 
-    def retryable(self, statuses: Collection[int]) -> bool:
-        """Whether resending the item may index it: a status in ``statuses`` or a rejected execution."""
-        return self.status in statuses or self.type == REJECTED_EXECUTION
+    @property
+    def kind(self) -> str:
+        """What a log line counts failures by: the status and the error type."""
+        return f"{self.status} {self.type}".strip()
 
     def __str__(self) -> str:
-        kind = f"{self.status} {self.type}".strip()
-        return f"{kind}: {self.reason}" if self.reason else kind
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class BulkRequest(Batch[Event]):
-    """One ``_bulk`` request: ``body`` is ``lines`` joined, ``lines[i]`` the action and source lines of
-    ``items[i]``; ``answers[i]`` is filled by the sender once Elasticsearch answered (None: indexed)."""
-
-    lines: tuple[bytes, ...] = ()
-    answers: list[ItemError | None] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, encoded: Sequence[tuple[Event, bytes]]) -> BulkRequest:
-        """The request of these events and their lines."""
-        lines = tuple(line for _, line in encoded)
-        return cls(b"".join(lines), tuple(event for event, _ in encoded), lines)
-
-    def only(self, keep: Sequence[int]) -> BulkRequest:
-        """A new request of the items at ``keep`` alone (a resend), their lines byte for byte."""
-        return BulkRequest.of([(self.items[i], self.lines[i]) for i in keep])
+        return f"{self.kind}: {self.reason}" if self.reason else self.kind
 
 
 # -- the encoder --------------------------------------------------------------------------------------
 
 
 class BulkEncoder:
-    """Events to ``BulkRequest``\\ s: per event a ``create`` action line and its structured JSON line.
+    """Events to ``_bulk`` requests (``ItemBatch``): per event a ``create`` action line and its structured
+    JSON line, its part.
 
     The source line is what ``encoding.to_structured`` writes (redacted), so a document is a CloudEvent
     that ``from_structured`` reads back. The index is ``index_name(index, event.time)`` (an event without
@@ -173,6 +159,7 @@ class BulkEncoder:
         self.batch_size = batch_size
         self.max_bytes = max_bytes
         self._clock = clock
+        self._batches = ItemBatches(self.lines, batch_size, max_bytes)
 
     def lines(self, event: Event) -> bytes:
         """The action line and the source line of ``event``, each ending in ``\\n``."""
@@ -183,23 +170,9 @@ class BulkEncoder:
 
     def encode(
         self, events: Iterable[Event]
-    ) -> tuple[list[BulkRequest], list[tuple[Event, SharedConfigError]]]:
+    ) -> tuple[list[ItemBatch], list[tuple[Event, SharedConfigError]]]:
         """The requests to send, in order, and the events that could not be encoded."""
-        groups: list[list[tuple[Event, bytes]]] = []
-        rejected: list[tuple[Event, SharedConfigError]] = []
-        size = 0
-        for event in events:
-            try:
-                lines = self.lines(event)
-            except SharedConfigError as exc:
-                rejected.append((event, exc))
-                continue
-            if not groups or len(groups[-1]) >= self.batch_size or size + len(lines) > self.max_bytes:
-                groups.append([])
-                size = 0
-            groups[-1].append((event, lines))
-            size += len(lines)
-        return [BulkRequest.of(group) for group in groups], rejected
+        return self._batches.encode(tuple(events))
 
     def __repr__(self) -> str:
         return f"BulkEncoder(index={self.index!r}, batch_size={self.batch_size}, max_bytes={self.max_bytes})"
@@ -247,9 +220,11 @@ class BulkSender:
     A non-2xx answer raises ``DeliveryError`` with its ``status`` and ``Retry-After`` (the retry policy
     decides: 5xx, 408 and 429 by default); a transport error or a timeout (``timeout`` seconds) raises a
     retryable one, and so does a 2xx answer that is not a ``_bulk`` answer for as many items (resending is
-    harmless: what was stored answers 409). Otherwise the request went through: a ``BulkRequest`` gets
-    each item's answer in ``answers`` (None when indexed: 2xx, or 409) for the channel to settle item by
-    item; any other ``Batch`` is taken whole or not at all (an item not indexed raises, with its status).
+    harmless: what was stored answers 409). Otherwise the request went through: an ``ItemBatch`` (its
+    body its parts joined) gets each item's answer in ``outcomes`` (None when indexed: 2xx, or 409; an
+    ``ItemError`` retryable on the statuses of ``retry_on``) for the channel to settle item by item; any
+    other ``Batch`` is taken whole or not at all (an item not indexed raises, with its status). An
+    ``ItemBatch``'s attempts count on its ``tries``: the error of the last allowed one is final.
 
     Credentials: ``api_key`` (``Authorization: ApiKey``; an ``id:key`` pair is encoded), else basic
     auth with ``username`` and ``password``, else the endpoint's user info. They are secrets: never in
@@ -267,6 +242,7 @@ class BulkSender:
         client: httpx.AsyncClient | None = None,
         clock: Clock = SYSTEM_CLOCK,
         name: str = "elasticsearch",
+        retry_on: Collection[int] = RETRYABLE_STATUSES,
     ) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be positive")
@@ -279,6 +255,7 @@ class BulkSender:
         path = parts.path.rstrip("/")
         self.name = name
         self.timeout = timeout
+        self.retry_on = frozenset(retry_on)
         self.url = urlunsplit((parts.scheme, host, f"{path}/_bulk", parts.query, ""))
         self.shown_url = urlunsplit((parts.scheme, host, path, "", ""))
         authorization, forms = _credentials(username, password, api_key)
@@ -300,14 +277,15 @@ class BulkSender:
         retryable: bool | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        spent: str = "",
     ) -> DeliveryError:
-        text = f"{self.name}: {message}"
+        text = f"{self.name}: {message}{spent}"
         for secret in self.secrets:
             if value := secret.get_secret_value():
                 text = text.replace(value, REDACTED)
         return DeliveryError(
             text,
-            retryable=retryable,
+            retryable=False if spent else retryable,
             status=status,
             retry_after=retry_after,
             component="events",
@@ -315,11 +293,14 @@ class BulkSender:
         )
 
     async def send(self, payload: Batch[Event]) -> None:
-        """POST ``payload.body`` once; for a ``BulkRequest``, set each item's answer in ``answers``."""
+        """POST ``payload.body`` once (an ``ItemBatch``'s parts); for an ``ItemBatch``, set each item's
+        answer in ``outcomes``."""
+        batch = payload if isinstance(payload, ItemBatch) else None
+        spent = batch.attempt() if batch is not None else ""
         try:
             response = await self._client.get().post(
                 self.url,
-                content=payload.body,
+                content=b"".join(batch.parts) if batch is not None else payload.body,
                 headers={
                     "content-type": CONTENT_TYPE,
                     "accept": "application/json",
@@ -332,6 +313,7 @@ class BulkSender:
             raise self._error(
                 f"{type(exc).__name__} posting to {self.shown_url}: {exc}",
                 retryable=not isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL),
+                spent=spent,
             ) from None  # the httpx error's request holds the URL: not chained, so not shown
         status = response.status_code
         if not 200 <= status < 300:
@@ -340,19 +322,20 @@ class BulkSender:
                 f"HTTP {status} from {self.shown_url}" + (f": {excerpt}" if excerpt else ""),
                 status=status,
                 retry_after=parse_retry_after(response.headers.get("retry-after"), self._clock.wall()),
+                spent=spent,
             )
-        answers = self._answers(response, len(payload.items))
-        if isinstance(payload, BulkRequest):
-            payload.answers[:] = answers
+        answers = self._answers(response, len(payload.items), spent)
+        if batch is not None:
+            batch.outcomes[:] = answers
             return
         failed = [answer for answer in answers if answer is not None]
         if failed:
             raise self._error(
-                f"{len(failed)} of {len(answers)} event(s) not indexed: {_summary(failed)}",
+                f"{len(failed)} of {len(answers)} event(s) not indexed: {summarize(failed)}",
                 status=failed[0].status,
             )
 
-    def _answers(self, response: httpx.Response, expected: int) -> list[ItemError | None]:
+    def _answers(self, response: httpx.Response, expected: int, spent: str) -> list[ItemError | None]:
         """Each item's error in the order of the request, as ``_bulk`` answers; None for one indexed."""
         try:
             document = response.json()
@@ -366,9 +349,12 @@ class BulkSender:
                 f"HTTP {response.status_code} from {self.shown_url} is not a _bulk answer for "
                 f"{expected} item(s): {response.text[:_BODY_EXCERPT].strip()!r}",
                 retryable=True,
+                spent=spent,
             )
         return [
-            None if 200 <= status < 300 or status == 409 else ItemError.of(status, error)
+            None
+            if 200 <= status < 300 or status == 409
+            else ItemError.of(status, error, retry_on=self.retry_on)
             for status, error in known
         ]
 
@@ -390,117 +376,16 @@ def _result(item: object) -> tuple[int, object] | None:
     return status, result.get("error")
 
 
-def _summary(errors: Sequence[ItemError]) -> str:
-    """Item errors by status and type, the first of each kind quoted: ``429 es_rejected...: ... (3)``."""
-    kinds: dict[tuple[int, str], list[ItemError]] = {}
-    for error in errors:
-        kinds.setdefault((error.status, error.type), []).append(error)
-    shown = [f"{same[0]} ({len(same)})" for same in list(kinds.values())[:_SUMMARY_KINDS]]
-    if len(kinds) > _SUMMARY_KINDS:
-        shown.append(f"{len(kinds) - _SUMMARY_KINDS} more kind(s)")
-    return "; ".join(shown)
-
-
-# -- the channel --------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class ElasticsearchChannel:
-    """A ``BulkEncoder`` and a delivery (which owns the ``BulkSender``): ``await deliver(events)`` never
-    raises and returns how many events were indexed (409 duplicates included).
-
-    Each request goes through the delivery (whole-request retries, breaker, in-flight bound; a give-up
-    dead-letters the request's events); the requests of one call concurrently. Once a request went
-    through, its items are settled one by one: an item refused for good is dead-lettered with its own
-    error; the items worth resending go again in a request of their own after the retry policy's
-    ``delay`` on ``clock``, at most ``max_retries`` times, then are dead-lettered with their own errors.
-    An event that cannot be encoded is dead-lettered at once.
-    """
-
-    encoder: BulkEncoder
-    delivery: Delivery[Batch[Event]]
-    dead_letter: DeadLetterFile | None = None
-    clock: Clock = SYSTEM_CLOCK
-
-    @property
-    def name(self) -> str:
-        """The channel's name (the ``channel`` label): the delivery's name."""
-        return self.delivery.name
-
-    async def deliver(self, events: Sequence[Event]) -> int:
-        """Index ``events``; how many are stored (the rest were dead-lettered)."""
-        requests, unencodable = self.encoder.encode(events)
-        for event, error in unencodable:
-            self.delivery.failed(error, event=event.id)
-            self._write((event,), self.delivery.scrub(error.message))
-        counts = await asyncio.gather(*(self._index(request) for request in requests))
-        return sum(counts)
-
-    async def _index(self, request: BulkRequest) -> int:
-        """Deliver ``request`` and resend the items worth it; how many of its events were indexed."""
-        retry = self.delivery.retry
-        indexed = 0
-        for attempt in range(retry.attempts):
-            if attempt:
-                await self.clock.sleep(retry.delay(attempt - 1))
-            if not await self.delivery.deliver(request):
-                return indexed  # given up: the delivery dead-lettered request.items
-            resend: list[tuple[Event, ItemError]] = []
-            keep: list[int] = []
-            refused: list[tuple[Event, ItemError]] = []
-            for i, (event, answer) in enumerate(zip(request.items, request.answers, strict=True)):
-                if answer is None:
-                    indexed += 1
-                elif answer.retryable(retry.retryable_statuses):
-                    resend.append((event, answer))
-                    keep.append(i)
-                else:
-                    refused.append((event, answer))
-            self._refuse(refused, "not indexed")
-            if not resend:
-                return indexed
-            if attempt + 1 == retry.attempts:
-                self._refuse(resend, f"not indexed after {retry.attempts} attempts")
-                return indexed
-            request = request.only(keep)
-        return indexed
-
-    def _refuse(self, refused: Sequence[tuple[Event, ItemError]], what: str) -> None:
-        """Log item errors by kind and dead-letter each event with its own error."""
-        if not refused:
-            return
-        errors = [error for _, error in refused]
-        self.delivery.failed(
-            f"{self.name}: {len(refused)} event(s) {what}: {_summary(errors)}",
-            status=errors[0].status,
-            events=len(refused),
-        )
-        by_reason: dict[str, list[Event]] = {}
-        for event, error in refused:
-            by_reason.setdefault(self.delivery.scrub(f"{self.name}: {what}: {error}"), []).append(event)
-        for reason, same in by_reason.items():  # one write (and fsync) per distinct reason
-            self._write(same, reason)
-
-    def _write(self, events: Sequence[Event], reason: str) -> None:
-        if self.dead_letter is not None:
-            self.dead_letter.append(events, reason)
-
-    async def aclose(self) -> None:
-        """Close the sender's client."""
-        await self.delivery.aclose()
-
-    def __repr__(self) -> str:
-        return f"ElasticsearchChannel({self.name!r}, {self.encoder!r}, {self.delivery.sender!r})"
-
-
 def build(
     settings: ElasticsearchChannelSettings, ctx: ChannelContext, *, client: httpx.AsyncClient | None = None
-) -> ElasticsearchChannel:
+) -> DeliveryChannel:
     """The ``elasticsearch`` channel of ``settings`` (the entry point of group ``sharedconfig.channels``).
 
-    Requests of at most ``ctx.batch_size`` events; retries, breaker and in-flight window from the settings
-    through ``ctx.delivery`` (an item is resent on the statuses of ``retry.retry_on_status``). ``client``
-    (tests, a shared pool) is used as it is and left open.
+    A ``BulkEncoder`` and a ``BulkSender`` composed by ``Delivery`` in a ``DeliveryChannel``, which returns
+    how many events were indexed (409 duplicates included). Requests of at most ``ctx.batch_size`` events,
+    sent concurrently; retries, breaker and in-flight window from the settings through ``ctx.channel`` (an
+    item is resent on the statuses of ``retry.retry_on_status``). ``client`` (tests, a shared pool) is used
+    as it is and left open.
     """
     sender = BulkSender(
         settings.endpoint,
@@ -511,14 +396,11 @@ def build(
         client=client,
         clock=ctx.clock,
         name=ctx.name,
+        retry_on=settings.retry.statuses(),
     )
     if settings.api_key is not None and (settings.username is not None or settings.password is not None):
         ctx.logger.warning("both api_key and username/password are set: the API key is used")
     elif settings.password is not None and sender.auth_kind == "none":
         ctx.logger.warning("a password without a username is not used: set username too")
-    return ElasticsearchChannel(
-        BulkEncoder(settings.index, batch_size=ctx.batch_size, clock=ctx.clock),
-        ctx.delivery(sender, settings, redact=sender.secrets),
-        ctx.dead_letter,
-        ctx.clock,
-    )
+    encoder = BulkEncoder(settings.index, batch_size=ctx.batch_size, clock=ctx.clock)
+    return ctx.channel(sender, settings, encoder=encoder, redact=sender.secrets)
