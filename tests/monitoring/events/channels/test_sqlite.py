@@ -498,3 +498,39 @@ class TestChannel:
         delivery = Delivery("sqlite", channel, retry=RetryPolicy(max_retries=2), clock=clock)
         assert clock.run(delivery.deliver([event(1), event(2)])) is True
         assert (calls, store.count()) == ([2, 2], 2)
+
+
+class TestSendOrder:
+    def test_batches_sent_at_once_commit_in_the_order_sent(self, store: EventStore, clock: FakeClock) -> None:
+        """The dispatcher keeps several batches in flight: the second may not commit while the first is
+        still being written (without the turns, its worker thread overtakes the first one's)."""
+        import asyncio
+
+        channel = SqliteChannel(store, clock=clock)
+        calls: list[tuple[str, int]] = []
+        gate = threading.Event()
+        real = channel._write
+
+        def write(batch: list[Event], retain: bool) -> object:
+            calls.append(("start", batch[0].data["n"]))  # type: ignore[index, call-overload]
+            if batch[0].data["n"] == 0:  # type: ignore[index, call-overload]
+                gate.wait(5)
+            result = real(batch, retain)
+            calls.append(("end", batch[0].data["n"]))  # type: ignore[index, call-overload]
+            return result
+
+        channel._write = write  # type: ignore[assignment, method-assign]
+
+        async def main() -> None:
+            first = asyncio.ensure_future(channel.send([event(0)]))
+            second = asyncio.ensure_future(channel.send([event(1)]))
+            for _ in range(2000):  # real turns of the loop: time for the second's thread, if it ran
+                await asyncio.sleep(0)
+                if len(calls) >= 2:
+                    break
+            gate.set()
+            await asyncio.gather(first, second)
+
+        asyncio.run(main())
+        assert calls == [("start", 0), ("end", 0), ("start", 1), ("end", 1)]
+        assert numbers(store.query(order="oldest")) == [0, 1]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import threading
@@ -543,7 +544,9 @@ class SqliteChannel:
     """The sqlite channel: ``await send(batch)`` appends to an ``EventStore`` on a worker thread
     (``clock.to_thread``), so the dispatcher treats it as any other channel (a ``Delivery`` sender).
 
-    A failed write (the disk full, the file locked too long) is a retryable ``DeliveryError``
+    Sends take turns (an asyncio lock, first come first served), so the batches the dispatcher has in
+    flight at once are stored in the order they were sent, and ``events tail`` reads events in publish
+    order. A failed write (the disk full, the file locked too long) is a retryable ``DeliveryError``
     (``DELIVERY_001``); the batch is all or nothing, and a retry stores only what is new. Every
     ``retain_every`` seconds of ``clock`` a send also applies the store's retention, on the same thread.
     The channel does not own the store: whoever opened it (it also serves the API) closes it.
@@ -554,6 +557,7 @@ class SqliteChannel:
         self._clock = clock
         self._retain_every = retain_every
         self._next_retain = clock.now()  # the first send retains: a restarted process catches up
+        self._turns: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}  # one per loop: a fork renews it
         self.stored = 0
         """Events the store did not have before (duplicates of a retry not counted)."""
         self.last_retained = Retained()
@@ -567,6 +571,14 @@ class SqliteChannel:
         """Store the batch; return only when it is committed."""
         if isinstance(payload, Batch):
             payload = payload.items
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            self._turns = {loop: (turn := asyncio.Lock())}
+        async with turn:  # the store has one writer: batches commit in the order they were sent
+            await self._store(payload)
+
+    async def _store(self, payload: Sequence[Event]) -> None:
         retain = self._clock.now() >= self._next_retain
         try:
             added, retained = await to_thread(lambda: self._write(payload, retain))
