@@ -169,9 +169,12 @@ def _close_all(closers: Sequence[Callable[[], object]]) -> None:
             close()
 
 
-def _dead_letter(settings: EventsSettings, name: str, given: str | None, ctx: PartContext) -> DeadLetterFile:
+def _dead_letter(
+    settings: EventsSettings, name: str, given: str | None, ctx: PartContext, *, fsync: bool = True
+) -> DeadLetterFile:
     path = given if given is not None else os.path.join(settings.dead_letter_dir, f"{name}.jsonl")
-    return DeadLetterFile(path, clock=ctx.clock, logger=ctx.logger.bind(component="events", channel=name))
+    logger = ctx.logger.bind(component="events", channel=name)
+    return DeadLetterFile(path, fsync=fsync, clock=ctx.clock, logger=logger)
 
 
 def events_part(ctx: PartContext) -> EventsPart | None:
@@ -251,7 +254,8 @@ def events_part(ctx: PartContext) -> EventsPart | None:
             channels=channels,
             store=store,
             schemas=schemas,
-            schema_dead_letter=_dead_letter(events, "schema", None, ctx),
+            # written in publish's thread (the event never reaches the buffer): flushed, not fsynced
+            schema_dead_letter=_dead_letter(events, "schema", None, ctx, fsync=False),
         )
         dispatcher = Dispatcher(
             buffer,
