@@ -166,3 +166,14 @@ class TestScrub:
         while isinstance(node, list):
             depth, node = depth + 1, node[0]
         assert node == REDACTED and depth == 32
+
+
+def test_hide_replaces_each_secret_value_strings_and_secretstr_alike() -> None:
+    from pydantic import SecretStr
+
+    from sharedconfig.redaction import hide
+
+    text = "user bob pw hunter2 token t0k, again hunter2"
+    assert hide(text, ["hunter2", SecretStr("t0k"), "", SecretStr("")]) == (
+        "user bob pw ********** token **********, again **********"
+    )

@@ -6,10 +6,10 @@ Shared by the config tree (``show``, ``diff``, error messages) and the loggers, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Final, Protocol
 
-__all__ = ["REDACTED", "SECRET_WORDS", "looks_secret", "mask_userinfo", "redact_query", "scrub"]
+__all__ = ["REDACTED", "SECRET_WORDS", "hide", "looks_secret", "mask_userinfo", "redact_query", "scrub"]
 
 REDACTED: Final = "**********"
 
@@ -91,3 +91,17 @@ def redact_query(target: str) -> str:
         return target
     path, _, rest = target.partition("?")
     return path + _QUERY_VALUE.sub(lambda m: f"{m.group('name')}={REDACTED}", "?" + rest)
+
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+def hide(text: str, secrets: Iterable[str | _Secret]) -> str:
+    r"""``text`` with every non-empty value of ``secrets`` (strings or ``SecretStr``\ s) replaced by
+    ``**********``: what a component's own credentials become in its messages and logs."""
+    for secret in secrets:
+        value = secret if isinstance(secret, str) else secret.get_secret_value()
+        if value:
+            text = text.replace(value, REDACTED)
+    return text

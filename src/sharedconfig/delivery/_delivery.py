@@ -16,7 +16,7 @@ from sharedconfig.delivery._bulkhead import Bulkhead
 from sharedconfig.delivery._retry import RetryPolicy, retry_after
 from sharedconfig.errors import BulkheadFull, CallNotPermitted, DeliveryError, SharedConfigError
 from sharedconfig.interfaces import Logger, MetricsRecorder
-from sharedconfig.redaction import REDACTED
+from sharedconfig.redaction import hide
 from sharedconfig.stdlog import StdlibLogger
 
 __all__ = ["Delivery", "GiveUp", "SecretLike", "Sender", "Series"]
@@ -238,11 +238,7 @@ class Delivery(Generic[P]):
 
     def scrub(self, text: str) -> str:
         """``text`` with every ``redact`` value replaced by ``**********``."""
-        for secret in self._redact:
-            value = secret if isinstance(secret, str) else secret.get_secret_value()
-            if value:
-                text = text.replace(value, REDACTED)
-        return text
+        return hide(text, self._redact)
 
     async def aclose(self) -> None:
         """Close the sender when it can be closed (``aclose``); delivering afterwards may reopen it."""

@@ -48,7 +48,7 @@ from sharedconfig.monitoring.events.channel import DeliveryChannel, ItemBatch, I
 from sharedconfig.monitoring.events.encoding import to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch, LazyClient, parse_retry_after
-from sharedconfig.redaction import REDACTED, mask_userinfo
+from sharedconfig.redaction import hide, mask_userinfo
 
 if TYPE_CHECKING:
     from sharedconfig.monitoring.events.channel import ChannelContext
@@ -279,12 +279,8 @@ class BulkSender:
         retry_after: float | None = None,
         spent: str = "",
     ) -> DeliveryError:
-        text = f"{self.name}: {message}{spent}"
-        for secret in self.secrets:
-            if value := secret.get_secret_value():
-                text = text.replace(value, REDACTED)
         return DeliveryError(
-            text,
+            hide(f"{self.name}: {message}{spent}", self.secrets),
             retryable=False if spent else retryable,
             status=status,
             retry_after=retry_after,

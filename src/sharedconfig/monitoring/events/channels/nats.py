@@ -38,7 +38,7 @@ from sharedconfig.monitoring.events.channel import DeliveryChannel, ItemBatch, I
 from sharedconfig.monitoring.events.encoding import STRUCTURED_CONTENT_TYPE, to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch
-from sharedconfig.redaction import REDACTED
+from sharedconfig.redaction import hide
 from sharedconfig.stdlog import StdlibLogger
 
 try:
@@ -285,11 +285,7 @@ class JetStreamSender:
     # -- the connection
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            value = secret if isinstance(secret, str) else secret.get_secret_value()
-            if value:
-                text = text.replace(value, REDACTED)
-        return text
+        return hide(text, self.secrets)
 
     def _options(self) -> dict[str, Any]:
         options: dict[str, Any] = {

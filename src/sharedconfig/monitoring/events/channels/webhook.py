@@ -44,7 +44,7 @@ from sharedconfig.monitoring.events.deadletter import DeadLetterFile
 from sharedconfig.monitoring.events.encoding import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, to_structured
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch, LazyClient, parse_retry_after
-from sharedconfig.redaction import REDACTED
+from sharedconfig.redaction import hide
 from sharedconfig.stdlog import StdlibLogger
 
 if TYPE_CHECKING:
@@ -282,11 +282,7 @@ class WebhookSender:
         """Every value that must never be shown (for the delivery's ``redact``)."""
 
     def _scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            value = secret.get_secret_value()
-            if value:
-                text = text.replace(value, REDACTED)
-        return text
+        return hide(text, self.secrets)
 
     def _headers(self) -> dict[str, str]:
         headers = {k: v.get_secret_value() for k, v in self._extra.items()}
