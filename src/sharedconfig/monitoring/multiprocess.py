@@ -7,24 +7,24 @@ runtime's loop, and writes a last time at stop so a stopped worker's totals stay
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sharedconfig.monitoring.metrics.multiprocess import ProcessGroup
-from sharedconfig.monitoring.part import Job, Part, PartContext
+from sharedconfig.monitoring.part import Job, Part, PartContext, QuietPart
 
 if TYPE_CHECKING:
-    from sharedconfig.monitoring.health import HealthCheck
-    from sharedconfig.monitoring.metrics.model import Collector
     from sharedconfig.monitoring.settings import MonitoringSettings
 
 __all__ = ["MultiprocessPart", "multiprocess_part"]
 
 
 @dataclass(eq=False)
-class MultiprocessPart:
-    """Joins the directory at start, writes this process's file periodically and at stop, answers peers."""
+class MultiprocessPart(QuietPart):
+    """Joins the directory at start, writes this process's file periodically and at stop, answers peers.
+
+    The merged view is ``Monitoring.exposition``, not a collector; the sync failure counter is built in."""
 
     group: ProcessGroup
     interval: float
@@ -33,18 +33,6 @@ class MultiprocessPart:
     def jobs(self) -> Sequence[Job]:
         """The writer: joins (first run, or in a forked child), listens for peers, writes."""
         return (Job("write", self.interval, self.group.tick),)
-
-    def checks(self) -> Sequence[HealthCheck]:
-        """None."""
-        return ()
-
-    def descriptions(self) -> Mapping[str, str]:
-        """None: the sync failure counter is a built-in name, described by the hub from ``names.HELP``."""
-        return {}
-
-    def collectors(self) -> Sequence[Collector]:
-        """None: the merged view is ``Monitoring.exposition``, not a collector of the registry."""
-        return ()
 
     def open(self) -> None:
         """Join the directory (archive a dead run's files, write this process's first file).

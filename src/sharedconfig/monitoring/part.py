@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sharedconfig.monitoring.metrics.registry import MetricsRegistry
     from sharedconfig.monitoring.settings import MonitoringSettings
 
-__all__ = ["EventSink", "Job", "Part", "PartContext", "PartFactory", "changed_keys"]
+__all__ = ["EventSink", "Job", "Part", "PartContext", "PartFactory", "QuietPart", "changed_keys"]
 
 
 @runtime_checkable
@@ -117,6 +117,37 @@ class Part(Protocol):
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
         """Apply what can change live; return the dotted keys that changed but need a restart."""
         ...
+
+
+@dataclass(eq=False)
+class QuietPart:
+    """The do-nothing methods every built-in part inherits and overrides where it has something to do.
+
+    One shallow base for the built-in parts (``parts.py``, ``multiprocess.py``, ``events/part.py``); a
+    part of another package needs none (the protocol is enough).
+    """
+
+    def jobs(self) -> Sequence[Job]:
+        """No periodic jobs."""
+        return ()
+
+    def checks(self) -> Sequence[HealthCheck]:
+        """No health checks."""
+        return ()
+
+    def descriptions(self) -> Mapping[str, str]:
+        """None: the built-in metrics are described by the hub from ``names.HELP``, once."""
+        return {}
+
+    def collectors(self) -> Sequence[Collector]:
+        """No collectors."""
+        return ()
+
+    def open(self) -> None:
+        """Nothing to do at start."""
+
+    async def close(self) -> None:
+        """Nothing to flush at stop."""
 
 
 PartFactory = Callable[[PartContext], Part | None]

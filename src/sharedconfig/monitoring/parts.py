@@ -8,7 +8,7 @@ and a factory added to that tuple (or passed as ``Monitoring(parts=...)``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,15 @@ from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.multiprocess import LastFiles, LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
 from sharedconfig.monitoring.multiprocess import multiprocess_part
-from sharedconfig.monitoring.part import EventSink, Job, Part, PartContext, PartFactory, changed_keys
+from sharedconfig.monitoring.part import (
+    EventSink,
+    Job,
+    Part,
+    PartContext,
+    PartFactory,
+    QuietPart,
+    changed_keys,
+)
 from sharedconfig.runtime import Periodic
 
 if TYPE_CHECKING:
@@ -48,37 +56,7 @@ __all__ = [
 
 
 @dataclass(eq=False)
-class _Quiet:
-    """The do-nothing methods every built-in part inherits and overrides where it has something to do.
-
-    One shallow base for five small parts; a part of another package needs none (the protocol is enough).
-    """
-
-    def jobs(self) -> Sequence[Job]:
-        """No periodic jobs."""
-        return ()
-
-    def checks(self) -> Sequence[HealthCheck]:
-        """No health checks."""
-        return ()
-
-    def descriptions(self) -> Mapping[str, str]:
-        """None: the built-in metrics are described by the hub from ``names.HELP``, once."""
-        return {}
-
-    def collectors(self) -> Sequence[Collector]:
-        """No collectors."""
-        return ()
-
-    def open(self) -> None:
-        """Nothing to do at start."""
-
-    async def close(self) -> None:
-        """Nothing to flush at stop."""
-
-
-@dataclass(eq=False)
-class ConfigPart(_Quiet):
+class ConfigPart(QuietPart):
     """The ``config_loader`` check and the config hooks that feed it and the ``config_*`` metrics.
 
     The check is critical only for a service whose configuration came through sharedconfig
@@ -123,7 +101,7 @@ def config_part(ctx: PartContext) -> Part | None:
 
 
 @dataclass(eq=False)
-class ProcessPart(_Quiet):
+class ProcessPart(QuietPart):
     """The ``process`` check (critical: ``/health/live`` fails on memory or descriptor exhaustion) and the
     process collector (memory, descriptors, CPU, threads), read at every scrape and push."""
 
@@ -162,7 +140,7 @@ def process_part(ctx: PartContext) -> Part | None:
 
 
 @dataclass(eq=False)
-class HealthPart(_Quiet):
+class HealthPart(QuietPart):
     """Runs the health monitor's due checks on the runtime (it sleeps until the next check is due)."""
 
     run_due: Periodic
@@ -193,7 +171,7 @@ def health_part(ctx: PartContext) -> Part | None:
 
 
 @dataclass(eq=False)
-class ExportersPart(_Quiet):
+class ExportersPart(QuietPart):
     """Pushes metrics on each exporter's interval; one last push each at stop."""
 
     exporters: Sequence[Exporter]
@@ -269,7 +247,7 @@ def _breaker_changed(events: EventSink, component: str) -> StateListener:
 
 
 @dataclass(eq=False)
-class LoggingPart(_Quiet):
+class LoggingPart(QuietPart):
     """Routes stdlib ``logging`` through the structured logger while started."""
 
     logger: StructLogger

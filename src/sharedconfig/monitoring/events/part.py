@@ -30,10 +30,8 @@ from sharedconfig.monitoring.events.encoding import from_structured, to_structur
 from sharedconfig.monitoring.events.event import Category, Event, Severity
 from sharedconfig.monitoring.events.journal import FsyncPolicy, Journal
 from sharedconfig.monitoring.events.publisher import EventPublisher
-from sharedconfig.monitoring.health import HealthCheck
-from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.registry import MetricsRegistry
-from sharedconfig.monitoring.part import Job, PartContext, changed_keys
+from sharedconfig.monitoring.part import Job, PartContext, QuietPart, changed_keys
 from sharedconfig.monitoring.settings import EventsSettings, MonitoringSettings, channel_name
 
 __all__ = ["CARDINALITY_EVENT", "EventsPart", "claim_journal", "events_part"]
@@ -95,8 +93,9 @@ def _schemas(settings: EventsSettings) -> dict[str, Mapping[str, Any]]:
 
 
 @dataclass(eq=False)
-class EventsPart:
-    """Runs the dispatcher on the runtime; closes it (deliver, then journal) at stop."""
+class EventsPart(QuietPart):
+    """Runs the dispatcher on the runtime; closes it (deliver, then journal) at stop. No checks, HELP or
+    collectors of its own: drops and failures are metrics and events, the ``events_*`` names built in."""
 
     publisher: EventPublisher
     dispatcher: Dispatcher
@@ -123,18 +122,6 @@ class EventsPart:
             Job("spill", every, self.dispatcher.spill),
             Job("watch", every, self.watch),
         )
-
-    def checks(self) -> Sequence[HealthCheck]:
-        """None: drops and failures are metrics and events; a channel's breaker is a gauge."""
-        return ()
-
-    def descriptions(self) -> Mapping[str, str]:
-        """None: the ``events_*`` metrics are built-in names (``names.HELP``)."""
-        return {}
-
-    def collectors(self) -> Sequence[Collector]:
-        """None."""
-        return ()
 
     def open(self) -> None:
         """Let the dispatcher take batches again after a stop."""
