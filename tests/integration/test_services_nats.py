@@ -14,34 +14,10 @@ from integration.servers import Server, TcpProxy, require_module
 
 nats_py = require_module("nats", "nats")
 from nats.errors import TimeoutError as NatsTimeout  # noqa: E402 - only once nats-py is known to be there
-from nats.js.api import StreamConfig  # noqa: E402
+
+from integration.jetstream import TIMEOUT, add_stream, stored  # noqa: E402
 
 pytestmark = pytest.mark.integration
-
-TIMEOUT = 10.0
-"""Real seconds any one JetStream call may take."""
-
-
-async def add_stream(address: str) -> tuple[str, str]:
-    """Create a fresh stream with a 2-minute duplicate window; its name and the subject it captures."""
-    name = f"S{uuid.uuid4().hex}"
-    client = await nats_py.connect(address)
-    try:
-        config = StreamConfig(name=name, subjects=[f"{name}.events"], duplicate_window=120.0)
-        await client.jetstream(timeout=TIMEOUT).add_stream(config)
-    finally:
-        await client.close()
-    return name, f"{name}.events"
-
-
-async def stored(address: str, stream: str) -> int:
-    """How many messages ``stream`` holds."""
-    client = await nats_py.connect(address)
-    try:
-        info = await client.jetstream(timeout=TIMEOUT).stream_info(stream)
-    finally:
-        await client.close()
-    return int(info.state.messages)
 
 
 async def read_stream(address: str, subject: str, expected: int) -> list[str]:
