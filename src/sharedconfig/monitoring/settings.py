@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from sharedconfig.durations import format_duration
 __all__ = [
     "BUILTIN_CHANNELS",
     "BUILTIN_HEALTH_CHECKS",
+    "CHANNEL_ENTRY_POINTS",
     "AlertRuleSettings",
     "AlertsSettings",
     "DatadogExporterSettings",
@@ -66,6 +67,7 @@ __all__ = [
     "SqliteChannelSettings",
     "TracingSettings",
     "WebhookChannelSettings",
+    "channel_entry_points",
     "channel_name",
     "module",
 ]
@@ -351,9 +353,16 @@ _PLUGIN_TAG: Final = "an installed plugin"
 
 
 @cache
+def channel_entry_points() -> dict[str, EntryPoint]:
+    """The entry points of group ``sharedconfig.channels`` by name, the built-in channels' included (read
+    once per process): what validation accepts as a ``type`` and what ``events.channel`` builds from."""
+    return {ep.name: ep for ep in entry_points(group=CHANNEL_ENTRY_POINTS)}
+
+
+@cache
 def _plugin_channels() -> frozenset[str]:
-    """The channel types other installed packages provide (read once per process)."""
-    return frozenset(ep.name for ep in entry_points(group=CHANNEL_ENTRY_POINTS)) - set(BUILTIN_CHANNELS)
+    """The channel types other installed packages provide."""
+    return frozenset(channel_entry_points()) - set(BUILTIN_CHANNELS)
 
 
 def _channel_kind(value: object) -> str | None:

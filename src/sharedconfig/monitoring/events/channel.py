@@ -26,8 +26,6 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
@@ -38,6 +36,7 @@ from sharedconfig.monitoring.events.deadletter import DeadLetterFile
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.metrics.push import Batch
 from sharedconfig.monitoring.names import CIRCUIT_BREAKER_STATE
+from sharedconfig.monitoring.settings import CHANNEL_ENTRY_POINTS, channel_entry_points
 
 if TYPE_CHECKING:
     from sharedconfig.delivery import SecretLike
@@ -61,7 +60,7 @@ __all__ = [
     "summarize",
 ]
 
-ENTRY_POINT_GROUP: Final = "sharedconfig.channels"
+ENTRY_POINT_GROUP: Final = CHANNEL_ENTRY_POINTS
 
 
 @runtime_checkable
@@ -424,10 +423,9 @@ class UnknownChannel(ConfigError):
     default_code = "CONFIG_032"
 
 
-@cache
-def installed_channels() -> dict[str, EntryPoint]:
-    """The entry points of group ``sharedconfig.channels``, by name (read once per process)."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+installed_channels = channel_entry_points
+"""The entry points of group ``sharedconfig.channels``, by name: the one reading the settings validate
+against (``monitoring.settings.channel_entry_points``)."""
 
 
 def build_channel(settings: EventChannelSettings, ctx: ChannelContext, *, path: str = "") -> Channel:
