@@ -1,21 +1,29 @@
 """The current trace and span ids: one context variable that logging, errors, events and middleware read.
 
 Foundation layer (stdlib only): tracing sets it with ``use()``; W3C ``traceparent`` helpers live here too.
+``span(name, **attributes)`` is the seam any layer (config included) opens spans through: a no-op until a
+tracer is installed with ``set_tracer`` (``sharedconfig.monitoring.tracing`` installs OpenTelemetry's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = [
+    "AttributeValue",
     "TraceContext",
+    "Tracer",
     "current",
     "current_trace",
     "format_traceparent",
     "parse_traceparent",
+    "set_tracer",
+    "span",
     "use",
 ]
 
@@ -137,3 +145,49 @@ def parse_traceparent(header: str) -> TraceContext | None:
     if not _HEX.issuperset(flags):
         return None
     return TraceContext(trace_id, span_id, bool(int(flags, 16) & _SAMPLED))
+
+
+AttributeValue = str | bool | int | float
+"""What a span attribute may hold (OpenTelemetry's primitive attribute values)."""
+
+
+class Tracer(Protocol):
+    """What ``span()`` delegates to once installed: opens a span as a child of the current one.
+
+    The context manager makes the span's trace context current (``use``) for the block, records an
+    exception that leaves the block on the span, and yields the context (None when not recorded).
+    """
+
+    def span(
+        self, name: str, attributes: dict[str, AttributeValue]
+    ) -> contextlib.AbstractContextManager[TraceContext | None]:
+        """Open ``name`` with ``attributes``; ends when the block does."""
+        ...
+
+
+_tracer: Tracer | None = None
+
+
+def set_tracer(tracer: Tracer | None) -> Tracer | None:
+    """Install ``tracer`` for ``span()`` process-wide (None: spans are no-ops again); returns the previous."""
+    global _tracer
+    previous, _tracer = _tracer, tracer
+    return previous
+
+
+@contextlib.contextmanager
+def _no_span() -> Iterator[TraceContext | None]:
+    yield current_trace.get()
+
+
+def span(
+    name: str, /, **attributes: AttributeValue
+) -> contextlib.AbstractContextManager[TraceContext | None]:
+    """A span called ``name`` around a block: ``with span("config.load", files=2): ...``.
+
+    Without an installed tracer it changes nothing and yields the current context (maybe None).
+    """
+    tracer = _tracer
+    if tracer is None:
+        return _no_span()
+    return tracer.span(name, attributes)

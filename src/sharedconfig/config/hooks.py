@@ -38,6 +38,14 @@ class ConfigHooks(Protocol):
         """A new snapshot replaced ``old``; ``changed`` lists the dotted paths that differ."""
         ...
 
+    def on_source(self, source: str, available: bool, message: str) -> None:
+        """A watched source (a store's URL, credentials removed) was lost or is back.
+
+        While a source is lost the last snapshot stays in force and the watcher reconnects; ``message``
+        says why (never a secret).
+        """
+        ...
+
 
 NO_HOOKS: ConfigHooks = noop(ConfigHooks)
 """The default hooks: ``sharedconfig.hooks.noop(ConfigHooks)``, doing nothing at no cost."""

@@ -360,6 +360,7 @@ class ConfigHealth:
         self._lock = threading.Lock()
         self._good = False
         self._result = CheckResult(HealthState.UNKNOWN, "no configuration load seen yet")
+        self._lost: dict[str, str] = {}
 
     def on_load(self, config: Config | None, report: ValidationReport, seconds: float) -> None:
         """Remember a load: healthy when it produced a config, else unhealthy (degraded after a good one)."""
@@ -390,7 +391,22 @@ class ConfigHealth:
     def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
         """Nothing to remember: ``on_reload`` already said the new snapshot is in force."""
 
-    def check(self) -> CheckResult:
-        """The outcome of the last load or reload seen."""
+    def on_source(self, source: str, available: bool, message: str) -> None:
+        """Remember which watched sources are lost: degraded while any is (the snapshot stays in force)."""
         with self._lock:
+            if available:
+                self._lost.pop(source, None)
+            else:
+                self._lost[source] = message
+
+    def check(self) -> CheckResult:
+        """The outcome of the last load or reload seen; degraded while a watched source is lost."""
+        with self._lock:
+            if self._lost and self._result.state is HealthState.HEALTHY:
+                lost = sorted(self._lost)
+                return CheckResult(
+                    HealthState.DEGRADED,
+                    f"configuration source lost, last snapshot in force: {', '.join(lost)}",
+                    {"lost": {name: self._lost[name] for name in lost}},
+                )
             return self._result

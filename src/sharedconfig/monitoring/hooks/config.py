@@ -90,6 +90,17 @@ class MonitoringConfigHooks:
         """Log which key paths changed (not their values)."""
         self._logger.info("configuration changed", paths=list(changed), count=len(changed))
 
+    def on_source(self, source: str, available: bool, message: str) -> None:
+        """Log a watched source lost (a warning: the last snapshot stays in force) or back."""
+        if available:
+            self._logger.info("configuration source is back", source=source, message=message)
+        else:
+            self._logger.warning(
+                "configuration source lost; the current configuration stays in force",
+                source=source,
+                message=message,
+            )
+
 
 class ConfigEvents:
     """Publishes the config loader's and watcher's results as events (``Monitoring.events``).
@@ -148,3 +159,16 @@ class ConfigEvents:
         self._events.emit(
             "config_changed", "config", {"paths": list(changed)[:_MAX_PATHS], "count": len(changed)}
         )
+
+    def on_source(self, source: str, available: bool, message: str) -> None:
+        """``config_source_lost`` (high) or ``config_source_restored``."""
+        if available:
+            self._events.emit("config_source_restored", source, {"source": source, "message": message})
+        else:
+            self._events.emit(
+                "config_source_lost",
+                source,
+                {"source": source, "message": message},
+                severity="high",
+                category="error",
+            )
