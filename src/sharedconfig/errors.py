@@ -287,6 +287,44 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Unknown event channel",
         "Check the channel's type, or install the package (or extra) that provides it.",
     ),
+    # -- configuration: shared stores (etcd, Redis) ------------------------------------------------------
+    ErrorCode(
+        "CONFIG_040",
+        "Configuration store unreachable",
+        "Check that the store runs and that the URL's host and port reach it; add ?cache=PATH to the URL "
+        "so that a service starts from the last good snapshot while the store is down.",
+        retryable=True,
+        alert=True,
+    ),
+    ErrorCode(
+        "CONFIG_041",
+        "Invalid configuration store URL",
+        "Write etcd://HOST[:PORT]/PREFIX or redis://[USER:PASSWORD@]HOST[:PORT][/DB]/PREFIX, optionally "
+        "followed by ?cache=PATH and &timeout=SECONDS.",
+    ),
+    ErrorCode(
+        "CONFIG_042",
+        "Configuration store changed since it was read",
+        "Someone else wrote to the store after you read it: pull, review the difference and push again.",
+    ),
+    ErrorCode(
+        "CONFIG_043",
+        "Configuration store unreachable: loaded from the local cache",
+        "The store is down or unreachable; the configuration is its last good snapshot, saved locally. "
+        "It reloads from the store once the store is back.",
+        ignorable=True,
+    ),
+    ErrorCode(
+        "CONFIG_044",
+        "Configuration store cache cannot be used",
+        "Check the cache file's directory and permissions (it is written with mode 0600); delete a corrupt "
+        "cache file, it is written again after the next good read.",
+    ),
+    ErrorCode(
+        "CONFIG_045",
+        "Configuration store client not installed",
+        "Install the extra named in the message: pip install 'sharedconfig[etcd]' or 'sharedconfig[redis]'.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",
@@ -457,6 +495,7 @@ class Location:
     ``dotenv``    name (the .env path), line, variable          ``.env:2 SHAREDCONFIG_MONITORING__X``
     ``env``       name (the variable)                           ``$SHAREDCONFIG_MONITORING__SAMPLE_RATE``
     ``override``  name (the key as written), value (as shown)   ``--set monitoring.sample_rate=2``
+    ``store``     name (entry URL), line, column, revision      ``etcd://h/app/a.yaml:3:5 @ revision 42``
     others        name                                          ``default defaults``, ``option ignore``
     ============  ============================================  =========================================
 
@@ -464,13 +503,14 @@ class Location:
     or ``{...}`` for a collection, None when the override could not be read.
     """
 
-    source: str  # "file", "env", "dotenv", "secret", "override", "default", "option", "remote"
+    source: str  # "file", "env", "dotenv", "secret", "override", "default", "option", "store"
     name: str = ""  # file path, variable name, override key or module name
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based
     interpolated: bool = False
     variable: str = ""  # the variable of a .env file that set the value
     value: str | None = None  # an override's value as it may be shown
+    revision: int | None = None  # a store's revision of the entry that set the value
 
     @property
     def in_file(self) -> bool:
@@ -487,6 +527,11 @@ class Location:
                 column = self.column or (None if self.source == "dotenv" else 1)
                 where = f"{self.name}:{self.line}" + (f":{column}" if column else "")
             return f"{where} {self.variable}" if self.variable else where
+        if self.source == "store":
+            where = self.name
+            if self.line is not None:
+                where += f":{self.line}" + (f":{self.column}" if self.column else "")
+            return where if self.revision is None else f"{where} @ revision {self.revision}"
         if self.source == "env":
             return f"${self.name}" if self.name else "environment"
         if self.source == "override":

@@ -16,6 +16,7 @@ import typer
 from sharedconfig.config.issues import Issue, ValidationReport
 from sharedconfig.config.loader import LoadOptions, Outcome, check
 from sharedconfig.config.snapshot import MISSING
+from sharedconfig.config.stores import StoreSource
 from sharedconfig.config.tree import REDACTED
 
 __all__ = ["diff", "schema", "show", "validate"]
@@ -85,6 +86,18 @@ EnvFile = Annotated[
 ]
 
 
+StoreSources = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        metavar="URL",
+        help="A shared store, etcd://HOST:PORT/PREFIX or redis://[USER:PASSWORD@]HOST:PORT/DB/PREFIX "
+        "(?cache=PATH keeps its last good snapshot): layered above the files, below .env, env and --set "
+        "(repeatable).",
+    ),
+]
+
+
 def _paths(files: list[Path] | None) -> list[str]:
     return [str(f) for f in files or ()]
 
@@ -98,6 +111,7 @@ def load_options(
     overrides: list[str] | None = None,
     ignore: list[str] | None = None,
     secrets_dir: str | None = None,
+    stores: list[str] | None = None,
 ) -> LoadOptions:
     """The commands' options as ``LoadOptions``: an empty ``--env-file`` reads none, an unset list is ().
 
@@ -111,6 +125,7 @@ def load_options(
         overrides=overrides or (),
         ignore=ignore or (),
         secrets_dir=secrets_dir,
+        stores=[StoreSource.parse(url) for url in stores or ()],  # a bad URL fails before any reading
     )
     if env_file is not None:
         options["env_file"] = env_file or None
@@ -151,6 +166,7 @@ def validate(
     ignore: Ignore = None,
     secrets_dir: SecretsDir = None,
     env_file: EnvFile = None,
+    stores: StoreSources = None,
 ) -> None:
     """Validate configuration: exit 0 when valid (warnings allowed unless --strict), 1 when not."""
     options = load_options(
@@ -161,6 +177,7 @@ def validate(
         overrides=overrides,
         ignore=ignore,
         secrets_dir=secrets_dir,
+        stores=stores,
     )
     outcome = check(_paths(files), **options)
     if output is IssueFormat.json:
@@ -202,10 +219,17 @@ def show(
     overrides: Overrides = None,
     secrets_dir: SecretsDir = None,
     env_file: EnvFile = None,
+    stores: StoreSources = None,
 ) -> None:
     """Print the effective configuration (sources plus defaults); secrets are shown as **********."""
     options = load_options(
-        profile, env_prefix, env_file, require=require, overrides=overrides, secrets_dir=secrets_dir
+        profile,
+        env_prefix,
+        env_file,
+        require=require,
+        overrides=overrides,
+        secrets_dir=secrets_dir,
+        stores=stores,
     )
     outcome = check(_paths(files), **options)
     config = _loaded(outcome)
@@ -245,12 +269,13 @@ def diff(
     profile: Profile = None,
     env_prefix: EnvPrefix = "SHAREDCONFIG_",
     env_file: EnvFile = None,
+    stores: StoreSources = None,
 ) -> None:
-    """Show the keys whose effective values differ (secrets redacted).
+    """Show the keys whose effective values differ (secrets redacted); --source layers a store into both.
 
     Exit codes follow diff(1): 0 no differences, 1 differences, 2 a file failed to load.
     """
-    options = load_options(profile, env_prefix, env_file)
+    options = load_options(profile, env_prefix, env_file, stores=stores)
     old = _loaded(check([a], **options), failure=2)
     new = _loaded(check([b], **options), failure=2)
     rows = old.diff(new)

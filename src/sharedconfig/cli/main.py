@@ -15,6 +15,7 @@ import sharedconfig
 from sharedconfig.cli import config as config_cmds
 from sharedconfig.cli import events as events_cmds
 from sharedconfig.cli import serve as serve_cmd
+from sharedconfig.cli import store as store_cmds
 from sharedconfig.config.issues import ValidationReport
 from sharedconfig.errors import ConfigValidationError, SharedConfigError
 
@@ -51,6 +52,9 @@ app.command("show")(config_cmds.show)
 app.command("schema")(config_cmds.schema)
 app.command("diff")(config_cmds.diff)
 app.command("serve")(serve_cmd.serve)
+app.command("push")(store_cmds.push)
+app.command("pull")(store_cmds.pull)
+app.command("watch")(store_cmds.watch)
 app.add_typer(events_cmds.app, name="events")
 
 

@@ -33,6 +33,7 @@ from sharedconfig.config.sources import (
 )
 from sharedconfig.config.sources.env import DEFAULT_PREFIX, read_dotenv
 from sharedconfig.config.sources.secrets import read_secret_files, secret_path
+from sharedconfig.config.stores import StoreSource
 from sharedconfig.config.tree import Layer, Provenance, ReadContext, merge
 from sharedconfig.config.validation import (
     BUILTIN_VALIDATORS,
@@ -85,8 +86,11 @@ class LoadOptions(TypedDict, total=False):
     """Whether the installed modules (entry points) are used; default True. False: ``modules`` only."""
     validators: Collection[Validator]
     """Validators run after the built-in ones and the modules' own, by priority."""
-    sources: Sequence[Source] | None
-    """Replaces the standard precedence (``default_sources``), low to high."""
+    stores: Collection[str | Source]
+    """Shared stores (``etcd://HOST:PORT/PREFIX``, ``redis://HOST:PORT/DB/PREFIX`` or a ``StoreSource``),
+    low to high: above the files and profile overlays, below .env, secrets, env and ``--set``."""
+    sources: Sequence[Source | str] | None
+    """Replaces the standard precedence (``default_sources``), low to high; a string is a store URL."""
     environ: Mapping[str, str] | None
     """The environment to read, for keys and ``${VAR}``; default ``os.environ``."""
     hooks: ConfigHooks
@@ -134,7 +138,7 @@ def file_paths(files: Files) -> tuple[str, ...]:
     return tuple(os.fspath(f) for f in files)
 
 
-_TEXT_LISTS = ("overrides", "require", "ignore")
+_TEXT_LISTS = ("overrides", "require", "ignore", "stores")
 """Options holding strings, where one string means a list of one (``overrides="a.b=1"``)."""
 
 
@@ -165,7 +169,8 @@ def resolve_options(options: LoadOptions) -> LoadOptions:
 def default_sources(
     files: Iterable[str | os.PathLike[str]] = (), **options: Unpack[LoadOptions]
 ) -> tuple[Source, ...]:
-    """The standard precedence, low to high: defaults, files, profile overlays, .env, secrets, env, --set."""
+    """The standard precedence, low to high: defaults, files, profile overlays, stores, .env, secrets,
+    env, --set."""
     opts = resolve_options(options)
     paths = tuple(os.fspath(f) for f in files)
     prefix = opts.get("env_prefix", DEFAULT_PREFIX)
@@ -176,12 +181,18 @@ def default_sources(
         sources.append(DefaultsSource(defaults))
     sources.append(FileSource(paths))
     sources.append(ProfileSource(paths, opts.get("profile")))
+    sources.extend(store_source(store) for store in opts.get("stores", ()))
     if env_file:  # a file the caller named must exist; the default .env is read when it exists
         sources.append(DotenvSource(env_file, prefix, required="env_file" in options))
     sources.append(SecretsSource(opts.get("secrets_dir"), prefix))
     sources.append(EnvSource(prefix, opts.get("environ")))
     sources.append(OverrideSource(tuple(opts.get("overrides", ()))))
     return tuple(sources)
+
+
+def store_source(source: str | Source) -> Source:
+    """A source as given, or a ``StoreSource`` for a store URL (CONFIG_041 when it is not one)."""
+    return StoreSource.parse(source) if isinstance(source, str) else source
 
 
 def _read_context(opts: LoadOptions) -> ReadContext:
@@ -302,7 +313,8 @@ def check(
     read_ctx = _read_context(opts)
     sources = opts.get("sources")
     layers: list[Layer] = []
-    for source in sources if sources is not None else default_sources(files, **opts):
+    chosen = [store_source(s) for s in sources] if sources is not None else default_sources(files, **opts)
+    for source in chosen:
         layers.extend(source.read(read_ctx))
     tree = merge(layers)
     provenance = Provenance(layers)

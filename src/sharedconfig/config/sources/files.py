@@ -28,7 +28,15 @@ from sharedconfig.config.validation import PRODUCTION_PROFILES, did_you_mean
 from sharedconfig.errors import ConfigFileError, Location
 from sharedconfig.redaction import looks_secret
 
-__all__ = ["FileSource", "ProfileSource", "expand", "profile_overlay", "read_file"]
+__all__ = [
+    "FileSource",
+    "ProfileSource",
+    "expand",
+    "interpolate_value",
+    "parse_document",
+    "profile_overlay",
+    "read_file",
+]
 
 try:  # libyaml is in every PyYAML wheel; the pure-Python loader is a slow fallback
     _Loader: type[Any] = yaml.CSafeLoader
@@ -448,11 +456,21 @@ def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> L
     kind = SUFFIXES.get(Path(name).suffix.lower())
     if kind is None:
         raise _fail("CONFIG_014", f"cannot tell the format of {Path(name).name!r} from its extension", name)
-    text = _read_text(name, ctx)
     layer = Layer("file", name)
+    parse_document(_read_text(name, ctx), kind, layer, ctx)
+    return layer
+
+
+def parse_document(text: str, kind: str, layer: Layer, ctx: ReadContext) -> None:
+    """Parse ``text``, a ``yaml``, ``json`` or ``toml`` document named ``layer.name``, into ``layer``
+    (data, positions, interpolation); raises ``ConfigFileError`` located at ``layer.name``.
+
+    Files and the documents of a shared store (``config/stores``) are read by this one function.
+    """
+    name = layer.name
     if kind == "yaml":
         layer.data = _read_yaml(text, layer, ctx)
-        return layer
+        return
     if not text.strip():
         raise _fail("CONFIG_012", "file is empty", name, 1, 1)
     try:
@@ -472,7 +490,12 @@ def read_file(path: str | os.PathLike[str], ctx: ReadContext | None = None) -> L
     if not isinstance(data, dict):
         raise _fail("CONFIG_013", f"the top level is a {type(data).__name__}, not a mapping", name, 1, 1)
     layer.data = _interpolate_tree(data, (), layer, ctx)
-    return layer
+
+
+def interpolate_value(value: Any, where: KeyPath, layer: Layer, ctx: ReadContext) -> Any:
+    """``value`` (plain data set at ``where`` in ``layer``) with ``${VAR}`` interpolated in every string,
+    as in a JSON file: problems recorded on the layer, interpolated (and secret) paths marked."""
+    return _interpolate_tree(value, where, layer, ctx)
 
 
 def _toml_position(message: str) -> tuple[int | None, int | None]:
