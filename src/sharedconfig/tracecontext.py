@@ -3,16 +3,17 @@
 Foundation layer (stdlib only): tracing sets it with ``use()``; W3C ``traceparent`` helpers live here too.
 ``span(name, **attributes)`` is the seam any layer (config included) opens spans through: a no-op until a
 tracer is installed with ``set_tracer`` (``sharedconfig.monitoring.tracing`` installs OpenTelemetry's).
+An installed tracer also answers ``current()`` (so spans opened by other code through its own API are seen)
+and follows ``use()`` (so what that code opens inside the block is a child of the trace made current).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Protocol
+from typing import Final, Protocol, final
 
 __all__ = [
     "AttributeValue",
@@ -21,6 +22,7 @@ __all__ = [
     "current",
     "current_trace",
     "format_traceparent",
+    "installed_tracer",
     "parse_traceparent",
     "set_tracer",
     "span",
@@ -80,7 +82,16 @@ current_trace: contextvars.ContextVar[TraceContext | None] = contextvars.Context
 
 
 def current() -> TraceContext | None:
-    """The trace context of the code running now, or None outside any trace."""
+    """The trace context of the code running now, or None outside any trace.
+
+    With a tracer installed, its current span when it has one (a span opened through its own API
+    counts), else the variable.
+    """
+    tracer = _tracer
+    if tracer is not None:
+        found = tracer.current()
+        if found is not None:
+            return found
     return current_trace.get()
 
 
@@ -89,16 +100,24 @@ class use:  # lower case: it reads as a function, ``with use(trace):``
 
     ``use(None)`` runs the block outside any trace. The variable is a ``contextvars.ContextVar``: tasks
     and ``contextvars.copy_context()`` runs started inside the block inherit the trace. Yields ``trace``.
+    An installed tracer is told too (``Tracer.attach``), so spans it opens in the block are children of
+    ``trace``.
     """
 
-    __slots__ = ("_token", "_trace")
+    __slots__ = ("_attached", "_token", "_trace", "_tracer")
 
     def __init__(self, trace: TraceContext | None) -> None:
         self._trace = trace
         self._token: contextvars.Token[TraceContext | None] | None = None
+        self._tracer: Tracer | None = None
+        self._attached: object = None
 
     def __enter__(self) -> TraceContext | None:
         self._token = current_trace.set(self._trace)
+        tracer = _tracer
+        if tracer is not None:
+            self._attached = tracer.attach(self._trace)
+            self._tracer = tracer
         return self._trace
 
     def __exit__(
@@ -107,6 +126,10 @@ class use:  # lower case: it reads as a function, ``with use(trace):``
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        tracer = self._tracer
+        if tracer is not None:
+            self._tracer = None
+            tracer.detach(self._attached)
         if self._token is not None:
             current_trace.reset(self._token)
             self._token = None
@@ -152,16 +175,32 @@ AttributeValue = str | bool | int | float
 
 
 class Tracer(Protocol):
-    """What ``span()`` delegates to once installed: opens a span as a child of the current one.
+    """What ``span()`` delegates to once installed, and what ``current()`` and ``use()`` consult.
 
-    The context manager makes the span's trace context current (``use``) for the block, records an
-    exception that leaves the block on the span, and yields the context (None when not recorded).
+    ``span`` opens a span as a child of the current one; its context manager makes the span's trace
+    context current (the variable and the tracer's own context) for the block, records an exception that
+    leaves the block on the span (error status), and yields the context (``sampled`` False when the
+    trace is not recorded). ``current`` is the tracer's own current span, None when it has none;
+    ``attach`` makes a context current in the tracer's own context and returns what ``detach`` needs to
+    undo it (``use()`` calls both, in the same context).
     """
 
     def span(
         self, name: str, attributes: dict[str, AttributeValue]
     ) -> contextlib.AbstractContextManager[TraceContext | None]:
         """Open ``name`` with ``attributes``; ends when the block does."""
+        ...
+
+    def current(self) -> TraceContext | None:
+        """The tracer's current span as a trace context, or None when it has no valid one."""
+        ...
+
+    def attach(self, trace: TraceContext | None) -> object:
+        """Make ``trace`` (None: no trace) current in the tracer's context; returns the undo token."""
+        ...
+
+    def detach(self, token: object) -> None:
+        """Undo the ``attach`` that returned ``token``."""
         ...
 
 
@@ -175,9 +214,30 @@ def set_tracer(tracer: Tracer | None) -> Tracer | None:
     return previous
 
 
-@contextlib.contextmanager
-def _no_span() -> Iterator[TraceContext | None]:
-    yield current_trace.get()
+def installed_tracer() -> Tracer | None:
+    """The tracer ``set_tracer`` installed, or None."""
+    return _tracer
+
+
+@final
+class _NoSpan:
+    """``span()`` without a tracer: one shared object, nothing to set up or undo (no generator)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> TraceContext | None:
+        return current_trace.get()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_NO_SPAN: Final = _NoSpan()
 
 
 def span(
@@ -189,5 +249,5 @@ def span(
     """
     tracer = _tracer
     if tracer is None:
-        return _no_span()
+        return _NO_SPAN
     return tracer.span(name, attributes)

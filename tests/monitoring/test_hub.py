@@ -286,7 +286,7 @@ class TestWiring:
             update={"health": self.settings().health.model_copy(update={"enabled": False})}
         )
         mon = Monitoring(settings, clock=clock, stream=io.StringIO())
-        assert [p.name for p in mon.parts] == ["config", "process", "exporters"]
+        assert [p.name for p in mon.parts] == ["config", "process", "exporters", "tracing"]
         assert mon.part("health") is None
 
 

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import ValidationError as PydanticValidationError
 
+from sharedconfig import tracecontext
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.config.issues import ValidationReport
 from sharedconfig.config.modules import ConfigModule, resolve
@@ -304,7 +305,16 @@ def check(
 
     ``settings`` (a ``RootSettings`` subclass) is checked against the modules first: a field that matches
     none raises ``ConfigError`` (CONFIG_028), a mistake in code rather than in the configuration.
+    Runs in a ``config.load`` span, its validation in a ``config.validate`` span (``tracecontext.span``).
     """
+    profile = options.get("profile")
+    with tracecontext.span("config.load", **({"config.profile": profile} if profile else {})):
+        return _check(files, settings, **options)
+
+
+def _check(
+    files: Files, settings: type[RootSettings] | None, /, **options: Unpack[LoadOptions]
+) -> Outcome[Any]:
     started = time.perf_counter()
     opts = resolve_options(options)
     files = file_paths(files)
@@ -335,20 +345,21 @@ def check(
         )
     for code, message in rule_problems:
         ctx.report(code, (RULES_KEY,), message)
-    validation_started = time.perf_counter()
-    ctx._current = "schema"
-    required = [*opts.get("require", ()), *(s.module for s in sections if s.required)]
-    _validate_modules(ctx, registry, dict.fromkeys(required))
-    pipeline: list[Validator] = list(BUILTIN_VALIDATORS)
-    for name in ctx.modules:
-        pipeline.extend(registry[name].validators)
-    pipeline.extend(opts.get("validators", ()))
-    run_pipeline(pipeline, ctx)
-    rules = rules.merged(RuleConfig.from_option(opts.get("ignore", ())))
-    report = rules.report(ctx)  # vets the rules' codes, applies them, orders the issues by file and line
-    hooks = opts.get("hooks", NO_HOOKS)
-    validation_seconds = time.perf_counter() - validation_started
-    hooks.on_validation(report, validation_seconds)
+    with tracecontext.span("config.validate"):
+        validation_started = time.perf_counter()
+        ctx._current = "schema"
+        required = [*opts.get("require", ()), *(s.module for s in sections if s.required)]
+        _validate_modules(ctx, registry, dict.fromkeys(required))
+        pipeline: list[Validator] = list(BUILTIN_VALIDATORS)
+        for name in ctx.modules:
+            pipeline.extend(registry[name].validators)
+        pipeline.extend(opts.get("validators", ()))
+        run_pipeline(pipeline, ctx)
+        rules = rules.merged(RuleConfig.from_option(opts.get("ignore", ())))
+        report = rules.report(ctx)  # vets the rules' codes, applies them, orders the issues by file and line
+        hooks = opts.get("hooks", NO_HOOKS)
+        validation_seconds = time.perf_counter() - validation_started
+        hooks.on_validation(report, validation_seconds)
     config = None
     if report.ok:
         timings = LoadTimings(validation_seconds, time.perf_counter() - started)

@@ -34,6 +34,7 @@ from sharedconfig.monitoring.part import (
     QuietPart,
     changed_keys,
 )
+from sharedconfig.monitoring.tracing.part import tracing_part
 from sharedconfig.runtime import Periodic
 
 if TYPE_CHECKING:
@@ -285,6 +286,7 @@ DEFAULT_PARTS: tuple[PartFactory, ...] = (
     exporters_part,
     logging_part,
     multiprocess_part,
+    tracing_part,
     events_part,
 )
 """The parts every ``Monitoring`` builds, in start order (stop runs their ``close`` in the same order)."""

@@ -472,10 +472,18 @@ class HealthSettings(Settings):
 
 
 class JaegerExporterSettings(Settings):
-    """Jaeger's own protocol; deprecated, use ``otlp`` (Jaeger >= 1.35 ingests OTLP)."""
+    """Jaeger; deprecated, use ``otlp``. Spans go over OTLP/HTTP to port 4318 of ``endpoint``'s host.
+
+    OpenTelemetry removed its Jaeger exporter and Jaeger >= 1.35 ingests OTLP, so the seed's
+    ``http://jaeger:14268/api/traces`` (the legacy Thrift collector) reaches ``http://jaeger:4318/v1/traces``.
+    """
 
     type: Literal["jaeger"] = Field("jaeger", description="Exporter kind (deprecated: use otlp).")
-    endpoint: HttpEndpoint = Field(description="Jaeger collector URL, e.g. http://jaeger:14268/api/traces.")
+    endpoint: HttpEndpoint = Field(
+        description="Jaeger collector URL, e.g. http://jaeger:14268/api/traces; spans are sent with "
+        "OTLP/HTTP to port 4318 of its host."
+    )
+    timeout: PositiveDuration = Field(_s(10), description="Time an export may take.")
 
 
 class OtlpExporterSettings(Settings):
@@ -495,6 +503,7 @@ class ZipkinExporterSettings(Settings):
 
     type: Literal["zipkin"] = Field("zipkin", description="Exporter kind.")
     endpoint: HttpEndpoint = Field("http://localhost:9411/api/v2/spans", description="Zipkin spans URL.")
+    timeout: PositiveDuration = Field(_s(10), description="Time an export may take.")
 
 
 class ConsoleExporterSettings(Settings):
@@ -516,7 +525,16 @@ class TracingSettings(Settings):
     sample_rate: Ratio = Field(1.0, description="Fraction of traces sampled (parent-based).")
     service_name: NonEmptyStr = Field("unknown_service", description="OpenTelemetry service.name.")
     service_version: str = Field("", description="OpenTelemetry service.version.")
+    attributes: dict[str, str | bool | int | float] = Field(
+        default_factory=dict,
+        description="Resource attributes of every span (deployment.environment.name, service.namespace).",
+    )
     exporters: tuple[TraceExporterSettings, ...] = Field((), description="Where spans are exported.")
+    global_provider: bool = Field(
+        False,
+        description="Also make this tracer provider OpenTelemetry's global one, so spans of libraries "
+        "instrumented with OpenTelemetry are exported with sharedconfig's (one per process).",
+    )
 
 
 # -- alerts ------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from sharedconfig.monitoring.health import HealthReport, Scope
 from sharedconfig.monitoring.health.wire import Memo, encode, wire_fields
 from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.middleware import ASGIMetricsMiddleware
+from sharedconfig.monitoring.tracing.part import server_span_hook
 from sharedconfig.server.api import APIErrorCode, api_router, error_response, install_error_handlers
 from sharedconfig.server.auth import configured_token
 from sharedconfig.server.events import Streams, events_router
@@ -219,9 +220,11 @@ def create_app(
     (``monitoring.events.store``); without either they answer 404 ``events_not_stored``. The API token is
     ``api_token`` when given, else ``$SHAREDCONFIG_API_TOKEN``, else ``monitoring.settings.server.api_token``;
     without one ``/api/*`` answers 401 explaining how to set it. Request metrics of the app itself are
-    recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``. With ``manage_monitoring`` the
-    app's lifespan starts ``monitoring`` and stops it at shutdown (``monitoring_lifespan``); a server runs
-    that lifespan for the app it serves, never for a mounted one (give the outer app that lifespan).
+    recorded by ``ASGIMetricsMiddleware`` into ``monitoring.metrics``; with tracing enabled each request
+    (probes aside) gets a server span continuing the request's W3C ``traceparent``. With
+    ``manage_monitoring`` the app's lifespan starts ``monitoring`` and stops it at shutdown
+    (``monitoring_lifespan``); a server runs that lifespan for the app it serves, never for a mounted one
+    (give the outer app that lifespan).
     """
     if api_token is not None:
         token = configured_token(api_token, explicit=True)
@@ -236,7 +239,8 @@ def create_app(
         lifespan=monitoring_lifespan(monitoring) if manage_monitoring else None,
     )
     install_error_handlers(app)
-    app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring)
+    # tracing enabled: a server span per request, continuing an incoming W3C traceparent
+    app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring, span_hook=server_span_hook(monitoring))
     health = monitoring.health
     exposition = monitoring.exposition
 
