@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers (Prometheus, tansu, NATS) on free loopback ports, two guards on every test.
+"""Shared fixtures: real servers (Prometheus, tansu, NATS, etcd, Redis) on loopback; two guards on every test.
 
 A test that needs a server skips with a reason when the binary is absent, except when ``CI=true``,
 where it fails: CI must never pass by skipping what it was meant to check. Every test fails if it
@@ -29,7 +29,9 @@ from integration.servers import (
     Server,
     TcpProxy,
     free_port,
+    running_etcd,
     running_nats,
+    running_redis,
     running_tansu,
     tansu_behind_proxy,
     unavailable,
@@ -334,6 +336,21 @@ def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """nats-server with JetStream on a free port: ``nats.address`` is ``nats://host:port``."""
     with running_nats(tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """etcd (one member) on a free port: ``etcd.address`` is ``host:port``."""
+    with running_etcd(tmp_path_factory.mktemp("etcd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """redis-server (no persistence, keyspace notifications of hashes on) on a free port:
+    ``redis.address`` is ``host:port``."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as server:
         yield server
 
 

@@ -1,4 +1,4 @@
-"""Real message brokers for tests: tansu (Kafka protocol) and NATS with JetStream, and a TCP proxy to cut.
+"""Real servers for tests: tansu (Kafka protocol), NATS with JetStream, etcd, Redis, and a TCP proxy to cut.
 
 conftest.py turns these into session fixtures. Each server runs on a free 127.0.0.1 port in a temp dir,
 in its own process group (killed whole at the end). An outage is a ``TcpProxy.cut()``: tansu keeps its
@@ -166,6 +166,68 @@ def running_nats(workdir: Path) -> Iterator[Server]:
     healthz = f"http://127.0.0.1:{monitor}/healthz"
     try:
         _wait_ready(server, lambda: httpx.get(healthz, timeout=1).status_code == 200, "nats-server")
+        yield server
+    finally:
+        server.stop()
+
+
+def server_binary(name: str) -> str:
+    """The path of a server installed by scripts/install-services; skip (fail under CI=true) when absent."""
+    found = shutil.which(name)
+    if found is None:
+        unavailable(f"{name} is not installed (scripts/install-services installs it)")
+    return found
+
+
+@contextlib.contextmanager
+def running_etcd(workdir: Path) -> Iterator[Server]:
+    """etcd (one member, data in ``workdir``) on free client and peer ports; address ``host:port``."""
+    binary = server_binary("etcd")
+    port, peer = free_port(), free_port()
+    client_url, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
+    args = [
+        binary,
+        "--name=t",
+        f"--data-dir={workdir / f'etcd-{port}'}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=t={peer_url}",
+    ]
+    server = _launch(f"etcd-{port}", args, workdir, f"127.0.0.1:{port}")
+    health = f"{client_url}/health"
+    try:
+        _wait_ready(server, lambda: '"true"' in httpx.get(health, timeout=1).text, "etcd")
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def running_redis(workdir: Path, *, port: int | None = None) -> Iterator[Server]:
+    """redis-server without persistence on a free port (or ``port``), keyspace notifications of hashes
+    on; address ``host:port``."""
+    binary = server_binary("redis-server")
+    port = port or free_port()
+    args = [
+        binary,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--notify-keyspace-events",
+        "Kh",
+    ]
+    server = _launch(f"redis-{port}", args, workdir, f"127.0.0.1:{port}")
+    try:
+        _wait_ready(server, lambda: port_open(port), "redis-server")
         yield server
     finally:
         server.stop()
