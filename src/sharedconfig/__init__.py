@@ -20,6 +20,7 @@ _EXPORTS = {
     "SettingsModule": "sharedconfig.config.modules",
     "ConfigHooks": "sharedconfig.config.hooks",
     "FileConfigProvider": "sharedconfig.config.provider",
+    "ConfigWatcher": "sharedconfig.config.watcher",
     "Issue": "sharedconfig.config.issues",
     "ValidationContext": "sharedconfig.config.validation",
     "ValidationReport": "sharedconfig.config.issues",
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigModule",
     "ConfigProvider",
     "ConfigValidationError",
+    "ConfigWatcher",
     "ErrorHandler",
     "FileConfigProvider",
     "HealthChecker",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from sharedconfig.config.root import RootSettings
     from sharedconfig.config.snapshot import Config
     from sharedconfig.config.validation import ValidationContext, Validator, validator
+    from sharedconfig.config.watcher import ConfigWatcher
     from sharedconfig.delivery import ErrorHandler
     from sharedconfig.durations import format_duration, parse_duration
     from sharedconfig.errors import ConfigError, ConfigValidationError, SharedConfigError

@@ -1,4 +1,8 @@
-"""Tests for FileConfigProvider: the ConfigProvider contract, save, validate, and the polling watch."""
+"""Tests for FileConfigProvider: the ConfigProvider contract, save, validate, poll, and watch (its watcher).
+
+The watcher itself is tested in test_watcher.py; here, what the provider adds: ``watch(callback)`` with the
+seed's one-argument callbacks, ``poll()`` by hand, and ``poll_interval`` looking at the files on the clock.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ OPTS = LoadOptions(env_file=None, environ={})
 
 
 def provider(path: Path) -> FileConfigProvider:
-    # the watch thread never wakes during a test: tests call poll() themselves
+    # the watch looks at the files once an hour, so never during a test: tests call poll() themselves
     return FileConfigProvider([path], options=OPTS, modules=MODULES, poll_interval=3600)
 
 
@@ -64,10 +68,7 @@ class TestFileConfigProviderContract(ConfigProviderContract[Config]):
 
     def notice_change(self, provider: ConfigProvider[Config]) -> None:
         assert isinstance(provider, FileConfigProvider)
-        for name in provider.files:  # a rewrite within the clock's resolution must still count
-            stamp = os.stat(name).st_mtime_ns + 10**9
-            os.utime(name, ns=(stamp, stamp))
-        provider.poll()
+        provider.poll()  # content hashes: a rewrite within the file system's mtime resolution still counts
 
     def invalid(self) -> Config:
         bad = Demo.model_construct(name="x", rate=5.0, token=None)
@@ -111,17 +112,27 @@ class TestFileConfigProvider:
         unsubscribe = prov.watch(seen.append)
         assert prov.poll() is None  # unchanged
         path.write_text("demo: {rate: 0.2}\n")
-        os.utime(path, ns=(1, 10**18))
         assert prov.poll() is not None
         assert seen[-1].demo.rate == 0.2
         path.write_text("demo: {rate: 9}\n")
-        os.utime(path, ns=(1, 2 * 10**18))
         assert prov.poll() is None
         assert prov.current is not None and prov.current.demo.rate == 0.2
         assert [call.arguments["new"] is not None for call in rec.calls_to("on_reload")] == [True, False]
         assert first.demo.rate == 0.1
         unsubscribe()
         unsubscribe()
+
+    def test_poll_ignores_a_touch_without_a_change_of_content(self, tmp_path: Path) -> None:
+        """A new modification time with the same bytes is no reload: the contents' hashes decide."""
+        path = tmp_path / "c.yaml"
+        path.write_text("demo: {rate: 0.1}\n")
+        rec = Recording(ConfigHooks)
+        prov = FileConfigProvider([path], options=OPTS, modules=MODULES, hooks=rec.hooks)
+        prov.load()
+        rec.clear()
+        os.utime(path, ns=(1, 10**18))
+        assert prov.poll() is None
+        assert rec.calls == ()
 
 
 class TestOptions:
@@ -136,7 +147,7 @@ class TestOptions:
         assert opts["overrides"] == ["demo.name=from-options"]  # the caller's options are not changed
 
     def test_profile_from_the_environment_is_fixed_at_construction(self, tmp_path: Path) -> None:
-        """$SHAREDCONFIG_PROFILE picks the overlay, as for load(), and its mtime is watched."""
+        """$SHAREDCONFIG_PROFILE picks the overlay, as for load(), and its content is watched."""
         path = tmp_path / "c.yaml"
         path.write_text("demo: {rate: 0.1}\n")
         overlay = tmp_path / "c.prod.yaml"
@@ -146,7 +157,6 @@ class TestOptions:
         assert prov.load() == load([path], env_file=None, environ=env, modules=MODULES)
         assert prov.load().demo.rate == 0.2
         overlay.write_text("demo: {rate: 0.3}\n")
-        os.utime(overlay, ns=(1, 10**18))
         reloaded = prov.poll()
         assert reloaded is not None and reloaded.demo.rate == 0.3
 
@@ -162,7 +172,8 @@ class TestOptions:
 
 class TestWatchHooks:
     def test_reload_reports_duration_changes_and_survives_a_broken_subscriber(self, tmp_path: Path) -> None:
-        """on_reload gets a real duration, on_change the changed paths; other subscribers still run."""
+        """on_reload gets a real duration, on_change the changed paths; other subscribers still run and the
+        broken one is counted."""
         path = tmp_path / "c.yaml"
         path.write_text("demo: {rate: 0.1}\n")
         rec = Recording(ConfigHooks)
@@ -177,10 +188,9 @@ class TestWatchHooks:
         unsubscribe = prov.watch(lambda c: seen.append(c.demo.rate))
         rec.clear()
         path.write_text("demo: {rate: 0.3}\n")
-        os.utime(path, ns=(1, 10**18))
-        with pytest.raises(RuntimeError, match="subscriber bug"):
-            prov.poll()
+        assert prov.poll() is not None
         assert seen == [0.3]
+        assert prov.watcher.subscriber_errors == 1
         assert [call.method for call in rec.calls] == ["on_validation", "on_load", "on_reload", "on_change"]
         validation, loaded, reloaded, changed = (call.arguments for call in rec.calls)
         assert isinstance(validation["seconds"], float) and validation["seconds"] >= 0
@@ -188,46 +198,55 @@ class TestWatchHooks:
         assert isinstance(reloaded["seconds"], float) and reloaded["seconds"] > 0
         assert changed["changed"] == ["demo.rate"]
         unsubscribe()
-        unsubscribe_broken()  # the last one out stops the watch thread
+        unsubscribe_broken()  # the last one out stops the watcher
 
 
 class TestWatchSchedule:
-    """The watch polls on a scheduler and a clock: a FakeClock drives it, with no real wait."""
+    """With poll_interval the watch looks at the files' hashes on a scheduler and a clock: a FakeClock
+    drives it, with no real wait (the operating system's notices are tested in test_watcher.py)."""
 
-    def write(self, path: Path, rate: float, stamp: int) -> None:
+    def write(self, path: Path, rate: float) -> None:
         path.write_text(f"demo: {{rate: {rate}}}\n")
-        os.utime(path, (stamp, stamp))  # a distinct mtime, whatever the file system's resolution
 
     def watched(
         self, tmp_path: Path, clock: FakeClock, scheduler: Scheduler | None = None
     ) -> tuple[Path, FileConfigProvider]:
-        """app.yaml at rate 0.1 and a provider of it polling every 5 s of ``clock``, loaded once."""
+        """app.yaml at rate 0.1 and a provider of it looking every 5 s of ``clock``, loaded once."""
         path = tmp_path / "app.yaml"
-        self.write(path, 0.1, 1_000)
+        self.write(path, 0.1)
         prov = FileConfigProvider(
-            [path], options=OPTS, modules=MODULES, poll_interval=5, clock=clock, scheduler=scheduler
+            [path],
+            options=OPTS,
+            modules=MODULES,
+            poll_interval=5,
+            debounce=0,
+            clock=clock,
+            scheduler=scheduler,
         )
         prov.load()
         return path, prov
 
-    def test_own_runtime_polls_every_interval_until_the_last_unsubscribe(self, tmp_path: Path) -> None:
-        """A change is seen at the next poll_interval of the clock; after unsubscribing nothing polls."""
+    def test_own_runtime_looks_every_interval_until_the_last_unsubscribe(self, tmp_path: Path) -> None:
+        """A change is seen at the next poll_interval of the clock; after unsubscribing nothing looks."""
         clock = FakeClock()
         path, prov = self.watched(tmp_path, clock)
         seen: list[float] = []
         unsubscribe = prov.watch(lambda c: seen.append(c.module("demo", Demo).rate))
-        self.write(path, 0.2, 2_000)
+        self.write(path, 0.2)
         clock.advance(4)
         assert seen == []
         clock.advance(1)
         assert seen == [0.2]
+        clock.advance(5)
+        assert seen == [0.2]  # looked again: same content, no call
         unsubscribe()
-        self.write(path, 0.3, 3_000)
+        assert not prov.watcher.running
+        self.write(path, 0.3)
         clock.advance(10)
         assert seen == [0.2]
 
-    def test_polls_on_a_given_scheduler(self, tmp_path: Path) -> None:
-        """With scheduler=, the poll is a job on that runtime (the Monitoring's), cancelled at unsubscribe."""
+    def test_looks_on_a_given_scheduler(self, tmp_path: Path) -> None:
+        """With scheduler=, the watch is a job on that runtime (the Monitoring's), cancelled at the end."""
         from sharedconfig.runtime import Runtime
 
         clock = FakeClock()
@@ -237,8 +256,9 @@ class TestWatchSchedule:
         runtime.start()
         try:
             unsubscribe = prov.watch(lambda c: seen.append(c.module("demo", Demo).rate))
-            assert [job.name for job in runtime.jobs] == ["config-poll"]
-            self.write(path, 0.4, 2_000)
+            assert [job.name for job in runtime.jobs] == ["config-watch"]
+            clock.advance(0)
+            self.write(path, 0.4)
             clock.advance(5)
             unsubscribe()
             assert runtime.jobs == ()
@@ -256,7 +276,7 @@ class TestWatchSchedule:
             stops[0]()
 
         stops.append(prov.watch(once))
-        self.write(path, 0.2, 2_000)
+        self.write(path, 0.2)
         clock.advance(5)
         assert prov.current is not None
         assert prov.current.module("demo", Demo).rate == 0.2

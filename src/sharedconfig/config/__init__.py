@@ -18,6 +18,7 @@ from sharedconfig.config.validation import (
     Validator,
     validator,
 )
+from sharedconfig.config.watcher import ConfigWatcher
 
 __all__ = [
     "COMPLIANCE",
@@ -28,6 +29,7 @@ __all__ = [
     "Config",
     "ConfigHooks",
     "ConfigModule",
+    "ConfigWatcher",
     "Issue",
     "KeyPath",
     "LoadOptions",

@@ -1,28 +1,27 @@
-"""The seed's ConfigProvider for files: load, save, validate, and a polling watch.
+"""The seed's ConfigProvider for files: load, save, validate, and a live watch (a ``ConfigWatcher``).
 
-Remote stores (etcd, Redis) and the debounced ``ConfigWatcher`` come later and plug in beside this one;
-``watch`` here polls file modification times on a scheduler (the Monitoring's runtime, or its own) and
-keeps the last good config; every wait is on the provider's clock.
+``watch`` subscribes to the provider's ``ConfigWatcher``, which watches the files' directories (content
+hashes, debounced on the provider's clock) on a scheduler (the Monitoring's runtime) or a runtime of its
+own, and keeps the last good config.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, Unpack
 
 import yaml
 from typing_extensions import TypeVar
 
-from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread
+from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.config.hooks import NO_HOOKS
-from sharedconfig.config.loader import LoadOptions, Outcome, check, file_paths, resolve_options
+from sharedconfig.config.loader import LoadOptions, check
 from sharedconfig.config.root import RootSettings
 from sharedconfig.config.snapshot import Config
-from sharedconfig.config.sources.files import expand, profile_overlay
+from sharedconfig.config.watcher import ConfigWatcher, Diff, Notifier
 from sharedconfig.errors import ConfigError
-from sharedconfig.runtime import Runtime, Scheduler
+from sharedconfig.runtime import Scheduler
 
 __all__ = ["FileConfigProvider"]
 
@@ -37,9 +36,11 @@ class FileConfigProvider(Generic[S]):
     ``settings`` is the root settings class as for ``load``: ``FileConfigProvider(files,
     settings=AppSettings)`` is a ``FileConfigProvider[AppSettings]``, whose loads, reloads and watchers
     all get ``Config[AppSettings]``.
-    ``watch`` polls every ``poll_interval`` seconds of ``clock`` as a job on ``scheduler`` (for example
-    ``Monitoring.runtime``), or on a runtime of its own, started by the first subscriber and stopped
-    when the last one leaves.
+    ``watcher`` is the provider's :class:`ConfigWatcher` (same files, options, ``clock``, ``scheduler``
+    and ``debounce``): ``watch`` subscribes to it, starting it with the first subscriber and stopping it
+    when the last one leaves. ``poll_interval`` (seconds of ``clock``) makes it look at the files' hashes
+    that often instead of waiting for the operating system's notices, for file systems that send none
+    (NFS, some volume mounts).
     """
 
     def __init__(
@@ -48,29 +49,30 @@ class FileConfigProvider(Generic[S]):
         *,
         settings: type[S] | None = None,
         options: LoadOptions | None = None,
-        poll_interval: float = 2.0,
+        poll_interval: float | None = None,
+        debounce: float = 0.2,
         clock: Clock = SYSTEM_CLOCK,
         scheduler: Scheduler | None = None,
+        notifier: Notifier | None = None,
         **more: Unpack[LoadOptions],
     ) -> None:
         merged: LoadOptions = options.copy() if options else {}
         merged.update(more)
-        self.files = file_paths(files)
+        self.watcher: ConfigWatcher[S] = ConfigWatcher(
+            files,
+            settings=settings,
+            options=merged,
+            debounce=debounce,
+            clock=clock,
+            scheduler=scheduler,
+            poll_interval=poll_interval,
+            notifier=notifier,
+        )
+        """The live watch behind ``watch`` and ``poll``; ``watcher.subscribe(key, fn)`` for key paths."""
+        self.files = self.watcher.files
         self.settings = settings
         """The root settings class every load is given (None: ``Config[Any]``)."""
-        self._options = resolve_options(merged)
-        self._hooks = self._options.get("hooks", NO_HOOKS)
-        self.poll_interval = poll_interval
-        self._lock = threading.Lock()
-        self._current: Config[S] | None = None
-        self._stamps: dict[str, float] = {}
-        self._subscribers: list[Callable[[Config[S]], None]] = []
-        self._clock = clock
-        self._scheduler = scheduler
-        self._own: Runtime | None = None
-        self._cancel: Callable[[], None] | None = None
-        self._in_poll = threading.local()
-        self.last_error: Exception | None = None  # the last exception a subscriber raised in the watcher
+        self._options = self.watcher.options
 
     @property
     def options(self) -> LoadOptions:
@@ -80,15 +82,11 @@ class FileConfigProvider(Generic[S]):
     @property
     def current(self) -> Config[S] | None:
         """The last good configuration, or None before the first successful load."""
-        return self._current
+        return self.watcher.current
 
     def load(self) -> Config[S]:
         """Load and validate; raises ``ConfigValidationError`` with every issue when invalid."""
-        config = self._check().config_or_raise()
-        with self._lock:
-            self._current = config
-            self._stamps = self._mtimes()
-        return config
+        return self.watcher.load()
 
     def validate(self, config: Config[Any]) -> None:
         """Validate ``config`` again as a whole; raises ``ConfigValidationError`` when it has errors."""
@@ -118,113 +116,25 @@ class FileConfigProvider(Generic[S]):
             raise ConfigError(f"cannot write {path}: {exc.strerror}", code="CONFIG_023", cause=exc) from None
 
     def watch(self, callback: Callable[[Config[S]], None]) -> Callable[[], None]:
-        """Call ``callback`` with each new valid config after a file changes; returns an unsubscribe.
+        """Call ``callback`` with each new valid config that differs from the last; returns an unsubscribe.
 
-        An invalid change is reported through the hooks and the last good config stays in force.
+        The first subscriber starts the watcher (loading first when nothing was loaded yet: an invalid
+        configuration raises ``ConfigValidationError`` here) and the last one to leave stops it. An
+        invalid change is reported through the hooks and the last good config stays in force; a callback
+        that raises is logged and counted (``watcher.subscriber_errors``), the others still run.
         """
-        with self._lock:
-            self._subscribers.append(callback)
-            first = self._cancel is None
-            if first:
-                scheduler = self._scheduler
-                if scheduler is None:
-                    scheduler = self._own = Runtime("sharedconfig-watch", clock=self._clock)
-                self._cancel = scheduler.every("config-poll", self.poll_interval, self._poll_job())
-        if first and self._own is not None:
-            self._own.start()
 
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-                if self._subscribers or self._cancel is None:
-                    return
-                cancel, self._cancel = self._cancel, None
-                own, self._own = self._own, None
-            cancel()
-            if own is None:
-                return
-            if getattr(self._in_poll, "active", False):  # a subscriber leaving from inside the poll
-                threading.Thread(target=own.stop, name="sharedconfig-watch-stop").start()
-            else:
-                own.stop()
+        def deliver(old: Config[S], new: Config[S], diff: Diff) -> None:
+            callback(new)
 
-        return unsubscribe
+        deliver.__qualname__ = getattr(callback, "__qualname__", type(callback).__name__)
+        return self.watcher.subscribe(None, deliver)
 
     def poll(self) -> Config[S] | None:
-        """Reload when a watched file changed; returns the new config, or None (unchanged or invalid).
+        """Reload now, in this thread, if a watched file's content changed; the new config, or None.
 
+        None when the contents are unchanged or the reload was rejected (the last good config stays).
         Hooks hear ``on_validation``/``on_load`` as for any load, then ``on_reload`` (with the time it
-        took) and, when values changed, ``on_change``. Every subscriber is called even if one raises;
-        the first exception is raised again afterwards.
+        took) and, when values changed, ``on_change``; subscribers are called as for the watch's reloads.
         """
-        stamps = self._mtimes()
-        with self._lock:
-            old = self._current
-            if stamps == self._stamps and old is not None:
-                return None
-            self._stamps = stamps
-        started = self._clock.now()
-        outcome = self._check()
-        new = outcome.config
-        if old is not None:
-            self._hooks.on_reload(old, new, outcome.report, self._clock.now() - started)
-        if new is None:
-            return None
-        with self._lock:
-            self._current = new
-            subscribers = list(self._subscribers)
-        if old is not None:
-            changed = [path for path, _, _ in old.diff(new)]
-            if changed:
-                self._hooks.on_change(old, new, changed)
-        failures: list[Exception] = []
-        for subscriber in subscribers:
-            try:
-                subscriber(new)
-            except Exception as exc:  # one broken subscriber must not starve the others
-                failures.append(exc)
-        if failures:
-            raise failures[0]
-        return new
-
-    def _check(self) -> Outcome[S]:
-        if self.settings is None:
-            return check(self.files, **self._options)
-        return check(self.files, settings=self.settings, **self._options)
-
-    def _mtimes(self) -> dict[str, float]:
-        names = expand(self.files)
-        profile = self._options.get("profile")
-        if profile:
-            names += [profile_overlay(n, profile) for n in names]
-        stamps: dict[str, float] = {}
-        for name in names:
-            try:
-                stamps[name] = os.stat(name).st_mtime_ns / 1e9
-            except OSError:
-                stamps[name] = -1.0
-        return stamps
-
-    def _poll_in_thread(self) -> None:
-        self._in_poll.active = True
-        try:
-            self.poll()
-        finally:
-            self._in_poll.active = False
-
-    def _poll_job(self) -> Callable[[], Awaitable[None]]:
-        """The watch job: its first run (at once) only starts the schedule; later runs poll in a thread."""
-        first = True
-
-        async def job() -> None:
-            nonlocal first
-            if first:
-                first = False
-                return
-            try:
-                await to_thread(self._poll_in_thread)
-            except Exception as exc:  # the watcher must outlive a subscriber's failure; keep the last one
-                self.last_error = exc
-
-        return job
+        return self.watcher.reload()
