@@ -61,7 +61,7 @@ class TestServeSubprocess:
         process, url = served
         metrics = httpx.get(f"{url}/metrics", timeout=5)
         assert metrics.status_code == 200
-        assert "config_loads_total" in metrics.text
+        assert "config_load_duration_seconds_count{" in metrics.text and "config_info{" in metrics.text
         checked = promtool(metrics.content)
         assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()
 
@@ -119,7 +119,9 @@ class TestServeInProcess:
         def probe_then_terminate() -> None:
             try:
                 wait_until(lambda: httpx.get(f"{url}/health", timeout=1).status_code == 200, 30, "serve")
-                seen["metrics"] = httpx.get(f"{url}/metrics", timeout=5).text.count("config_loads_total{")
+                seen["metrics"] = httpx.get(f"{url}/metrics", timeout=5).text.count(
+                    "config_load_duration_seconds_count{"
+                )
                 bearer = {"Authorization": f"Bearer {TOKEN}"}
                 seen["config"] = httpx.get(f"{url}/api/v1/config", headers=bearer, timeout=5).status_code
             finally:

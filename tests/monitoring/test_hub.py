@@ -154,14 +154,22 @@ class TestFixes:
         assert check.state.value == "healthy"
 
     def test_from_config_records_the_load_that_made_it(self) -> None:
-        """config_loads_total{result="success"} is 1 and the duration histogram has the load's own time."""
+        """The load's own time in config_load_duration_seconds{success="true"}, its validation in
+        config_validation_total and its duration, the gauges at 0, and config_info for its snapshot."""
+        from sharedconfig.monitoring.hooks.config import config_hash
+
         config = load([], environ={}, env_file=None)  # defaults: sample_rate 1, every duration kept
         assert config.timings is not None
         mon = Monitoring.from_config(config, stream=io.StringIO())
-        assert mon.metrics.sample_value("config_loads_total", {"result": "success"}) == 1
-        assert mon.metrics.sample_value("config_load_duration_seconds_count", {}) == 1
-        total = mon.metrics.sample_value("config_load_duration_seconds_sum", {})
+        value = mon.metrics.sample_value
+        assert value("config_load_duration_seconds_count", {"success": "true"}) == 1
+        total = value("config_load_duration_seconds_sum", {"success": "true"})
         assert total == pytest.approx(config.timings.load_seconds)
+        assert value("config_validation_total", {"valid": "true"}) == 1
+        validation = value("config_validation_duration_seconds_sum", {})
+        assert validation == pytest.approx(config.timings.validation_seconds)
+        assert (value("config_validation_errors"), value("config_validation_warnings")) == (0, 0)
+        assert value("config_info", {"hash": config_hash(config), "source": "defaults"}) == 1
 
     def test_process_gauges_and_builtin_help(self) -> None:
         """Process metrics are read at collection time (no job); built-in metrics carry real HELP text."""
@@ -223,7 +231,9 @@ class TestWiring:
     @pytest.fixture
     def exporter(self, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeExporter:
         fake = FakeExporter(clock)
-        monkeypatch.setattr("sharedconfig.monitoring.parts.build_exporters", lambda *args, **kwargs: [fake])
+        monkeypatch.setattr(
+            "sharedconfig.monitoring.parts.build_exporter_entries", lambda *args, **kwargs: [(0, fake)]
+        )
         return fake
 
     def settings(self) -> MonitoringSettings:
@@ -376,7 +386,7 @@ class TestApply:
                 "logging": quiet().logging.model_copy(update={"format": "console"}),
             }
         )
-        restart = ["monitoring.health.check_interval", "monitoring.logging.format"]
+        restart = ["monitoring.logging.format"]  # the interval is applied live
         assert mon.apply(changed) == restart
         warning = json.loads(stream.getvalue().splitlines()[-1])
         assert (warning["event"], warning["keys"]) == ("settings need a restart", restart)
@@ -526,7 +536,9 @@ class TestExporterFlushes:
                 raise OSError("peer gone")
 
         exporters = [Waiting(clock), Failing(clock)]
-        monkeypatch.setattr("sharedconfig.monitoring.parts.build_exporters", lambda *a, **k: exporters)
+        monkeypatch.setattr(
+            "sharedconfig.monitoring.parts.build_exporter_entries", lambda *a, **k: list(enumerate(exporters))
+        )
         stream = io.StringIO()
         settings = MonitoringSettings.model_validate({"logging": {"format": "json", "capture_stdlib": False}})
         mon = Monitoring(settings, clock=clock, stream=stream)

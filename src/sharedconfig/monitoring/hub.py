@@ -13,15 +13,16 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO
 
 from sharedconfig.clock import SYSTEM_CLOCK, Clock
 from sharedconfig.config.hooks import NO_HOOKS, ConfigHooks
 from sharedconfig.interfaces import CheckResult, HealthState
 from sharedconfig.monitoring.events.publisher import EventPublisher
 from sharedconfig.monitoring.health import HealthMonitor
+from sharedconfig.monitoring.hooks.config import change_data
 from sharedconfig.monitoring.logging import StructLogger, make_logger
 from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.multiprocess import ProcessGroup, resolve_directory
@@ -36,7 +37,35 @@ if TYPE_CHECKING:
     from sharedconfig.config.snapshot import Config
     from sharedconfig.monitoring.metrics.exporters import Exporter
 
-__all__ = ["Monitoring", "configure", "event_source", "get", "reset"]
+__all__ = ["Followable", "Monitoring", "configure", "event_source", "get", "reset"]
+
+Change = Callable[["Config", "Config", list[tuple[str, Any, Any]]], None]
+"""A watcher's subscriber: ``fn(old, new, diff)`` with ``diff`` the redacted rows of ``old.diff(new)``."""
+
+
+class Followable(Protocol):
+    """What ``Monitoring.follow`` needs of a watcher (``sharedconfig.config.watcher.ConfigWatcher``)."""
+
+    def subscribe(self, path: str | None, fn: Change) -> Callable[[], None]:
+        """Call ``fn(old, new, diff)`` after each change under ``path`` (None: any); gives its unsubscribe."""
+        ...
+
+
+_CLAIMS: Final[dict[str, tuple[str, ...]]] = {
+    "process": ("monitoring.resources.limits",),
+    "health": ("monitoring.health",),
+    "exporters": ("monitoring.metrics.exporters",),
+    "events": ("monitoring.events",),
+    "tracing": ("monitoring.tracing",),
+}
+"""The settings each built-in part applies or names itself (``Part.apply``); the hub names the rest."""
+
+_LIVE: Final = frozenset({"monitoring.sample_rate", "monitoring.logging.level"})
+"""The settings the hub applies itself: the events' sample rate and the log level."""
+
+
+def _under(key: str, prefixes: Sequence[str]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 def event_source(settings: MonitoringSettings) -> str:
@@ -121,6 +150,7 @@ class Monitoring:
                 self.runtime.every(f"{part.name}:{job.name}", job.interval, job.run)
             self.runtime.on_stop(part.close, part.name)
         self._lock = threading.Lock()
+        self._applying = threading.Lock()  # one apply at a time (a watcher's thread, the caller's)
         self._started = False
         _INSTANCES.add(self)
         if self.enabled:  # a dead runtime runs no check, so only a guard asked at report time can say so
@@ -138,8 +168,10 @@ class Monitoring:
         """Build from a loaded ``Config``; its monitoring section (or defaults) and the config itself.
 
         The load that produced ``config`` happened before this Monitoring existed, so its hooks are told
-        about it now, with the load's own durations: the ``config_*`` metrics and the ``config_loader``
-        check show that load, as they will show every later one made with ``hooks=config_hooks``.
+        about it now, with the load's own durations: the ``config_*`` metrics (``config_info`` included),
+        the ``config_loaded`` and ``config_validated`` events and the ``config_loader`` check show that
+        load, as they will show every later one made with ``hooks=config_hooks``. Pass the watcher to
+        ``follow`` to apply later snapshots live.
         """
         settings = config.module("monitoring", MonitoringSettings)
         monitoring = cls(settings, config=config, **kwargs)  # type: ignore[arg-type]
@@ -164,31 +196,73 @@ class Monitoring:
 
     @property
     def exporters(self) -> tuple[Exporter, ...]:
-        """The metric exporters the parts push with."""
-        return tuple(e for p in self.parts if isinstance(p, ExportersPart) for e in p.exporters)
+        """The metric exporters the parts push with (turned off or on by ``apply``)."""
+        return tuple(s.exporter for p in self.parts if isinstance(p, ExportersPart) for _, s in p.entries)
 
     def part(self, name: str) -> Part | None:
         """The part called ``name``, if it was built."""
         return next((p for p in self.parts if p.name == name), None)
 
     def apply(self, settings: MonitoringSettings) -> list[str]:
-        """Offer new settings to every part while running; return the changed keys that need a restart.
+        """Apply new settings while running; return the changed keys that need a restart (sorted).
 
-        Each part applies what it can change live and names the rest; the hub's own services (the logger,
-        the registry) are built once, so changes to ``logging``, ``metrics`` and ``sample_rate`` are named
-        too. They are logged as a warning (``settings need a restart``), and ``self.settings`` stays what
-        the parts were built from.
+        Live: ``sample_rate`` (events sampling; tracing applies its own), ``logging.level`` (every logger
+        of this Monitoring, stdlib capture included), the health ``check_interval``, ``timeout`` and each
+        check's ``interval``/``timeout``, and ``enabled`` of each event channel and metric exporter built at
+        start. Each part applies what it can and names the rest; the hub names every other change (a
+        section whose part was not built, the registry's settings, ``logging.format``...). The keys
+        needing a restart are logged as one warning (``settings need a restart``). ``self.settings``
+        stays what the parts were built from, so each call compares with that: settings put back as
+        built need nothing.
         """
-        old = self.settings
-        own = [
-            *changed_keys(old.logging, settings.logging, "monitoring.logging"),
-            *changed_keys(old.metrics, settings.metrics, "monitoring.metrics"),
-            *changed_keys(old.sample_rate, settings.sample_rate, "monitoring.sample_rate"),
-        ]
-        restart = sorted({*own, *(key for part in self.parts for key in part.apply(settings))})
+        with self._applying:
+            built = self.settings
+            self.logger.set_level(settings.logging.level)
+            self.events.set_sample_rate(settings.sample_rate)
+            claimed = tuple(prefix for p in self.parts for prefix in _CLAIMS.get(p.name, ()))
+            own = [
+                key
+                for key in changed_keys(built, settings, "monitoring")
+                if key not in _LIVE and not _under(key, claimed)
+            ]
+            restart = sorted({*own, *(key for part in self.parts for key in part.apply(settings))})
         if restart:
             self.logger.warning("settings need a restart", keys=restart)
         return restart
+
+    def follow(self, watcher: Followable) -> Callable[[], None]:
+        """Follow a configuration watcher: each new snapshot becomes ``self.config``, its monitoring
+        section is applied live (``apply``), and one ``config_changed`` event is published with the
+        redacted per-key diff, the origin of each new value and ``restart``: the changed monitoring
+        settings that need a restart (also logged, one warning). Returns the unsubscribe.
+
+        While followed, the config hooks' events leave ``config_changed`` to this subscriber, so each
+        change is one event whether or not the watcher was also given ``config_hooks``.
+        """
+        events = next((p.events for p in self.parts if isinstance(p, ConfigPart)), None)
+        if events is not None:
+            events.deferred += 1
+
+        def changed(old: Config, new: Config, diff: list[tuple[str, Any, Any]]) -> None:
+            self.config = new
+            restart: list[str] = []
+            if any(_under(path, ("monitoring",)) for path, _, _ in diff):
+                restart = self.apply(new.module("monitoring", MonitoringSettings))
+            data = change_data(old, new, diff, restart)
+            self.events.emit("config_changed", "config", data, category="audit")  # never sampled out
+
+        unsubscribe = watcher.subscribe(None, changed)
+        done = threading.Event()
+
+        def stop() -> None:
+            if done.is_set():
+                return
+            done.set()
+            unsubscribe()
+            if events is not None:
+                events.deferred -= 1
+
+        return stop
 
     def start(self) -> Monitoring:
         """Open every part and start the runtime with their jobs (idempotent)."""

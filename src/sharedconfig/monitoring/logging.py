@@ -262,6 +262,15 @@ class _Pipeline(structlog.BoundLoggerBase):
         self._logger.msg(*args, **kwargs)
 
 
+class _Threshold:
+    """The level shared by a logger and every logger bound from it, so ``set_level`` reaches them all."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
 class StructLogger:
     """A ``Logger`` writing through a structlog processor chain to its own stream.
 
@@ -272,10 +281,12 @@ class StructLogger:
     holding an exception, ``True`` or a ``sys.exc_info()`` tuple adds its traceback as ``exception``.
     Inside a trace (``sharedconfig.tracecontext.use(...)``) ``trace_id`` and ``span_id`` are added.
     A log call never raises: values are rendered with ``str`` when needed, and a failing stream drops
-    the line.
+    the line. ``set_level`` changes the level of the logger and of every logger bound from the same
+    root, at once (``Monitoring.apply`` does it when ``monitoring.logging.level`` changes).
     """
 
     __slots__ = ("_level", "_pipeline")
+    _level: _Threshold
 
     def __init__(
         self,
@@ -286,10 +297,10 @@ class StructLogger:
     ) -> None:
         sink = structlog.WriteLogger(stream if stream is not None else sys.stderr)
         self._pipeline = _Pipeline(sink, list(processors), {})
-        self._level = _level_number(level)
+        self._level = _Threshold(_level_number(level))
 
     @classmethod
-    def _derive(cls, pipeline: _Pipeline, level: int) -> StructLogger:
+    def _derive(cls, pipeline: _Pipeline, level: _Threshold) -> StructLogger:
         logger = cls.__new__(cls)
         logger._pipeline = pipeline
         logger._level = level
@@ -298,7 +309,12 @@ class StructLogger:
     @property
     def level(self) -> int:
         """The lowest stdlib level number that is written (``logging.INFO`` is 20)."""
-        return self._level
+        return self._level.value
+
+    def set_level(self, level: int | str) -> None:
+        """Write from ``level`` on (a number or a name such as ``"debug"``): this logger, the one it was
+        bound from and every other logger bound from that root; ``ValueError`` for an unknown name."""
+        self._level.value = _level_number(level)
 
     @property
     def fields(self) -> Mapping[str, object]:
@@ -308,10 +324,10 @@ class StructLogger:
 
     def is_enabled_for(self, level: int | str) -> bool:
         """True when a record at ``level`` (a number or a name such as ``"debug"``) would be written."""
-        return _level_number(level) >= self._level
+        return _level_number(level) >= self._level.value
 
     def _log(self, levelno: int, method_name: str, message: str, fields: dict[str, object]) -> None:
-        if levelno < self._level:
+        if levelno < self._level.value:
             return
         try:
             self._pipeline.emit(method_name, _safe_str(message), _without_reserved(fields))
@@ -350,7 +366,7 @@ class StructLogger:
         return StructLogger._derive(self._pipeline.bind(**_without_reserved(fields)), self._level)
 
     def __repr__(self) -> str:
-        return f"StructLogger(level={logging.getLevelName(self._level)!r}, fields={sorted(self.fields)})"
+        return f"StructLogger(level={logging.getLevelName(self.level)!r}, fields={sorted(self.fields)})"
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -405,7 +421,7 @@ class _RoutingHandler(logging.Handler):
     def __init__(self, logger: StructLogger, level: int) -> None:
         super().__init__(level)
         # module and component name the code that called the StructLogger; a record names its own logger
-        self._logger = StructLogger._derive(logger._pipeline.try_unbind("module", "component"), logger.level)
+        self._logger = StructLogger._derive(logger._pipeline.try_unbind("module", "component"), logger._level)
         self._busy = threading.local()  # a record logged while rendering one must not recurse
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -11,10 +11,14 @@ from sharedconfig.hooks import HOOK_ERRORS, HOOK_ERRORS_HELP
 
 __all__ = [
     "CIRCUIT_BREAKER_STATE",
-    "CONFIG_LOADS",
+    "CONFIG_INFO",
     "CONFIG_LOAD_DURATION",
+    "CONFIG_LOAD_ERRORS",
     "CONFIG_RELOADS",
+    "CONFIG_VALIDATIONS",
+    "CONFIG_VALIDATION_DURATION",
     "CONFIG_VALIDATION_ERRORS",
+    "CONFIG_VALIDATION_WARNINGS",
     "EVENTS_BUFFER_SIZE",
     "EVENTS_DELIVERED",
     "EVENTS_DROPPED",
@@ -54,9 +58,13 @@ __all__ = [
 
 # configuration (seed 3.1)
 CONFIG_LOAD_DURATION: Final = "config_load_duration_seconds"
-CONFIG_LOADS: Final = "config_loads_total"
+CONFIG_LOAD_ERRORS: Final = "config_load_errors_total"
+CONFIG_VALIDATIONS: Final = "config_validation_total"
+CONFIG_VALIDATION_ERRORS: Final = "config_validation_errors"
+CONFIG_VALIDATION_WARNINGS: Final = "config_validation_warnings"
+CONFIG_VALIDATION_DURATION: Final = "config_validation_duration_seconds"
 CONFIG_RELOADS: Final = "config_reloads_total"
-CONFIG_VALIDATION_ERRORS: Final = "config_validation_errors_total"
+CONFIG_INFO: Final = "config_info"
 
 # health (seed 2.3)
 HEALTH_CHECK_STATUS: Final = "health_check_status"
@@ -113,10 +121,17 @@ EVENT_DELIVERY_DURATION: Final = "event_delivery_seconds"
 
 # HELP text of the built-in metrics, set on every registry a Monitoring builds
 HELP: Final = {
-    CONFIG_LOAD_DURATION: "Time to read, merge and validate configuration.",
-    CONFIG_LOADS: "Configuration loads by result.",
-    CONFIG_RELOADS: "Configuration reloads by result.",
-    CONFIG_VALIDATION_ERRORS: "Configuration validation errors by issue code.",
+    CONFIG_LOAD_DURATION: 'Time to read, merge and validate configuration, by success ("true"/"false").',
+    CONFIG_LOAD_ERRORS: "Configuration loads that failed, by error_type: the issue code of the load's first "
+    "error (e.g. CONFIG_001, VALIDATION_003; other for a code not in the registry).",
+    CONFIG_VALIDATIONS: 'Configuration validations, by valid ("true"/"false").',
+    CONFIG_VALIDATION_ERRORS: "Errors found by the last configuration validation.",
+    CONFIG_VALIDATION_WARNINGS: "Warnings found by the last configuration validation.",
+    CONFIG_VALIDATION_DURATION: "Time to validate configuration (schemas and validators).",
+    CONFIG_RELOADS: "Configuration reloads by result: success (swapped in) or failure (rejected, the last "
+    "good configuration stays in force).",
+    CONFIG_INFO: "The configuration in force: 1, with hash (a short hash of the effective configuration, "
+    "secrets redacted) and source (where it came from).",
     HEALTH_CHECK_STATUS: "Health check state: 1 healthy, 0.5 degraded, 0 unhealthy, -1 unknown.",
     HEALTH_CHECK_DURATION: "Time a health check took.",
     HEALTH_CHECK_TRANSITIONS: "Health check state changes.",

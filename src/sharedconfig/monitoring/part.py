@@ -155,9 +155,19 @@ PartFactory = Callable[[PartContext], Part | None]
 
 
 def changed_keys(old: object, new: object, prefix: str) -> list[str]:
-    """The dotted keys under ``prefix`` whose values differ between two settings objects (sorted)."""
+    """The dotted keys under ``prefix`` whose values differ between two settings objects (sorted).
+
+    Models are compared field by field, and lists of the same length item by item (``prefix.0.enabled``);
+    a list that grew or shrank is one key (``prefix``).
+    """
     from pydantic import BaseModel
 
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple) and len(old) == len(new):
+        return sorted(
+            key
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for key in changed_keys(a, b, f"{prefix}.{i}")
+        )
     if isinstance(old, BaseModel) and isinstance(new, BaseModel):
         a, b = old.model_dump(), new.model_dump()
         return sorted(

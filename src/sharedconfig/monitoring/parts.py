@@ -18,9 +18,9 @@ from sharedconfig.errors import SharedConfigError
 from sharedconfig.hooks import fan_out
 from sharedconfig.monitoring.events.part import events_part
 from sharedconfig.monitoring.health import ConfigHealth, HealthCheck, process_check
-from sharedconfig.monitoring.hooks.config import ConfigEvents, MonitoringConfigHooks
+from sharedconfig.monitoring.hooks.config import ConfigEvents, ConfigInfo, MonitoringConfigHooks
 from sharedconfig.monitoring.logging import StructLogger, capture_stdlib
-from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
+from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporter_entries
 from sharedconfig.monitoring.metrics.model import Collector
 from sharedconfig.monitoring.metrics.multiprocess import LastFiles, LeaderOnly, ProcessGroup
 from sharedconfig.monitoring.metrics.process import ProcessCollector
@@ -38,7 +38,7 @@ from sharedconfig.monitoring.tracing.part import tracing_part
 from sharedconfig.runtime import Periodic
 
 if TYPE_CHECKING:
-    from sharedconfig.monitoring.settings import MonitoringSettings
+    from sharedconfig.monitoring.settings import HealthSettings, MonitoringSettings
 
 __all__ = [
     "DEFAULT_PARTS",
@@ -47,6 +47,7 @@ __all__ = [
     "HealthPart",
     "LoggingPart",
     "ProcessPart",
+    "Switched",
     "changed_keys",
     "config_part",
     "exporters_part",
@@ -67,7 +68,13 @@ class ConfigPart(QuietPart):
     hooks: ConfigHooks
     health: ConfigHealth
     critical: bool
+    info: ConfigInfo | None = None
+    events: ConfigEvents | None = None
     name: str = "config"
+
+    def collectors(self) -> Sequence[Collector]:
+        """``config_info``: the configuration in force."""
+        return () if self.info is None else (self.info,)
 
     def checks(self) -> Sequence[HealthCheck]:
         """``config_loader``."""
@@ -91,14 +98,17 @@ def config_part(ctx: PartContext) -> Part | None:
         return None
     health = ConfigHealth()
     logger = ctx.logger.bind(component="config")
+    info = ConfigInfo(ctx.metrics.namespace)
     # fanned out: a failure in the metrics and logs side never keeps the health side from hearing a load
-    observers: list[ConfigHooks] = [MonitoringConfigHooks(ctx.metrics, logger), health]
-    if ctx.events is not None:
-        observers.append(ConfigEvents(ctx.events))
+    observers: list[ConfigHooks] = [MonitoringConfigHooks(ctx.metrics, logger, info), health]
+    events = ConfigEvents(ctx.events) if ctx.events is not None else None
+    if events is not None:
+        observers.append(events)
     hooks = fan_out(ConfigHooks, *observers, logger=logger, metrics=ctx.metrics)
     if ctx.config is not None:
         health.on_load(ctx.config, ctx.config.report, 0.0)
-    return ConfigPart(hooks, health, critical=ctx.config is not None)
+        info.set(ctx.config)
+    return ConfigPart(hooks, health, critical=ctx.config is not None, info=info, events=events)
 
 
 @dataclass(eq=False)
@@ -142,16 +152,18 @@ def process_part(ctx: PartContext) -> Part | None:
 
 @dataclass(eq=False)
 class HealthPart(QuietPart):
-    """Runs the health monitor's due checks on the runtime (it sleeps until the next check is due)."""
+    """Runs the health monitor's due checks on the runtime (it sleeps until the next check is due, or until
+    new intervals wake it)."""
 
     run_due: Periodic
     interval: float
     settings: MonitoringSettings
     settle: Callable[[], object] = lambda: None
+    reschedule: Callable[[HealthSettings], object] = lambda settings: None
     name: str = "health"
 
     def jobs(self) -> Sequence[Job]:
-        """The scheduler: one job that runs what is due and returns the time to the next due check."""
+        """The scheduler: one job that runs what is due and sleeps until the next due check."""
         return (Job("health", self.interval, self.run_due),)
 
     def open(self) -> None:
@@ -159,8 +171,16 @@ class HealthPart(QuietPart):
         self.settle()
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
-        """Intervals and timeouts are read when checks register: changes need a restart."""
-        return changed_keys(self.settings.health, settings.health, "monitoring.health")
+        """Apply intervals and timeouts live (``check_interval``, ``timeout``, each check's ``interval`` and
+        ``timeout``: ``HealthMonitor.reschedule``); name every other change (checks added, removed,
+        renamed, made critical or disabled, ``enabled``)."""
+        keys = changed_keys(self.settings.health, settings.health, "monitoring.health")
+        self.reschedule(settings.health)  # always: settings back as built undo an earlier apply
+        live = {"monitoring.health.check_interval", "monitoring.health.timeout"}
+        if len(settings.health.checks) == len(self.settings.health.checks):
+            for i in range(len(settings.health.checks)):
+                live |= {f"monitoring.health.checks.{i}.interval", f"monitoring.health.checks.{i}.timeout"}
+        return [key for key in keys if key not in live]
 
 
 def health_part(ctx: PartContext) -> Part | None:
@@ -168,7 +188,48 @@ def health_part(ctx: PartContext) -> Part | None:
     if not (ctx.settings.enabled and ctx.settings.health.enabled):
         return None
     interval = ctx.settings.health.check_interval.total_seconds()
-    return HealthPart(ctx.health.run_due, interval, ctx.settings, ctx.health.settle)
+    health = ctx.health
+    return HealthPart(health.run_scheduled, interval, ctx.settings, health.settle, health.reschedule)
+
+
+class Switched:
+    """An exporter that can be turned off and on while running (``enabled`` of its settings entry).
+
+    Off, its ticks push nothing (the next one comes after its interval) and its flush at stop only
+    releases connections; on again, it pushes the registry's current values (counts were kept meanwhile).
+    """
+
+    def __init__(self, exporter: Exporter, on: bool = True) -> None:
+        self.exporter = exporter
+        self.on = on
+
+    @property
+    def name(self) -> str:
+        """The wrapped exporter's name."""
+        return self.exporter.name
+
+    @property
+    def interval(self) -> float:
+        """The wrapped exporter's interval."""
+        return self.exporter.interval
+
+    async def tick(self) -> float | None:
+        """Push when on; otherwise wait one interval."""
+        if not self.on:
+            return None
+        return await self.exporter.tick()
+
+    async def flush(self) -> None:
+        """The last push when on; otherwise close the connection without pushing."""
+        if self.on:
+            await self.exporter.flush()
+            return
+        close = getattr(self.exporter, "aclose", None)
+        if close is not None:
+            await close()
+
+    def __repr__(self) -> str:
+        return f"Switched({self.exporter!r}, on={self.on})"
 
 
 @dataclass(eq=False)
@@ -177,6 +238,8 @@ class ExportersPart(QuietPart):
 
     exporters: Sequence[Exporter]
     settings: MonitoringSettings
+    entries: Sequence[tuple[int, Switched]] = ()
+    """Each exporter's switch with the index of its ``monitoring.metrics.exporters`` entry."""
     name: str = "exporters"
 
     def jobs(self) -> Sequence[Job]:
@@ -194,8 +257,20 @@ class ExportersPart(QuietPart):
                 raise outcome
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
-        """Exporters are built at start: any change needs a restart."""
-        return changed_keys(self.settings.metrics.exporters, settings.metrics.exporters, "monitoring.metrics")
+        """Turn exporters off and on live (``exporters[i].enabled``); name every other change.
+
+        An entry disabled at start was never built: enabling it needs a restart, as does any other change
+        of ``monitoring.metrics.exporters`` (an endpoint, an interval, an entry added or removed).
+        """
+        before, given = self.settings.metrics.exporters, settings.metrics.exporters
+        keys = changed_keys(before, given, "monitoring.metrics.exporters")
+        if len(given) != len(before):
+            return keys
+        live = set()
+        for index, switch in self.entries:
+            switch.on = given[index].enabled
+            live.add(f"monitoring.metrics.exporters.{index}.enabled")
+        return [key for key in keys if key not in live]
 
 
 def exporters_part(ctx: PartContext) -> Part | None:
@@ -205,7 +280,7 @@ def exporters_part(ctx: PartContext) -> Part | None:
         return None
     group = ctx.exposition if isinstance(ctx.exposition, ProcessGroup) else None
     events = ctx.events
-    exporters = build_exporters(
+    built = build_exporter_entries(
         s.metrics,
         ctx.metrics if group is None else LastFiles(group),
         metrics=ctx.metrics,
@@ -215,8 +290,9 @@ def exporters_part(ctx: PartContext) -> Part | None:
         on_state_change=_breaker_changed(events, "exporter") if events is not None else None,
     )
     if group is not None:  # one process pushes the merged view, not every worker its own
-        exporters = [LeaderOnly(exporter, group) for exporter in exporters]
-    return ExportersPart(exporters, s) if exporters else None
+        built = [(index, LeaderOnly(exporter, group)) for index, exporter in built]
+    entries = [(index, Switched(exporter)) for index, exporter in built]
+    return ExportersPart([e for _, e in entries], s, entries) if entries else None
 
 
 def _exporter_gave_up(events: EventSink) -> Callable[[str, BaseException], None]:
@@ -267,8 +343,15 @@ class LoggingPart(QuietPart):
             self._undo.pop()()
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
-        """The capture level is set at start."""
-        return changed_keys(self.level, settings.logging.level, "monitoring.logging.level")
+        """Capture from the new ``logging.level`` on (the root logger's level and the handler's)."""
+        level = settings.logging.level
+        if level != self.level:
+            self.level = level
+            if self._undo:  # capturing now: capture again at the new level
+                while self._undo:
+                    self._undo.pop()()
+                self._undo.append(capture_stdlib(self.logger, level))
+        return ()
 
 
 def logging_part(ctx: PartContext) -> Part | None:

@@ -91,6 +91,7 @@ class PrometheusExporterSettings(Settings):
     """Push samples to a Prometheus server by remote write (``/metrics`` is served for scraping anyway)."""
 
     type: Literal["prometheus"] = Field("prometheus", description="Exporter kind.")
+    enabled: bool = Field(True, description="Push to this destination (turned off and on while running).")
     endpoint: HttpEndpoint = Field(description="Prometheus base URL, e.g. http://prometheus:9090.")
     push_interval: PositiveDuration | None = Field(
         None, description="Remote-write push interval; unset means Prometheus scrapes /metrics (no push)."
@@ -103,6 +104,7 @@ class DatadogExporterSettings(Settings):
     """Send metrics to DataDog's API (and to a DogStatsD agent when ``statsd_host`` is set)."""
 
     type: Literal["datadog"] = Field("datadog", description="Exporter kind.")
+    enabled: bool = Field(True, description="Push to this destination (turned off and on while running).")
     api_key: Secret = Field(description="DataDog API key; write it as ${DATADOG_API_KEY}.")
     endpoint: HttpEndpoint = Field(
         "https://api.datadoghq.com",

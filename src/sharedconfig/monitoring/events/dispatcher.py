@@ -65,6 +65,8 @@ class Dispatcher:
     ) -> None:
         self.buffer = buffer
         self.channels = tuple(channels)
+        """The channels batches go to; ``EventsPart.apply`` narrows it to the enabled ones while running."""
+        self._owned = self.channels  # every channel given, closed at stop even while disabled
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_in_flight = max_in_flight
@@ -227,7 +229,7 @@ class Dispatcher:
             )
 
     async def _close_channels(self) -> None:
-        for channel in self.channels:
+        for channel in self._owned:
             with contextlib.suppress(Exception):
                 await channel.aclose()
 

@@ -102,6 +102,8 @@ class EventsPart(QuietPart):
     settings: MonitoringSettings = field(repr=False)
     registry: MetricsRegistry = field(repr=False)
     closers: Sequence[Callable[[], object]] = field(default=(), repr=False)
+    built: Sequence[tuple[int, Channel]] = field(default=(), repr=False)
+    """Each channel built at start with its index in ``monitoring.events.exporters``."""
     name: str = "events"
     _announced: set[str] = field(default_factory=set, repr=False)
 
@@ -146,8 +148,22 @@ class EventsPart(QuietPart):
         return None
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
-        """Channels, the buffer and the journal are built once: every change needs a restart."""
-        return changed_keys(self.settings.events, settings.events, "monitoring.events")
+        """Turn channels on and off live (``exporters[i].enabled``); name every other change.
+
+        A channel built at start stops receiving batches when disabled and receives them again when
+        enabled (events published meanwhile are not kept for it); one that was disabled at start was never
+        built, so enabling it needs a restart, as does any other change (the buffer, the journal, a
+        channel's own settings, a channel added or removed).
+        """
+        keys = changed_keys(self.settings.events, settings.events, "monitoring.events")
+        given = settings.events.exporters
+        if len(given) != len(self.settings.events.exporters):
+            return keys
+        live = {f"monitoring.events.exporters.{i}.enabled" for i, _ in self.built}
+        enabled = tuple(channel for i, channel in self.built if given[i].enabled)
+        self.dispatcher.channels = enabled
+        self.publisher.channels = enabled
+        return [key for key in keys if key not in live]
 
 
 def _close_all(closers: Sequence[Callable[[], object]]) -> None:
@@ -211,6 +227,7 @@ def events_part(ctx: PartContext) -> EventsPart | None:
             on_drop=publisher.on_drop,
         )
         channels: list[Channel] = []
+        built: list[tuple[int, Channel]] = []
         letters: dict[str, DeadLetterFile] = {}
         store: EventStore | None = None
         for i, settings in configured:
@@ -226,6 +243,7 @@ def events_part(ctx: PartContext) -> EventsPart | None:
             )
             channel = build_channel(settings, channel_ctx, path=f"monitoring.events.exporters[{i}]")
             channels.append(channel)
+            built.append((i, channel))
             found = getattr(channel, "store", None)
             if isinstance(found, EventStore):
                 closers.append(found.close)
@@ -259,4 +277,4 @@ def events_part(ctx: PartContext) -> EventsPart | None:
     except BaseException:
         _close_all(closers)
         raise
-    return EventsPart(publisher, dispatcher, s, ctx.metrics, closers)
+    return EventsPart(publisher, dispatcher, s, ctx.metrics, closers, built)

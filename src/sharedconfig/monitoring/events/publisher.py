@@ -136,6 +136,11 @@ def enrich(**extensions: str) -> Processor:
     return process
 
 
+def _sampledrate(rate: float) -> int | None:
+    """The ``sampledrate`` stamped on events kept at ``rate`` (1 in N), None at 0."""
+    return max(1, round(1 / rate)) if rate > 0 else None
+
+
 class EventPublisher:
     """Publishes events into the bounded buffer a dispatcher drains; ``Monitoring.events`` is one.
 
@@ -157,7 +162,7 @@ class EventPublisher:
     ) -> None:
         self.source = source
         self.sample_rate = sample_rate
-        self._sampledrate = max(1, round(1 / sample_rate)) if sample_rate > 0 else None
+        self._sampledrate = _sampledrate(sample_rate)
         self._metrics = metrics
         self._clock = clock
         self._logger = logger or StdlibLogger("sharedconfig.monitoring.events")
@@ -211,6 +216,14 @@ class EventPublisher:
             return metrics.counter(EVENTS_PUBLISHED, HELP[EVENTS_PUBLISHED], ("type",))
         except ValueError:  # the application declared it otherwise: record_counter, as for any recorder
             return None
+
+    def set_sample_rate(self, rate: float) -> None:
+        """Sample with ``rate`` from the next ``publish`` on (``monitoring.sample_rate`` applied live)."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"sample_rate must be between 0 and 1, not {rate!r}")
+        # publish reads the two attributes separately: a publish in between stamps the old 1-in-N, harmless
+        self._sampledrate = _sampledrate(rate)
+        self.sample_rate = rate
 
     @property
     def enabled(self) -> bool:

@@ -7,6 +7,7 @@ dependency never slows the endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import threading
@@ -135,17 +136,9 @@ class _Entry:
     def __init__(
         self, check: HealthCheck, settings: HealthSettings, override: HealthCheckSettings | None
     ) -> None:
-        given = override.model_fields_set if override is not None else frozenset()
-
-        def pick(name: str, own: object) -> object:
-            value = getattr(override, name) if name in given else None
-            return own if value is None else value
-
-        interval = pick("interval", check.interval_seconds)
-        timeout = pick("timeout", check.timeout_seconds)
+        pick = _picker(override)
         self.check = check
-        self.interval = _as_seconds(interval) or settings.check_interval.total_seconds()
-        self.timeout = _as_seconds(timeout) or settings.timeout.total_seconds()
+        self.interval, self.timeout = _timing(check, settings, override)
         self.critical = bool(pick("critical", check.critical))
         self.enabled = bool(pick("enabled", check.enabled))
         self.description = mask_userinfo(str(pick("description", check.description)))
@@ -174,6 +167,29 @@ class _Entry:
         )
 
 
+def _picker(override: HealthCheckSettings | None) -> Callable[[str, object], object]:
+    """``pick(name, own)``: the override's field when the settings set it, else the check's own value."""
+    given = override.model_fields_set if override is not None else frozenset()
+
+    def pick(name: str, own: object) -> object:
+        value = getattr(override, name) if name in given else None
+        return own if value is None else value
+
+    return pick
+
+
+def _timing(
+    check: HealthCheck, settings: HealthSettings, override: HealthCheckSettings | None
+) -> tuple[float, float]:
+    """A check's effective (interval, timeout) in seconds: its settings entry, its own, the defaults."""
+    pick = _picker(override)
+    interval = (
+        _as_seconds(pick("interval", check.interval_seconds)) or settings.check_interval.total_seconds()
+    )
+    timeout = _as_seconds(pick("timeout", check.timeout_seconds)) or settings.timeout.total_seconds()
+    return interval, timeout
+
+
 def _redacted(result: CheckResult) -> CheckResult:
     """The result as it may be shown: message and details through the one redaction rule."""
     message = mask_userinfo(result.message)
@@ -187,6 +203,11 @@ def _redacted(result: CheckResult) -> CheckResult:
 def _shown_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """A check's tags as /health may show them: the same rule (a tag named ``auth_token`` is hidden)."""
     return {k: str(scrub(v, k)) for k, v in tags.items()}
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _as_seconds(value: object) -> float | None:
@@ -247,6 +268,7 @@ class HealthMonitor:
         self._entries: dict[str, _Entry] = {}
         self._guards: dict[str, tuple[Callable[[], CheckResult | None], str]] = {}
         self._lock = threading.Lock()
+        self._wake: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
     def settle(self) -> list[str]:
         """Warn about every check named in settings that nobody registered; ``Monitoring.start`` calls it.
@@ -302,6 +324,53 @@ class HealthMonitor:
         """True when a check called ``name`` is registered."""
         with self._lock:
             return name in self._entries
+
+    def reschedule(self, settings: HealthSettings) -> None:
+        """Apply new intervals and timeouts while running: ``check_interval``, ``timeout`` and each
+        check's ``interval``/``timeout`` in ``settings.checks`` (matched by name, as at registration).
+
+        A check's next run moves to its last run plus the new interval (at once when that has passed), and
+        a scheduler waiting in ``run_scheduled`` wakes to recompute its sleep. Nothing else of ``settings``
+        is applied: ``Monitoring.apply`` names the other keys as needing a restart.
+        """
+        overrides = {s.name: s for s in settings.checks}
+        with self._lock:
+            self.settings = self.settings.model_copy(
+                update={"check_interval": settings.check_interval, "timeout": settings.timeout}
+            )
+            for name, entry in self._entries.items():
+                override = overrides.get(name)
+                if override is not None and name in self._overrides:
+                    kept = self._overrides[name]
+                    self._overrides[name] = kept.model_copy(
+                        update={"interval": override.interval, "timeout": override.timeout}
+                    )
+                interval, timeout = _timing(entry.check, self.settings, self._overrides.get(name))
+                if entry.next_due != float("-inf"):
+                    entry.next_due += interval - entry.interval
+                entry.interval, entry.timeout = interval, timeout
+            wake = self._wake
+        if wake is not None:
+            loop, future = wake
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing is waiting
+                loop.call_soon_threadsafe(_settle, future)
+
+    async def run_scheduled(self) -> float:
+        """The scheduler's job: ``run_due``, then sleep until the next check is due or ``reschedule``
+        wakes it; returns 0 (the runtime calls it again at once)."""
+        delay = await self.run_due()
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._wake = (loop, woken)
+        try:
+            await wait(self._clock, (woken,), delay)
+        finally:
+            with self._lock:
+                if self._wake is not None and self._wake[1] is woken:
+                    self._wake = None
+            woken.cancel()
+        return 0.0
 
     # -- running ------------------------------------------------------------------------------------------
 

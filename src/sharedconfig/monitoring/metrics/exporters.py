@@ -20,7 +20,7 @@ from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 if TYPE_CHECKING:
     from sharedconfig.monitoring.settings import MetricsSettings
 
-__all__ = ["Exporter", "build_exporters"]
+__all__ = ["Exporter", "build_exporter_entries", "build_exporters"]
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -45,7 +45,36 @@ def build_exporters(
     on_state_change: StateListener | None = None,
     on_give_up: ExporterGiveUp | None = None,
 ) -> list[Exporter]:
-    """One exporter per configured destination in ``settings.exporters``.
+    """The exporters of ``build_exporter_entries``, without their indexes."""
+    entries = build_exporter_entries(
+        settings,
+        collector,
+        metrics=metrics,
+        clock=clock,
+        logger=logger,
+        host=host,
+        retry=retry,
+        breaker=breaker,
+        on_state_change=on_state_change,
+        on_give_up=on_give_up,
+    )
+    return [exporter for _, exporter in entries]
+
+
+def build_exporter_entries(
+    settings: MetricsSettings,
+    collector: Collector,
+    *,
+    metrics: MetricsRecorder | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    logger: Logger | None = None,
+    host: str | None = None,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreakerConfig | None = None,
+    on_state_change: StateListener | None = None,
+    on_give_up: ExporterGiveUp | None = None,
+) -> list[tuple[int, Exporter]]:
+    """One exporter per configured destination in ``settings.exporters``, each with its entry's index.
 
     ``prometheus`` with ``push_interval`` becomes remote write (without it Prometheus scrapes /metrics and
     no exporter is needed); ``datadog`` becomes the series API exporter, plus DogStatsD when
@@ -55,14 +84,16 @@ def build_exporters(
     ``retry`` and ``breaker`` given here override every entry's; ``on_state_change`` hears every
     exporter's breaker (the ``circuit_breaker_state`` gauge is recorded into ``metrics`` either way) and
     ``on_give_up`` every push given up on.
-    Nothing is built when metrics are disabled.
+    Nothing is built when metrics are disabled, nor for an entry with ``enabled: false``.
     """
     if not settings.enabled:
         return []
-    built: list[Exporter] = []
+    built: list[tuple[int, Exporter]] = []
     taken: set[str] = set()
     every = settings.collection_interval.total_seconds()
-    for config in settings.exporters:
+    for index, config in enumerate(settings.exporters):
+        if not config.enabled:
+            continue
         options: ExporterOptions = {
             "clock": clock,
             "metrics": metrics,
@@ -115,5 +146,5 @@ def build_exporters(
                 )
         for exporter in made:  # enabled: false / forced_open: true are states, not a window
             config.circuit_breaker.apply_state(exporter.delivery.breaker)
-        built.extend(made)
+        built.extend((index, exporter) for exporter in made)
     return built
