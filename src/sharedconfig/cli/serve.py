@@ -23,6 +23,7 @@ from sharedconfig.cli.config import (
     Overrides,
     Profile,
     SecretsDir,
+    StoreSources,
     load_options,
     print_issue,
 )
@@ -91,6 +92,7 @@ def serve(
     overrides: Overrides = None,
     secrets_dir: SecretsDir = None,
     env_file: EnvFile = None,
+    stores: StoreSources = None,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
     ] = False,
@@ -110,7 +112,9 @@ def serve(
     # Monitoring.from_config tells its hooks about this load, with the load's own durations
     config = load(
         [str(f) for f in files or ()],
-        **load_options(profile, env_prefix, env_file, overrides=overrides, secrets_dir=secrets_dir),
+        **load_options(
+            profile, env_prefix, env_file, overrides=overrides, secrets_dir=secrets_dir, stores=stores
+        ),
     )
     for issue in config.report.warnings:
         print_issue(issue, sys.stderr)
