@@ -19,6 +19,7 @@ from sharedconfig.config import Config, load
 from sharedconfig.monitoring import Monitoring
 from sharedconfig.monitoring.health import HealthCheck
 from sharedconfig.monitoring.hooks.config import config_hash
+from sharedconfig.monitoring.parts import ConfigPart
 from sharedconfig.monitoring.settings import MonitoringSettings
 from sharedconfig.testing.clock import FakeClock
 
@@ -377,3 +378,88 @@ class TestFollow:
         assert [c["path"] for c in changed["changes"]] == ["storage.region"]
         assert logged(stream, "settings need a restart") == []
         assert mon.config is new
+
+    def test_the_api_shows_the_snapshot_in_force_after_a_reload(
+        self, tmp_path: Path, clock: FakeClock
+    ) -> None:
+        """/api/v1/config reads Monitoring.config per request: after a followed reload it shows the new
+        sample_rate."""
+        from conftest import ASGIClient
+        from sharedconfig.server.app import create_app
+
+        first = section(tmp_path, health={"enabled": False})
+        config = load([self.write(tmp_path, first)], environ={}, env_file=None)
+        mon = Monitoring.from_config(config, clock=clock, stream=io.StringIO())
+        watcher = FakeWatcher(config, mon.config_hooks)
+        mon.follow(watcher)
+        client = ASGIClient(create_app(mon, api_token="canary-api-token", manage_monitoring=False))
+        bearer = {"Authorization": "Bearer canary-api-token"}
+
+        def shown() -> float:
+            body = client.get("/api/v1/config", headers=bearer).json()
+            return float(body["config"]["monitoring"]["sample_rate"])
+
+        assert shown() == 1.0
+        watcher.swap(load([self.write(tmp_path, {**first, "sample_rate": 0.25})], environ={}, env_file=None))
+        assert shown() == 0.25
+
+
+class TestWithConfigWatcher:
+    def test_a_rejected_then_an_accepted_reload_through_the_real_watcher(
+        self, tmp_path: Path, clock: FakeClock, stream: io.StringIO
+    ) -> None:
+        """ConfigWatcher driven by its manual reload, with m.config_hooks and followed: an invalid file is
+        counted as a failed reload, degrades config_loader and publishes config_reload_rejected with the
+        error; a valid one is applied (sample_rate), counted, restores health and publishes exactly one
+        config_changed naming logging.format for a restart."""
+        from sharedconfig.config.watcher import ConfigWatcher
+
+        path = tmp_path / "app.yaml"
+        first = section(tmp_path, health={"enabled": False})
+        path.write_text(json.dumps({"monitoring": first}))
+        config = load([path], environ={}, env_file=None)
+        mon = Monitoring.from_config(config, clock=clock, stream=stream)
+        watcher = ConfigWatcher(
+            [path],
+            current=config,
+            scheduler=mon.runtime,
+            clock=clock,
+            hooks=mon.config_hooks,
+            environ={},
+            env_file=None,
+        )
+        stop = mon.follow(watcher)
+        part = mon.part("config")
+        assert isinstance(part, ConfigPart)
+        try:
+            path.write_text(json.dumps({"monitoring": {**first, "sample_rate": 7}}))
+            assert watcher.reload() is None
+            assert part.health.check().state.value == "degraded"  # what config_loader reports
+
+            second = {**first, "sample_rate": 0.5, "logging": {**first["logging"], "format": "console"}}
+            path.write_text(json.dumps({"monitoring": second}))
+            new = watcher.reload()
+            assert new is not None and mon.config is new
+            assert part.health.check().state.value == "healthy"
+        finally:
+            stop()
+            watcher.stop()
+        with mon:
+            clock.advance(2)
+        assert mon.events.sample_rate == 0.5
+        value = mon.metrics.sample_value
+        assert (
+            value("config_reloads_total", {"result": "failure"}),
+            value("config_reloads_total", {"result": "success"}),
+        ) == (1, 1)
+        [rejected] = published(stream, "config_reload_rejected")
+        assert [(i["code"], i["path"]) for i in rejected["issues"]] == [
+            ("VALIDATION_003", "monitoring.sample_rate")
+        ]
+        [changed] = published(stream, "config_changed")
+        assert changed["restart"] == ["monitoring.logging.format"]
+        assert {c["path"] for c in changed["changes"]} == {
+            "monitoring.logging.format",
+            "monitoring.sample_rate",
+        }
+        assert value("config_info", {"hash": config_hash(new), "source": str(path)}) == 1
