@@ -17,6 +17,7 @@ from store_fakes import Backend, MemoryStore
 from sharedconfig.config.loader import check, load
 from sharedconfig.config.sources import SourceChange, WatchedSource
 from sharedconfig.config.stores import StoreSource, StoreURL, parse_store_url
+from sharedconfig.config.stores import source as source_module
 from sharedconfig.config.tree import ReadContext
 from sharedconfig.delivery import Jitter, RetryPolicy
 from sharedconfig.errors import ConfigError
@@ -27,6 +28,12 @@ STEADY = RetryPolicy(max_retries=0, initial_delay=1.0, multiplier=2.0, max_delay
 
 def source(backend: Backend, url: str = "etcd://u:pw@127.0.0.1:2379/app") -> StoreSource:
     return StoreSource(parse_store_url(url), opener=lambda u: MemoryStore(u, backend), reconnect=STEADY)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What this process last loaded from each store starts empty in every test."""
+    monkeypatch.setattr(source_module, "_LAST_READ", {})
 
 
 @pytest.fixture
@@ -182,6 +189,21 @@ class TestChanges:
             return seen
 
         assert [c.kind for c in asyncio.run(main())] == ["lost", "restored"]
+
+    def test_a_push_between_the_load_and_the_watch_is_reported(self, backend: Backend) -> None:
+        """The watch starts after the load: a write in between is one changed, not lost."""
+        clock = FakeClock()
+        src = source(backend)
+        src.read(ReadContext())  # the configuration in force
+        backend.put({"base.yaml": "monitoring:\n  sample_rate: 0.7\n"})
+
+        async def main() -> SourceChange:
+            changes = src.changes(clock)
+            first = await anext(changes)
+            await changes.aclose()
+            return first
+
+        assert (clock.run(main()).kind, backend.revision) == ("changed", 2)
 
     def test_unreachable_at_start_is_lost_first(self) -> None:
         """A store down when the watch begins yields lost with no revision."""

@@ -34,6 +34,12 @@ services sharing a store do not come back in step). ``max_retries`` is unused: a
 for as long as the source is watched."""
 
 
+_LAST_READ: dict[str, str] = {}
+"""Per store name, the fingerprint of the snapshot this process last loaded (from the store or its cache):
+what ``changes()`` compares its first read with, since a load's sources are built afresh for each load
+and a change pushed between the load and the watch must still be reported."""
+
+
 def open_store(url: str | StoreURL) -> Store:
     """A store for ``url`` (a string is parsed: CONFIG_041 when invalid); the client library is imported
     here, so a missing extra is CONFIG_045 naming it."""
@@ -86,6 +92,7 @@ class StoreSource:
             return self._from_cache(exc, ctx)
         except ConfigError as exc:  # a client library that is not installed
             return [self._problem(exc)]
+        _LAST_READ[self.name] = snapshot.fingerprint
         layers = snapshot_layers(self.url, snapshot, ctx)
         if self.url.cache:
             try:
@@ -118,6 +125,7 @@ class StoreSource:
                 self._problem(unavailable),
                 self._problem(exc, message=f"{exc.message}, so there is no snapshot to start from"),
             ]
+        _LAST_READ[self.name] = snapshot.fingerprint
         warning = ConfigError(
             f"{unavailable.message}; loaded revision {snapshot.revision} from the cache {self.url.cache}",
             code="CONFIG_043",
@@ -127,7 +135,8 @@ class StoreSource:
 
     async def changes(self, clock: Clock) -> AsyncIterator[SourceChange]:
         """Yield each change of the store until cancelled; ``lost``/``restored`` around an outage."""
-        last: Snapshot | None = None
+        last = _LAST_READ.get(self.name)  # what the configuration in force was loaded from, if known
+        revision: int | None = None
         lost = False
         attempt = 0
         while True:
@@ -138,21 +147,21 @@ class StoreSource:
                 if lost:
                     lost, attempt = False, 0
                     yield SourceChange("restored", snapshot.revision, f"{self.name} is reachable again")
-                if last is not None and snapshot.fingerprint != last.fingerprint:
-                    yield SourceChange("changed", snapshot.revision, f"{self.name} changed while lost")
-                last = snapshot
+                if last is not None and snapshot.fingerprint != last:
+                    message = f"{self.name} is at revision {snapshot.revision}"
+                    yield SourceChange("changed", snapshot.revision, message)
+                last, revision = snapshot.fingerprint, snapshot.revision
                 async for _revision in store.watch(snapshot.revision):
                     snapshot = await store.read()
-                    if snapshot.fingerprint == last.fingerprint:
+                    if snapshot.fingerprint == last:
                         continue  # our own keyspace echo, or a write of the same text
-                    last = snapshot
-                    yield SourceChange(
-                        "changed", snapshot.revision, f"{self.name} is at revision {snapshot.revision}"
-                    )
+                    last, revision = snapshot.fingerprint, snapshot.revision
+                    message = f"{self.name} is at revision {snapshot.revision}"
+                    yield SourceChange("changed", snapshot.revision, message)
             except StoreUnavailable as exc:
                 if not lost:
                     lost = True
-                    yield SourceChange("lost", last.revision if last else None, f"{self.name}: {exc.message}")
+                    yield SourceChange("lost", revision, f"{self.name}: {exc.message}")
             except ConfigError as exc:  # a client library that is not installed: nothing will change that
                 if not lost:
                     lost = True
