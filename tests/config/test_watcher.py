@@ -177,6 +177,17 @@ class TestWatchedPlaces:
         w = ConfigWatcher(sources=sources, env_file=None, environ={}, discover=False)
         assert w.directories() == [str(tmp_path / "a")]
 
+    def test_store_urls_become_sources_once_shared_by_every_reload_and_the_watch(self) -> None:
+        """stores= URLs are parsed at construction (a bad one fails there), and the same StoreSource is
+        both read by each load and watched; its name carries no credentials."""
+        from sharedconfig.config.stores import StoreSource
+
+        w = ConfigWatcher(stores=["redis://u:pw@127.0.0.1:1/0/app"], env_file=None, environ={})
+        (source,) = w.options.get("stores", ())
+        assert isinstance(source, StoreSource)
+        assert w.options.get("stores", ())[0] is source  # not parsed again for the next load
+        assert w.stores == (source.name,) and "pw" not in source.name
+
     def test_the_notifier_is_given_the_directories_when_started(
         self, watcher: ConfigWatcher, notices: Notices, app: Path
     ) -> None:
@@ -477,15 +488,18 @@ class TestStores:
             assert self._loop is not None and self._queue is not None
             self._loop.call_soon_threadsafe(self._queue.put_nowait, change)
 
+    @pytest.mark.parametrize("option", ["stores", "sources"])
     def test_changed_reloads_at_once_and_lost_restored_reach_the_hooks(
-        self, clock: FakeClock, notices: Notices, hooks: Recording[ConfigHooks]
+        self, clock: FakeClock, notices: Notices, hooks: Recording[ConfigHooks], option: str
     ) -> None:
-        """A store's change reloads without debounce or hashes; lost and restored are on_source calls, the
-        snapshot staying in force; stop cancels its iterator, which got the watcher's clock."""
+        """A store (stores= or among sources=) that changes reloads without debounce or hashes; lost and
+        restored are on_source calls, the snapshot staying in force; stop cancels its iterator, which got
+        the watcher's clock."""
         store = self.Store()
         assert isinstance(store, WatchedSource)
+        given = LoadOptions(stores=[store]) if option == "stores" else LoadOptions(sources=[store])
         w = ConfigWatcher(
-            sources=[store], options=OPTS, hooks=hooks.hooks, clock=clock, notifier=notices, debounce=10
+            options=OPTS, hooks=hooks.hooks, clock=clock, notifier=notices, debounce=10, **given
         )
         w.start()
         clock.advance(0)

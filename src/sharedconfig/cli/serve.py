@@ -1,6 +1,7 @@
 """``sharedconfig serve``: load configuration, start monitoring and serve /metrics, /health and the API.
 
-Runs uvicorn until SIGINT or SIGTERM, then shuts down gracefully and stops monitoring (exit 0).
+Runs uvicorn until SIGINT or SIGTERM, then shuts down gracefully and stops monitoring (exit 0). The
+configuration is live meanwhile: a ``ConfigWatcher`` reloads it when a file or a ``--source`` store changes.
 """
 
 from __future__ import annotations
@@ -99,10 +100,13 @@ def serve(
 ) -> None:
     """Serve /metrics, /health and /api/v1/config for a configuration until SIGINT or SIGTERM.
 
-    Binding to an address other than loopback needs an API token (SHAREDCONFIG_API_TOKEN).
+    The configuration is reloaded when a file (or a --source store) changes; an invalid change is
+    rejected and the last good configuration stays. Binding to an address other than loopback needs an
+    API token (SHAREDCONFIG_API_TOKEN).
     """
     _require_server_extra()
     from sharedconfig.config.loader import load
+    from sharedconfig.config.watcher import ConfigWatcher
     from sharedconfig.monitoring.hub import Monitoring
     from sharedconfig.monitoring.settings import MonitoringSettings
     from sharedconfig.server.app import create_app
@@ -110,12 +114,11 @@ def serve(
     from sharedconfig.server.background import BackgroundServer
 
     # Monitoring.from_config tells its hooks about this load, with the load's own durations
-    config = load(
-        [str(f) for f in files or ()],
-        **load_options(
-            profile, env_prefix, env_file, overrides=overrides, secrets_dir=secrets_dir, stores=stores
-        ),
+    paths = [str(f) for f in files or ()]
+    options = load_options(
+        profile, env_prefix, env_file, overrides=overrides, secrets_dir=secrets_dir, stores=stores
     )
+    config = load(paths, **options)
     for issue in config.report.warnings:
         print_issue(issue, sys.stderr)
     server_settings = config.module("monitoring", MonitoringSettings).server
@@ -125,9 +128,22 @@ def serve(
     check_bind(host, token)
 
     monitoring = Monitoring.from_config(config)
+    # hot reload: the files' directories and the --source stores are watched on Monitoring's runtime; each
+    # valid snapshot is followed (monitoring settings applied live, /api/v1/config, one config_changed),
+    # an invalid one is rejected through the config hooks (config_loader degraded, the last good in force)
+    watcher = ConfigWatcher(
+        paths,
+        options=options,
+        current=config,
+        hooks=monitoring.config_hooks,
+        clock=monitoring.clock,
+        scheduler=monitoring.runtime,
+    )
+    unfollow = monitoring.follow(watcher)  # the first subscriber starts the watcher with the runtime
     # serve starts Monitoring before the server and stops it after, so uvicorn's last log lines still go
     # through the structured logger: the app's lifespan is left out of it
-    app = create_app(monitoring, config, api_token=token, manage_monitoring=False)
+    # /api/v1/config shows monitoring.config: the snapshot in force, which follow() keeps current
+    app = create_app(monitoring, api_token=token, manage_monitoring=False)
     try:
         # the connection limits come from monitoring.settings.server, the same section as host and port
         server = BackgroundServer(app, host, port, access_log=access_log, monitoring=monitoring)
@@ -149,6 +165,7 @@ def serve(
                 pass
         finally:
             server.stop()
+            unfollow()  # the last subscriber out stops the watcher: no reload while monitoring stops
             monitoring.stop()
         signalled = stop.is_set()
     if not signalled:

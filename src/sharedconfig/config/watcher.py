@@ -312,6 +312,12 @@ class ConfigWatcher(Generic[S]):
         self.settings = settings
         """The root settings class every load is given (None: ``Config[Any]``)."""
         self._options = resolve_options(merged)
+        # store URLs become sources once, so that every reload and the watch share the same ones
+        if self._options.get("stores"):
+            self._options["stores"] = tuple(store_source(s) for s in self._options.get("stores", ()))
+        given = self._options.get("sources")
+        if given is not None:
+            self._options["sources"] = tuple(store_source(s) for s in given)
         self._hooks = self._options.get("hooks", NO_HOOKS)
         self._targets, self._stores = _targets(self.files, self._options)
         self.debounce = debounce
