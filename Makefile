@@ -41,6 +41,7 @@ bench: install services
 	$(BIN)/python bench/multiprocess_hot_path.py
 	$(BIN)/python bench/exposition.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/tracing_overhead.py
 	$(BIN)/python bench/reload_propagation.py
 	bench/health_load.sh
 

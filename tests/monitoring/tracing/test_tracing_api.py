@@ -12,7 +12,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanContext, StatusCode, TraceFlags
 from tracing_fixtures import by_name, hex_ids, recorded_monitoring
 
 import sharedconfig.monitoring
@@ -21,6 +21,7 @@ from sharedconfig.errors import ConfigError
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.tracing import span, traced
+from sharedconfig.monitoring.tracing.tracer import trace_of
 from sharedconfig.tracecontext import TraceContext, use
 
 
@@ -184,3 +185,11 @@ class TestCorrelation:
         assert trace is not None and not trace.sampled
         assert memory.get_finished_spans() == ()
         assert json.loads(stream.getvalue().splitlines()[-2])["trace_id"] == trace.trace_id
+
+
+class TestTraceOf:
+    @pytest.mark.parametrize(("trace_id", "span_id", "flags"), [(1, 2, 1), (2**128 - 1, 2**64 - 1, 0)])
+    def test_the_fast_conversion_spells_w3c_ids(self, trace_id: int, span_id: int, flags: int) -> None:
+        """tracer.py ``trace_of`` (the bench's spelling) equals the plain one: zero-padded hex, the flag."""
+        context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(flags))
+        assert trace_of(context) == TraceContext(f"{trace_id:032x}", f"{span_id:016x}", bool(flags))

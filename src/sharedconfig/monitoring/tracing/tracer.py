@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -40,15 +40,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Forward", "LiveSampler", "OtelTracer", "end_span", "trace_of"]
 
-_PAIR: Final = otel_context.create_key("sharedconfig.trace")
-"""Context key of ``(span, TraceContext)``: the span a context was made from, so reading it needs no hex."""
+_new = object.__new__
+_set = object.__setattr__
 
 
 def trace_of(span_context: SpanContext) -> TraceContext:
     """An OpenTelemetry span context as a ``TraceContext`` (W3C hex ids, the sampled flag)."""
-    return TraceContext(
-        f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}", span_context.trace_flags.sampled
-    )
+    # once per span: bench/tracing_overhead.py (target 1.1x the bare SDK) needs the cheaper spellings:
+    # SpanContext read as the tuple it is (trace_id, span_id, is_remote, trace_flags, ...), the ids as
+    # bytes' hex (zero-padded by the width), the frozen dataclass filled without its generated __init__
+    trace_id, span_id, _remote, flags = span_context[:4]
+    trace = _new(TraceContext)
+    _set(trace, "trace_id", trace_id.to_bytes(16, "big").hex())
+    _set(trace, "span_id", span_id.to_bytes(8, "big").hex())
+    _set(trace, "sampled", bool(flags & 1))
+    return trace
 
 
 def _span_of(trace: TraceContext) -> otel_trace.Span:
@@ -89,9 +95,7 @@ class _Span:
         span = self._tracer.start_span(self._name, attributes=self._attributes or None)
         trace = trace_of(span.get_span_context())
         self._span = span
-        self._token = otel_context.attach(
-            otel_context.set_value(_PAIR, (span, trace), otel_trace.set_span_in_context(span))
-        )
+        self._token = otel_context.attach(otel_trace.set_span_in_context(span))
         self._var = current_trace.set(trace)
         return trace
 
@@ -124,23 +128,24 @@ class OtelTracer:
         return _Span(self.tracer, name, attributes)
 
     def current(self) -> TraceContext | None:
-        """OpenTelemetry's current span as a ``TraceContext``, or None when it has no valid one."""
-        ctx = otel_context.get_current()
-        span = otel_trace.get_current_span(ctx)
-        pair = cast("tuple[otel_trace.Span, TraceContext] | None", ctx.get(_PAIR))
-        if pair is not None and pair[0] is span:
-            return pair[1]
-        span_context = span.get_span_context()
-        return trace_of(span_context) if span_context.is_valid else None
+        """OpenTelemetry's current span as a ``TraceContext``, or None when it has no valid one.
+
+        The variable's context when it is that span (our spans and ``use()`` set both), so its ``sampled``
+        and identity are kept; else the span's own ids (a span opened with OpenTelemetry's API).
+        """
+        span_context = otel_trace.get_current_span().get_span_context()
+        if not span_context.is_valid:
+            return None
+        ours = current_trace.get()
+        if ours is not None and ours.span_id == span_context.span_id.to_bytes(8, "big").hex():
+            return ours
+        return trace_of(span_context)
 
     def attach(self, trace: TraceContext | None) -> object:
         """Make ``trace`` current in OpenTelemetry's context: its live span if it is one, else its ids."""
         if trace is None:
             return otel_context.attach(otel_trace.set_span_in_context(INVALID_SPAN))
-        span = self._live.get(trace) or _span_of(trace)
-        return otel_context.attach(
-            otel_context.set_value(_PAIR, (span, trace), otel_trace.set_span_in_context(span))
-        )
+        return otel_context.attach(otel_trace.set_span_in_context(self._live.get(trace) or _span_of(trace)))
 
     def detach(self, token: object) -> None:
         """Undo ``attach``."""
