@@ -7,6 +7,7 @@ test depends on inotify's timing or sleeps; tests/integration/test_watch_files.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from sharedconfig import tracecontext
 from sharedconfig.clock import Clock
 from sharedconfig.config import Config, ConfigHooks, SettingsModule, ValidationContext
 from sharedconfig.config.loader import LoadOptions, default_sources
@@ -284,6 +286,57 @@ class TestReload:
         clock.advance(1)
         assert [c.arguments["new"] is not None for c in hooks.calls_to("on_reload")] == [False, True]
         assert hooks.calls_to("on_change") == () and seen == []
+
+
+class TestTracing:
+    def test_a_reload_and_what_its_hooks_report_are_inside_the_config_reload_span(
+        self, watcher: ConfigWatcher, notices: Notices, clock: FakeClock, app: Path
+    ) -> None:
+        """With a tracer installed, each reload opens config.reload (trigger and file count as attributes),
+        and the hooks (the events and logs of a rejection) run with its trace current."""
+        opened: list[tuple[str, dict[str, tracecontext.AttributeValue], tracecontext.TraceContext]] = []
+        seen: list[tracecontext.TraceContext | None] = []
+
+        class Tracer:
+            @contextlib.contextmanager
+            def span(
+                self, name: str, attributes: dict[str, tracecontext.AttributeValue]
+            ) -> Iterator[tracecontext.TraceContext | None]:
+                trace = tracecontext.TraceContext.new()
+                opened.append((name, attributes, trace))
+                token = tracecontext.current_trace.set(trace)
+                try:
+                    yield trace
+                finally:
+                    tracecontext.current_trace.reset(token)
+
+            def current(self) -> tracecontext.TraceContext | None:
+                return tracecontext.current_trace.get()
+
+            def attach(self, trace: tracecontext.TraceContext | None) -> object:
+                return None
+
+            def detach(self, token: object) -> None:
+                pass
+
+        class Hooks:
+            def on_reload(self, old: Config, new: Config | None, report: object, seconds: float) -> None:
+                seen.append(tracecontext.current())
+
+        watcher._hooks = Hooks()  # type: ignore[assignment]  # only on_reload is called on a rejection
+        previous = tracecontext.set_tracer(Tracer())
+        try:
+            write(app, 9)
+            notices.touch(app)
+            clock.advance(1)
+        finally:
+            tracecontext.set_tracer(previous)
+        reloads = [(name, attributes, trace) for name, attributes, trace in opened if name == "config.reload"]
+        assert [(name, attributes) for name, attributes, _ in reloads] == [
+            ("config.reload", {"trigger": "files", "files": 1})
+        ]
+        assert opened[0] == reloads[0]  # the first: the load's own spans open inside it
+        assert seen == [reloads[0][2]]
 
 
 class TestSubscribers:
