@@ -1,5 +1,6 @@
 """ConfigWatcher with the real watchfiles notifier: Kubernetes-style ConfigMap swaps, editors' writes, and
-a rejected then accepted reload seen by a real Monitoring (health and events), all in real time.
+a rejected then accepted reload seen by a real Monitoring (health and events), all in real time; and a
+real etcd and Redis store followed beside a file.
 
 Each wait is bounded (``wait_until``); the debounce is short, so a test takes well under a second per change.
 """
@@ -20,8 +21,12 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from conftest import wait_until
+from integration.servers import Server, require_module
+from integration.store_contract import prefix
+from sharedconfig.cli.main import main
 from sharedconfig.config import Config, ConfigHooks, SettingsModule, load
 from sharedconfig.config.loader import LoadOptions
+from sharedconfig.config.stores import parse_store_url
 from sharedconfig.config.watcher import ConfigWatcher, Diff
 from sharedconfig.interfaces import HealthState
 from sharedconfig.monitoring import Monitoring
@@ -219,3 +224,38 @@ class TestWithMonitoring:
         types = [e.get("event_type") for e in events if e.get("event") == "event"]
         assert "config_reload_rejected" in types and "config_changed" in types
         assert types.index("config_reload_rejected") < types.index("config_changed")
+
+
+class TestStores:
+    @pytest.mark.parametrize(("kind", "client"), [("etcd", "aetcd"), ("redis", "redis")])
+    def test_a_push_reaches_the_subscriber_beside_a_file(
+        self,
+        kind: str,
+        client: str,
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        started: list[ConfigWatcher],
+    ) -> None:
+        """A file and a store (a stores= URL, layered above the file): a push of a new sample rate reaches
+        the subscriber through the store's own watch (no file changed)."""
+        require_module(client, kind)
+        server: Server = request.getfixturevalue(kind)
+        url = f"{kind}://{server.address}/{prefix()}"
+        pushed = tmp_path / "pushed.yaml"
+        pushed.write_text("monitoring: {sample_rate: 0.2}\n")
+        assert main(["push", str(pushed), "--to", url, "--env-file", ""]) == 0
+        app = tmp_path / "app.yaml"
+        app.write_text("monitoring: {sample_rate: 0.1, enabled: true}\n")
+        watcher = ConfigWatcher([app], env_file=None, environ={}, stores=[url], debounce=0.05)
+        seen: list[float] = []
+        watcher.subscribe(
+            "monitoring.sample_rate", lambda old, new, diff: seen.append(new.monitoring.sample_rate)
+        )
+        started.append(watcher)
+        assert watcher.current is not None and watcher.current.monitoring.sample_rate == 0.2
+        assert watcher.stores == (parse_store_url(url).name,)
+        pushed.write_text("monitoring: {sample_rate: 0.7}\n")
+        assert main(["push", str(pushed), "--to", url, "--env-file", ""]) == 0
+        wait_until(lambda: seen == [0.7], TIMEOUT, f"the push to reach the subscriber through {kind}")
+        capsys.readouterr()
