@@ -25,6 +25,7 @@ from sharedconfig import tracecontext
 from sharedconfig.clock import SYSTEM_CLOCK, Clock, to_thread, wait
 from sharedconfig.config.hooks import NO_HOOKS
 from sharedconfig.config.loader import (
+    DEFAULT_ENV_FILE,
     LoadOptions,
     Outcome,
     check,
@@ -253,7 +254,7 @@ def _targets(files: tuple[str, ...], options: LoadOptions) -> tuple[_Targets, li
         elif isinstance(source, WatchedSource):
             stores.append(source)
     # every load reads these for ${VAR} interpolation, whatever its sources
-    env_file = options.get("env_file", ".env")
+    env_file = options.get("env_file", DEFAULT_ENV_FILE)
     if env_file:
         dotenv.append(os.fspath(env_file))
     if options.get("secrets_dir"):
