@@ -86,7 +86,13 @@ class TestHookMethods:
     def test_config_hooks_methods_in_definition_order(self) -> None:
         """ConfigHooks' five methods are found in the order they are declared, without ``self``."""
         methods = hook_methods(ConfigHooks)
-        assert [m.name for m in methods] == ["on_load", "on_validation", "on_reload", "on_change", "on_source"]
+        assert [m.name for m in methods] == [
+            "on_load",
+            "on_validation",
+            "on_reload",
+            "on_change",
+            "on_source",
+        ]
         assert list(methods[0].signature.parameters) == ["config", "report", "seconds"]
         assert not any(m.is_async for m in methods)
         assert methods[0].doc.startswith("A load finished")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypedDict, TypeVar, Unpack, overload
 
@@ -307,9 +308,14 @@ def check(
     none raises ``ConfigError`` (CONFIG_028), a mistake in code rather than in the configuration.
     Runs in a ``config.load`` span, its validation in a ``config.validate`` span (``tracecontext.span``).
     """
-    profile = options.get("profile")
-    with tracecontext.span("config.load", **({"config.profile": profile} if profile else {})):
+    with _load_span(options):
         return _check(files, settings, **options)
+
+
+def _load_span(options: LoadOptions) -> AbstractContextManager[object]:
+    """The ``config.load`` span of one load (``load`` raises inside it, so a failed load is an error)."""
+    profile = options.get("profile")
+    return tracecontext.span("config.load", **({"config.profile": profile} if profile else {}))
 
 
 def _check(
@@ -393,6 +399,8 @@ def load(
     those of :class:`LoadOptions`. ``settings`` is the application's ``RootSettings`` subclass, whose
     fields are the modules it reads: the result is a ``Config[AppSettings]`` and ``config.settings`` an
     ``AppSettings`` (see ``check`` for how it is checked). Raises ``ConfigValidationError`` (CONFIG_002)
-    carrying every issue when the configuration has errors: ``check(files, **options).config_or_raise()``.
+    carrying every issue when the configuration has errors: ``check(files, **options).config_or_raise()``,
+    raised inside the ``config.load`` span so that a tracer records the failure on it.
     """
-    return check(files, settings=settings, **options).config_or_raise()
+    with _load_span(options):
+        return _check(files, settings, **options).config_or_raise()

@@ -103,7 +103,7 @@ class Monitoring:
         s = self.settings
         self.enabled = s.enabled
         self.logger: StructLogger = make_logger(s.logging, stream=stream, component="monitoring")
-        # monitoring.sample_rate is for events and traces: metrics aggregate in process and count everything
+        # monitoring.sample_rate is for events (traces have theirs): metrics count everything
         self.metrics = MetricsRegistry.from_settings(
             s.metrics,
             clock=clock,

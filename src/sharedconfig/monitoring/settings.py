@@ -683,7 +683,7 @@ class MonitoringSettings(Settings):
 
     enabled: bool = Field(True, description="Turn all monitoring on or off.")
     sample_rate: Ratio = Field(
-        1.0, description="Fraction of events and traces kept; metrics are never sampled (they count all)."
+        1.0, description="Fraction of events kept (traces: tracing.sample_rate); metrics are never sampled."
     )
     buffer_size: PositiveInt = Field(10000, description="Metric samples held between collection and export.")
     flush_interval: PositiveDuration = Field(_s(30), description="How often buffered metrics are exported.")

@@ -9,6 +9,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from sharedconfig.delivery import (
     RetryPolicy,
 )
 from sharedconfig.monitoring.metrics.datadog import DatadogEncoder, DogStatsDEncoder, UdpSender
-from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporters
+from sharedconfig.monitoring.metrics.exporters import Exporter, build_exporter_entries
 from sharedconfig.monitoring.metrics.model import Collector, MetricFamily, MetricType, Sample
 from sharedconfig.monitoring.metrics.push import (
     EXPORT_BREAKER,
@@ -39,6 +40,11 @@ from sharedconfig.monitoring.names import CIRCUIT_BREAKER_STATE, METRICS_EXPORT_
 from sharedconfig.monitoring.settings import MetricsSettings
 from sharedconfig.runtime import Runtime
 from sharedconfig.testing import FakeClock, InMemoryMetricsRecorder, RecordingLogger
+
+
+def exporters(*args: Any, **kwargs: Any) -> list[Exporter]:
+    """The built exporters without their settings indexes."""
+    return [exporter for _, exporter in build_exporter_entries(*args, **kwargs)]
 
 
 class OneGauge:
@@ -317,7 +323,7 @@ class TestBuildExporters:
 
     def test_one_exporter_per_destination(self) -> None:
         """Scrape-only Prometheus builds nothing; push and DataDog (plus its agent) build one each."""
-        built = build_exporters(self.settings(), OneGauge(), metrics=InMemoryMetricsRecorder(), host="h")
+        built = exporters(self.settings(), OneGauge(), metrics=InMemoryMetricsRecorder(), host="h")
         assert [e.name for e in built] == ["remote_write", "datadog", "dogstatsd", "datadog_2"]
         assert [e.interval for e in built] == [30.0, 20.0, 20.0, 20.0]
         assert all(isinstance(e, Exporter) and isinstance(e, PushExporter) for e in built)
@@ -335,7 +341,7 @@ class TestBuildExporters:
 
     def test_compression_setting_reaches_datadog(self) -> None:
         """metrics.compression: false turns off gzip for the DataDog API."""
-        built = build_exporters(self.settings(compression=False), OneGauge())
+        built = exporters(self.settings(compression=False), OneGauge())
         encoders = [e.encoder for e in built if isinstance(e, PushExporter)]
         assert [c.compression for c in encoders if isinstance(c, DatadogEncoder)] == [False, False]
 
@@ -343,7 +349,7 @@ class TestBuildExporters:
         """A RetryPolicy and a CircuitBreakerConfig given to the factory reach every exporter."""
         retry = RetryPolicy(max_retries=7)
         config = CircuitBreakerConfig(wait_duration_in_open_state=99)
-        built = build_exporters(self.settings(), OneGauge(), retry=retry, breaker=config)
+        built = exporters(self.settings(), OneGauge(), retry=retry, breaker=config)
         deliveries = [e.delivery for e in built if isinstance(e, PushExporter)]
         assert len(deliveries) == 4
         assert all(d.retry is retry and d.breaker.config is config for d in deliveries)
@@ -375,7 +381,7 @@ class TestBuildExporters:
             }
         )
         remote, api, agent, plain = (
-            e.delivery for e in build_exporters(settings, OneGauge()) if isinstance(e, PushExporter)
+            e.delivery for e in exporters(settings, OneGauge()) if isinstance(e, PushExporter)
         )
         assert (remote.retry.max_retries, remote.retry.initial_delay) == (5, 2.0)
         assert remote.breaker.state is CircuitState.FORCED_OPEN
@@ -386,7 +392,7 @@ class TestBuildExporters:
 
     def test_disabled_builds_nothing(self) -> None:
         """With metrics disabled there are no exporters."""
-        assert build_exporters(self.settings(enabled=False), OneGauge()) == []
+        assert exporters(self.settings(enabled=False), OneGauge()) == []
 
 
 class TestWithRegistry:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace as otel_trace
@@ -17,7 +18,8 @@ from tracing_fixtures import by_name, hex_ids, recorded_monitoring
 
 import sharedconfig.monitoring
 from sharedconfig import tracecontext
-from sharedconfig.errors import ConfigError
+from sharedconfig.config.loader import load
+from sharedconfig.errors import ConfigError, ConfigValidationError
 from sharedconfig.monitoring.events.event import Event
 from sharedconfig.monitoring.hub import Monitoring
 from sharedconfig.monitoring.tracing import span, traced
@@ -120,6 +122,19 @@ class TestSpans:
         assert failed.status.status_code is StatusCode.ERROR
         assert [event.name for event in failed.events] == ["exception"]
         assert (failed.attributes or {})["error.type"] == "CONFIG_003"
+
+    def test_a_failed_load_is_an_error_on_its_config_load_span(
+        self, started: Monitoring, memory: InMemorySpanExporter, tmp_path: Path
+    ) -> None:
+        """loader.py: ``load`` raises inside ``config.load``, so the span records the failure (CONFIG_002)."""
+        bad = tmp_path / "app.yaml"
+        bad.write_text("monitoring:\n  sample_rate: 7\n")
+        with pytest.raises(ConfigValidationError):
+            load(bad, env_file=None)
+        spans = by_name(memory.get_finished_spans())
+        assert spans["config.load"].status.status_code is StatusCode.ERROR
+        assert (spans["config.load"].attributes or {})["error.type"] == "CONFIG_002"
+        assert spans["config.validate"].status.status_code is not StatusCode.ERROR
 
     def test_the_context_is_restored_after_a_span(self, started: Monitoring) -> None:
         """Both contexts (ours and OpenTelemetry's) are reset when the block ends, even by an exception."""

@@ -20,7 +20,7 @@ from sharedconfig.monitoring.metrics.remote_write import remote_write_exporter
 if TYPE_CHECKING:
     from sharedconfig.monitoring.settings import MetricsSettings
 
-__all__ = ["Exporter", "build_exporter_entries", "build_exporters"]
+__all__ = ["Exporter", "build_exporter_entries"]
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -30,35 +30,6 @@ def _unique(name: str, taken: set[str]) -> str:
         candidate = f"{name}_{n}"
     taken.add(candidate)
     return candidate
-
-
-def build_exporters(
-    settings: MetricsSettings,
-    collector: Collector,
-    *,
-    metrics: MetricsRecorder | None = None,
-    clock: Clock = SYSTEM_CLOCK,
-    logger: Logger | None = None,
-    host: str | None = None,
-    retry: RetryPolicy | None = None,
-    breaker: CircuitBreakerConfig | None = None,
-    on_state_change: StateListener | None = None,
-    on_give_up: ExporterGiveUp | None = None,
-) -> list[Exporter]:
-    """The exporters of ``build_exporter_entries``, without their indexes."""
-    entries = build_exporter_entries(
-        settings,
-        collector,
-        metrics=metrics,
-        clock=clock,
-        logger=logger,
-        host=host,
-        retry=retry,
-        breaker=breaker,
-        on_state_change=on_state_change,
-        on_give_up=on_give_up,
-    )
-    return [exporter for _, exporter in entries]
 
 
 def build_exporter_entries(
