@@ -312,7 +312,6 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Configuration store unreachable: loaded from the local cache",
         "The store is down or unreachable; the configuration is its last good snapshot, saved locally. "
         "It reloads from the store once the store is back.",
-        ignorable=True,
     ),
     ErrorCode(
         "CONFIG_044",

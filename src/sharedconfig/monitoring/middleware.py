@@ -2,7 +2,9 @@
 
 Labels use the route template, never the raw path (``unmatched`` if none matched), and the status as class
 and code; paths in ``monitoring.metrics.exclude_paths`` (probes, ``/metrics``) are not measured. Tracers use
-``span_hook``, whose span's trace context is current while the app serves the request.
+``span_hook``, whose span's trace context is current while the app serves the request; by default it is the
+Monitoring's tracing part's (``tracing.part.server_span_hook``), so with tracing enabled every measured
+request is a server span continuing an incoming W3C ``traceparent``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sharedconfig.monitoring.names import (
     HTTP_SERVER_REQUEST_DURATION,
     HTTP_SERVER_REQUESTS,
 )
+from sharedconfig.monitoring.tracing.part import server_span_hook
 from sharedconfig.tracecontext import TraceContext, use
 
 if TYPE_CHECKING:
@@ -229,7 +232,7 @@ class ASGIMetricsMiddleware:
     middleware is built. An exception from the app is counted as 5xx (``status_code="500"``) and
     re-raised. Only ``http`` requests are measured (not websocket or lifespan scopes), and not those whose
     path inside the app (without ``root_path``) is excluded (``exclude_paths``, default
-    ``monitoring.metrics.exclude_paths``).
+    ``monitoring.metrics.exclude_paths``). ``span_hook`` defaults to the tracing part's (None without one).
     """
 
     def __init__(
@@ -241,8 +244,8 @@ class ASGIMetricsMiddleware:
         exclude_paths: Iterable[str] | None = None,
     ) -> None:
         self.app = app
-        self.span_hook = span_hook
         monitoring = _monitoring(monitoring)
+        self.span_hook = span_hook if span_hook is not None else server_span_hook(monitoring)
         self._instruments = _Instruments(monitoring)
         self._excluded = _path_filter(monitoring, exclude_paths)
 
@@ -406,7 +409,7 @@ class WSGIMetricsMiddleware:
     application and add ``DjangoRouteMiddleware`` to ``MIDDLEWARE`` so routes are labelled. The request is
     recorded when the server closes the response, so the duration includes sending the body. Requests
     whose ``PATH_INFO`` is excluded (``exclude_paths``, default ``monitoring.metrics.exclude_paths``) go
-    straight to the app.
+    straight to the app. ``span_hook`` defaults to the tracing part's, as for ASGI.
     """
 
     def __init__(
@@ -419,9 +422,9 @@ class WSGIMetricsMiddleware:
         exclude_paths: Iterable[str] | None = None,
     ) -> None:
         self.app = app
-        self.span_hook = span_hook
         self.route = route
         monitoring = _monitoring(monitoring)
+        self.span_hook = span_hook if span_hook is not None else server_span_hook(monitoring)
         self._instruments = _Instruments(monitoring)
         self._excluded = _path_filter(monitoring, exclude_paths)
 

@@ -24,7 +24,6 @@ from sharedconfig.monitoring.health import HealthReport, Scope
 from sharedconfig.monitoring.health.wire import Memo, encode, wire_fields
 from sharedconfig.monitoring.metrics.exposition import generate
 from sharedconfig.monitoring.middleware import ASGIMetricsMiddleware
-from sharedconfig.monitoring.tracing.part import server_span_hook
 from sharedconfig.server.api import APIErrorCode, api_router, error_response, install_error_handlers
 from sharedconfig.server.auth import configured_token
 from sharedconfig.server.events import Streams, events_router
@@ -239,8 +238,8 @@ def create_app(
         lifespan=monitoring_lifespan(monitoring) if manage_monitoring else None,
     )
     install_error_handlers(app)
-    # tracing enabled: a server span per request, continuing an incoming W3C traceparent
-    app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring, span_hook=server_span_hook(monitoring))
+    # tracing enabled: the middleware opens a server span per request (the tracing part's span hook)
+    app.add_middleware(ASGIMetricsMiddleware, monitoring=monitoring)
     health = monitoring.health
     exposition = monitoring.exposition
 
