@@ -107,3 +107,32 @@ def test_a_stopped_monitoring_traces_no_request(memory: InMemorySpanExporter) ->
     response = ASGIClient(app_of(mon)).get("/orders/1", headers={"traceparent": INCOMING})
     assert response.json() == {"trace_id": None}
     assert memory.get_finished_spans() == ()
+
+
+def test_a_wsgi_app_gets_server_spans_without_being_told(memory: InMemorySpanExporter) -> None:
+    """middleware.py: ``WSGIMetricsMiddleware`` (Flask, Django) takes the tracing part's span hook by default,
+    so an incoming traceparent continues there too."""
+    from wsgiref.util import setup_testing_defaults
+
+    seen: list[str | None] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        trace = tracecontext.current()
+        seen.append(trace.trace_id if trace else None)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    mon = recorded_monitoring(memory).start()
+    try:
+        wrapped = middleware.WSGIMetricsMiddleware(app, mon)  # type: ignore[arg-type]
+        environ: dict[str, Any] = {"PATH_INFO": "/work", "HTTP_TRACEPARENT": INCOMING}
+        setup_testing_defaults(environ)
+        body = wrapped(environ, lambda status, headers, exc_info=None: None)
+        b"".join(body)
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    finally:
+        mon.stop()
+    (server,) = [s for s in memory.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert hex_ids(server)[0] == INCOMING.split("-")[1] == seen[0]
