@@ -47,6 +47,7 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from conftest import ASGIClient, free_port, serving
+from integration.servers import Server
 from sharedconfig import check, load
 from sharedconfig.cli.main import app as cli_app
 from sharedconfig.cli.main import main
@@ -59,8 +60,9 @@ from sharedconfig.server.app import create_app
 from sharedconfig.server.background import BackgroundServer
 
 CLI = str(Path(sys.executable).parent / "sharedconfig")
-LONG_RUNNING = frozenset({"serve"})
-"""Commands that serve until signalled: run as a subprocess by ``TestServe``, not in process."""
+LONG_RUNNING = frozenset({"serve", "watch"})
+"""Commands that run until signalled, not in process: ``serve`` as a subprocess by ``TestServe``, ``watch``
+by the store contract (tests/integration/store_contract.py: its redacted diffs, no secret printed)."""
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -569,10 +571,11 @@ def commands() -> dict[str, typer.core.TyperCommand]:
     return found
 
 
-def invocations(world: World) -> list[Invocation]:
+def invocations(world: World, store: str) -> list[Invocation]:
     """Every command of the app, with every choice of each enum option and each flag on or off, on the
     valid and on the invalid configuration, given every source option it takes (--set, --secrets-dir,
-    --env-file, --config). Commands and options are read from the app, so one added later is run too."""
+    --env-file, --config) and the shared ``store`` URL where it takes one (--to, --from: push, then pull).
+    Commands and options are read from the app, so one added later is run too."""
     found: list[Invocation] = []
     for command, cmd in commands().items():
         if command in LONG_RUNNING:
@@ -589,7 +592,7 @@ def invocations(world: World) -> list[Invocation]:
                 continue
             flag = next(o for o in param.opts if o.startswith("--"))
             kind = _enum_of(hint)
-            if flag in ("--set", "--secrets-dir", "--env-file", "--config"):
+            if flag in ("--set", "--secrets-dir", "--env-file", "--config", "--to", "--from"):
                 sources.add(flag)
             elif kind is not None:
                 choices.append([[flag, str(member.value)] for member in kind])
@@ -613,6 +616,9 @@ def invocations(world: World) -> list[Invocation]:
                 args.extend(["--secrets-dir", world.secrets_dir])
             if "--env-file" in sources:
                 args.extend(["--env-file", world.env_file])
+            for flag in ("--to", "--from"):
+                if flag in sources:
+                    args.extend([flag, store])
             chosen = tuple(word for option in options for word in option)
             found.append(Invocation(command, (*args, *chosen), broken, chosen))
     return found
@@ -625,10 +631,12 @@ class TestCommandLine:
         planted_env: Callable[[Broken | None], None],
         capsys: pytest.CaptureFixture[str],
         caplog: pytest.LogCaptureFixture,
+        redis: Server,
     ) -> None:
-        """Every command, every format and flag, valid and invalid: stdout and stderr carry no canary."""
+        """Every command, every format and flag, valid and invalid: stdout and stderr carry no canary. The
+        store commands push the canary configuration to a real Redis and pull it back."""
         c = world.canaries
-        runs = invocations(world)
+        runs = invocations(world, f"redis://{redis.address}/0/canary")
         every = set(commands())
         assert {r.command for r in runs} | LONG_RUNNING == every, "a command is run neither here nor as serve"
         caplog.set_level(logging.DEBUG)
@@ -653,11 +661,11 @@ class TestCommandLine:
             "writer:**********@127.0.0.1",  # URL userinfo is masked, not dropped
         )
 
-    def test_as_subprocesses_stderr_included(self, world: World) -> None:
+    def test_as_subprocesses_stderr_included(self, world: World, redis: Server) -> None:
         """One run of each command and configuration as a real process: nothing on stdout or stderr."""
         c = world.canaries
         seen: set[tuple[str, str]] = set()
-        for run in invocations(world):
+        for run in invocations(world, f"redis://{redis.address}/0/canary-processes"):
             key = (run.command, run.broken.name if run.broken else "")
             if key in seen:
                 continue

@@ -31,6 +31,7 @@ from sharedconfig.monitoring.names import HELP, SHUTDOWN_ABANDONED
 from sharedconfig.monitoring.part import Part, PartContext, PartFactory
 from sharedconfig.monitoring.parts import DEFAULT_PARTS, ConfigPart, ExportersPart, changed_keys
 from sharedconfig.monitoring.settings import MonitoringSettings
+from sharedconfig.monitoring.tracing.part import TracingPart
 from sharedconfig.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -293,6 +294,10 @@ class Monitoring:
             self._started = False
             atexit.unregister(self.stop)
             abandoned = self.runtime.stop(budget)
+            if self.runtime.died is not None:  # its loop ended before it could run the parts' close
+                for part in self.parts:
+                    if isinstance(part, TracingPart):
+                        part.release()  # no tracer left installed, no batch thread left running
         for work in abandoned:
             self.metrics.record_counter(SHUTDOWN_ABANDONED, 1, {"kind": work.split(" ", 1)[0]})
         if abandoned:

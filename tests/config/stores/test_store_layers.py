@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from sharedconfig.config.loader import check
 from sharedconfig.config.stores import Entry, Snapshot, changes, parse_store_url, snapshot_layers, stored_tree
-from sharedconfig.config.stores.layers import MISSING
+from sharedconfig.config.stores.layers import MISSING, shown
 from sharedconfig.config.tree import ReadContext, merge
 from sharedconfig.redaction import REDACTED
 
@@ -100,3 +102,19 @@ class TestChanges:
     def test_a_placeholder_with_a_default_under_a_secret_key_is_redacted(self) -> None:
         """${VAR:-default} may carry the secret in its default: not shown."""
         assert changes({}, {"db": {"password": "${PW:-hunter2}"}}) == [("db.password", MISSING, REDACTED)]
+
+    def test_a_field_the_schema_types_as_secret_is_redacted_whatever_its_key(self) -> None:
+        """layers.py ``shown``: a webhook's ``url`` and ``headers`` are secrets by schema, not by name, as
+        ``show`` hides them; a plain field beside them is shown."""
+        hook = {"type": "webhook", "name": "hook", "url": "https://h.example/T0KEN", "headers": {"X": "v1"}}
+        old = {"monitoring": {"events": {"exporters": [hook]}}}
+        hook2 = {**hook, "name": "hook2", "headers": {"X": "v2"}}
+        new = {"monitoring": {"events": {"exporters": [hook2]}}}
+        ((path, before, after),) = changes(old, new)  # a list is one leaf
+        assert path == "monitoring.events.exporters"
+        assert [(h["name"], h["url"], h["headers"]) for h in (*before, *after)] == [
+            ("hook", REDACTED, REDACTED),
+            ("hook2", REDACTED, REDACTED),
+        ]
+        (tree, _) = stored_tree({"app.json": json.dumps(new)})
+        assert "T0KEN" not in repr(shown((), tree)) and "v2" not in repr(shown((), tree))

@@ -40,6 +40,10 @@ def exported(monkeypatch: pytest.MonkeyPatch) -> list[InMemorySpanExporter]:
     return made
 
 
+def _die() -> None:
+    raise SystemExit("the loop ends")
+
+
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
@@ -109,6 +113,28 @@ class TestRun:
             second.stop()
             first.stop()
         assert tracecontext.installed_tracer() is None
+
+    def test_a_stop_after_the_runtime_died_still_uninstalls_and_ends_the_batches(
+        self, exported: list[InMemorySpanExporter]
+    ) -> None:
+        """hub.py ``stop``: a dead loop never runs ``close``, so the part's ``release`` does its work: no
+        tracer left installed, no batch thread left running (the thread guard fails the test otherwise),
+        and the spans already ended are exported."""
+        mon = Monitoring(settings(CONSOLE), clock=FakeClock(), stream=io.StringIO())
+        mon.start()
+        try:
+            with span("before-the-death"):
+                pass
+            loop, thread = mon.runtime.loop, mon.runtime._thread
+            assert loop is not None and thread is not None
+            loop.call_soon_threadsafe(_die)  # a callback (not a job) raising SystemExit ends the loop
+            thread.join(10)
+            assert mon.runtime.died is not None
+        finally:
+            mon.stop()
+        assert tracecontext.installed_tracer() is None
+        (exporter,) = exported
+        assert [s.name for s in exporter.get_finished_spans()] == ["before-the-death"]
 
     def test_stop_flushes_the_batches_and_shuts_the_exporters_down(
         self, exported: list[InMemorySpanExporter]

@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from sharedconfig.config.issues import Issue, KeyPath, format_path
+from sharedconfig.config.modules import installed
+from sharedconfig.config.schema_paths import secret_typed
 from sharedconfig.config.sources.files import SUFFIXES, interpolate_value, parse_document
 from sharedconfig.config.stores.base import Snapshot
 from sharedconfig.config.stores.url import StoreURL
@@ -165,8 +167,9 @@ _PLACEHOLDER = "${"
 def shown(path: KeyPath, value: Any) -> Any:
     """``value`` as it may be printed: under a secret-looking key only a bare ``${VAR}`` placeholder is
     shown (a default after ``:-`` may be the secret), anything else is ``**********``; URL passwords are
-    masked everywhere."""
-    if any(isinstance(part, str) and looks_secret(part) for part in path):
+    masked everywhere. Secret means a secret-looking key on the way, or a field an installed module's
+    schema types as a secret (``headers: dict[str, SecretStr]``, a ``SecretUrl``), as ``show`` hides."""
+    if any(isinstance(part, str) and looks_secret(part) for part in path) or _schema_secret(path):
         if isinstance(value, str) and _is_bare_placeholder(value):
             return value
         return REDACTED
@@ -177,6 +180,14 @@ def shown(path: KeyPath, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: shown((*path, k), v) for k, v in value.items()}
     return value
+
+
+def _schema_secret(path: KeyPath) -> bool:
+    """True when an installed module's schema types the field at ``path`` (or one on the way) as a secret."""
+    if len(path) < 2:
+        return False
+    module = installed()[0].get(str(path[0]))
+    return module is not None and secret_typed(module.schema, tuple(path[1:]))
 
 
 def _is_bare_placeholder(text: str) -> bool:

@@ -171,8 +171,23 @@ class TracingPart(QuietPart):
 
     async def close(self) -> None:
         """Uninstall the tracer, then flush every batch and shut the exporters down (on a worker thread)."""
+        batches = self._detach()
+        if batches:
+            flush_ms = int(self.shutdown_timeout * 1000)
+            await to_thread(lambda: self._shut_down(batches, flush_ms))
+
+    def release(self) -> None:
+        """What ``close`` does, in the caller's thread and without waiting on the exporters: for a stop
+        whose runtime died before it could run ``close`` (``Monitoring.stop`` calls it then), so no
+        tracer stays installed and no batch thread keeps running. Does nothing after ``close``."""
+        batches = self._detach()
+        if batches:
+            self._shut_down(batches, 0)
+
+    def _detach(self) -> tuple[BatchSpanProcessor, ...]:
+        """Uninstall the tracer and take the batch processors away; () when not started."""
         if not self._started:
-            return
+            return ()
         self._started = False
         if self.tracer is not None:
             _INSTALLED.remove(self.tracer)
@@ -180,16 +195,14 @@ class TracingPart(QuietPart):
         if self._forward is not None:
             self._forward.current = ()
         self.exporters = ()
-        if not batches:
-            return
-        budget_ms = int(self.shutdown_timeout * 1000)
+        return batches
 
-        def shut_down() -> None:
-            for batch in batches:
-                batch.force_flush(budget_ms)
-                batch.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK; the queue is empty now
-
-        await to_thread(shut_down)
+    @staticmethod
+    def _shut_down(batches: Sequence[BatchSpanProcessor], flush_ms: int) -> None:
+        for batch in batches:
+            if flush_ms > 0:
+                batch.force_flush(flush_ms)
+            batch.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK
 
     def apply(self, settings: MonitoringSettings) -> Sequence[str]:
         """``tracing.sample_rate`` applies to new root traces at once; any other change needs a restart."""
