@@ -30,6 +30,7 @@ from opentelemetry.trace import (
     StatusCode,
     TraceFlags,
 )
+from opentelemetry.trace.propagation import _SPAN_KEY  # where set_span_in_context puts the span
 
 from sharedconfig.errors import SharedConfigError
 from sharedconfig.tracecontext import AttributeValue, TraceContext, current_trace
@@ -133,6 +134,8 @@ class OtelTracer:
         The variable's context when it is that span (our spans and ``use()`` set both), so its ``sampled``
         and identity are kept; else the span's own ids (a span opened with OpenTelemetry's API).
         """
+        if otel_context.get_current().get(_SPAN_KEY) is None:  # no span at all: the common case, cheaply
+            return None
         span_context = otel_trace.get_current_span().get_span_context()
         if not span_context.is_valid:
             return None
