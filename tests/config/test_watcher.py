@@ -220,6 +220,26 @@ class TestReload:
         assert len(hooks.calls_to("on_reload")) == 1
         assert rate(watcher.current) == 0.3
 
+    def test_a_directory_that_never_goes_quiet_is_looked_at_after_five_debounces(
+        self,
+        watcher: ConfigWatcher,
+        notices: Notices,
+        clock: FakeClock,
+        app: Path,
+        hooks: Recording[ConfigHooks],
+    ) -> None:
+        """watcher.py ``_LONGEST_DEBOUNCE``: a log file beside app.yaml changes every 0.3 s, forever; the
+        change of app.yaml is still reloaded, 2.5 s (5 x 0.5 s) after the burst began, not never."""
+        write(app, 0.2)
+        for _ in range(8):  # 0 .. 2.1 s
+            notices.touch(app.parent / "service.log")
+            clock.advance(0.3)
+        assert hooks.calls_to("on_reload") == () and rate(watcher.current) == 0.1  # 2.4 s
+        notices.touch(app.parent / "service.log")
+        clock.advance(0.3)  # 2.7 s: past 2.5 s
+        assert len(hooks.calls_to("on_reload")) == 1
+        assert rate(watcher.current) == 0.2
+
     def test_a_notice_without_a_change_of_content_loads_nothing(
         self,
         watcher: ConfigWatcher,

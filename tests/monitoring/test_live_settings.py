@@ -463,3 +463,39 @@ class TestWithConfigWatcher:
             "monitoring.sample_rate",
         }
         assert value("config_info", {"hash": config_hash(new), "source": str(path)}) == 1
+
+
+class TestConfigLoaderAnswersAtOnce:
+    def test_a_rejected_reload_and_a_lost_store_show_in_health_without_waiting_for_the_interval(
+        self, tmp_path: Path, clock: FakeClock, stream: io.StringIO
+    ) -> None:
+        """parts.py ``config_part``: ConfigHealth's ``changed`` has the monitor run config_loader at once
+        (``HealthMonitor.due_now``), so /health says degraded right after the reload, not 30 s later."""
+        from sharedconfig.config.loader import check
+
+        path = tmp_path / "app.yaml"
+        first = section(tmp_path)  # health enabled, checks every 30 s
+        path.write_text(json.dumps({"monitoring": first}))
+        config = load([path], environ={}, env_file=None)
+        path.write_text(json.dumps({"monitoring": {**first, "sample_rate": 7}}))
+        rejected = check([path], environ={}, env_file=None)
+        assert rejected.config is None
+
+        def state() -> str:
+            return mon.health.report().checks["config_loader"].state.value
+
+        mon = Monitoring.from_config(config, clock=clock, stream=stream)
+        with mon:
+            clock.advance(1)
+            assert state() == "healthy"
+            mon.config_hooks.on_reload(config, None, rejected.report, 0.01)
+            clock.advance(0)
+            assert state() == "degraded"
+            mon.config_hooks.on_reload(config, config, config.report, 0.01)
+            mon.config_hooks.on_source("etcd://127.0.0.1:2379/app", False, "connection refused")
+            clock.advance(0)
+            assert state() == "degraded"
+            assert "etcd://127.0.0.1:2379/app" in mon.health.report().checks["config_loader"].message
+            mon.config_hooks.on_source("etcd://127.0.0.1:2379/app", True, "back")
+            clock.advance(0)
+            assert state() == "healthy"

@@ -60,6 +60,10 @@ Diff = list[tuple[str, Any, Any]]
 Subscriber = Callable[[Config[S], Config[S], Diff], None]
 """``fn(old, new, diff)``: called after a swap with the part of ``old.diff(new)`` it subscribed to."""
 
+_LONGEST_DEBOUNCE: Final = 5
+"""A burst of notices that never goes quiet (a log file written beside the configuration) is looked at
+after this many ``debounce`` periods anyway, so a change in a busy directory is not put off forever."""
+
 _RESTART: Final = 1.0
 """Seconds of the clock before a watch task that failed (a directory vanished, a store source raised)
 starts again."""
@@ -97,6 +101,10 @@ def watchfiles_notifier() -> Notifier:
 
     async def notices(directories: Sequence[str], stop: asyncio.Event) -> AsyncIterator[Collection[str]]:
         from watchfiles import awatch  # imported when a watch starts: loading config needs none of it
+
+        chatty = logging.getLogger("watchfiles.main")  # "N changes detected" at INFO for every batch: in a
+        if chatty.level == logging.NOTSET:  # directory that also holds the log file, each line is a change
+            chatty.setLevel(logging.WARNING)
 
         async for changes in awatch(
             *directories,
@@ -153,6 +161,7 @@ class _Run:
     files: bool = False  # a file notice is waiting for its debounce
     stores: bool = False  # a store said it changed (no debounce: it sends whole revisions)
     last_notice: float = 0.0
+    first_notice: float = 0.0  # of the burst waiting for its debounce
     stopping: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     store_tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -615,7 +624,8 @@ class ConfigWatcher(Generic[S]):
             await run.wake.wait()
             run.wake.clear()
             while run.files and not run.stores and not run.stopping:
-                quiet = run.last_notice + self.debounce - self._clock.now()
+                due = min(run.last_notice, run.first_notice + self.debounce * (_LONGEST_DEBOUNCE - 1))
+                quiet = due + self.debounce - self._clock.now()
                 if quiet <= 0:
                     break
                 await _pause(self._clock, run, quiet)
@@ -643,8 +653,10 @@ class ConfigWatcher(Generic[S]):
                 # in place once the notifier's first step ran, i.e. just after this one
                 loop.call_soon(self._in_place, run, tuple(directories))
                 async for _batch in self._notifier(directories, run.stop):
-                    run.files = True
                     run.last_notice = self._clock.now()
+                    if not run.files:
+                        run.first_notice = run.last_notice
+                    run.files = True
                     run.wake.set()
                     if self._targets.directories() != directories:
                         break

@@ -8,6 +8,7 @@ and a factory added to that tuple (or passed as ``Monitoring(parts=...)``).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -96,7 +97,7 @@ def config_part(ctx: PartContext) -> Part | None:
     """The config part of an enabled Monitoring; a given ``config`` counts as its first load."""
     if not ctx.settings.enabled:
         return None
-    health = ConfigHealth()
+    health = ConfigHealth(changed=functools.partial(ctx.health.due_now, "config_loader"))
     logger = ctx.logger.bind(component="config")
     info = ConfigInfo(ctx.metrics.namespace)
     # fanned out: a failure in the metrics and logs side never keeps the health side from hearing a load

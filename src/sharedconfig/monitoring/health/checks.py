@@ -352,11 +352,15 @@ class ConfigHealth:
     Healthy after a successful load or reload; degraded when a reload was rejected (the last good
     configuration stays in force), or when a load fails after a good one; unhealthy when the first load
     failed; unknown until a load is seen. Details name issue codes and paths, never values. Thread-safe.
+    ``changed`` is called after each load, reload and source change (outside the lock): ``config_part``
+    has the health monitor run the check at once, so ``/health`` says it now rather than at the next
+    interval.
     """
 
     REJECTED = "reload rejected, last good config in force"
 
-    def __init__(self) -> None:
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+        self._changed = changed
         self._lock = threading.Lock()
         self._good = False
         self._result = CheckResult(HealthState.UNKNOWN, "no configuration load seen yet")
@@ -374,6 +378,7 @@ class ConfigHealth:
             else:
                 message = f"configuration failed to load: {_count(len(report.errors), 'error')}"
                 self._result = CheckResult(HealthState.UNHEALTHY, message, details)
+        self._tell()
 
     def on_validation(self, report: ValidationReport, seconds: float) -> None:
         """Nothing to remember: ``on_load`` follows with the same report."""
@@ -387,6 +392,7 @@ class ConfigHealth:
                 self._result = CheckResult(HealthState.DEGRADED, self.REJECTED, details)
             else:
                 self._result = CheckResult(HealthState.HEALTHY, "configuration reloaded", details)
+        self._tell()
 
     def on_change(self, old: Config, new: Config, changed: Sequence[str]) -> None:
         """Nothing to remember: ``on_reload`` already said the new snapshot is in force."""
@@ -398,6 +404,11 @@ class ConfigHealth:
                 self._lost.pop(source, None)
             else:
                 self._lost[source] = message
+        self._tell()
+
+    def _tell(self) -> None:
+        if self._changed is not None:
+            self._changed()
 
     def check(self) -> CheckResult:
         """The outcome of the last load or reload seen; degraded while a watched source is lost."""

@@ -349,6 +349,22 @@ class HealthMonitor:
                 if entry.next_due != float("-inf"):
                     entry.next_due += interval - entry.interval
                 entry.interval, entry.timeout = interval, timeout
+        self._wake_scheduler()
+
+    def due_now(self, name: str) -> None:
+        """Run the check called ``name`` at once (the scheduler wakes for it), not at its next interval:
+        for a check whose answer just changed, such as ``config_loader`` after a reload. Nothing happens
+        when there is no such check."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None:
+                return
+            entry.next_due = min(entry.next_due, self._clock.now())
+        self._wake_scheduler()
+
+    def _wake_scheduler(self) -> None:
+        """Wake a scheduler sleeping in ``run_scheduled``, so it recomputes what is due."""
+        with self._lock:
             wake = self._wake
         if wake is not None:
             loop, future = wake
