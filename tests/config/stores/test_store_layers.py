@@ -118,3 +118,33 @@ class TestChanges:
         ]
         (tree, _) = stored_tree({"app.json": json.dumps(new)})
         assert "T0KEN" not in repr(shown((), tree)) and "v2" not in repr(shown((), tree))
+
+
+LAUGHS = "".join(
+    [
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        *(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)),
+        "monitoring: {tags: *i}\n",
+    ]
+)
+"""A billion laughs: nine levels of ten aliases, a few hundred bytes standing for 10**9 values."""
+
+
+class TestHostileEntries:
+    def test_a_billion_laughs_is_unreadable_as_written_and_an_issue_at_load(self) -> None:
+        """layers.py ``_bounded``: what push, pull and watch parse refuses to expand it (instead of
+        hanging); a load reports the files' alias limit, located at the entry."""
+        tree, unreadable = stored_tree({"bad.yaml": LAUGHS, "monitoring/tags": LAUGHS})
+        assert unreadable == ["bad.yaml", "monitoring/tags"] and tree == {}
+        layers = snapshot_layers(URL, Snapshot(3, {"bad.yaml": Entry(LAUGHS, 3)}), ReadContext())
+        [issue] = [i for layer in layers for i in layer.issues]
+        assert issue.location is not None and "bad.yaml" in str(issue.location)
+
+    def test_an_entry_over_the_size_limit_is_config_005_at_load(self) -> None:
+        """An entry larger than ``max_file_size`` is not parsed: CONFIG_005 located at it, revision too."""
+        big = "monitoring:\n  tags: {x: '" + "y" * 2000 + "'}\n"
+        snap = Snapshot(5, {"big.yaml": Entry(big, 5)})
+        [layer] = snapshot_layers(URL, snap, ReadContext(max_file_size=1000))
+        [issue] = layer.issues
+        assert issue.code == "CONFIG_005" and layer.data == {}
+        assert str(issue.location) == "etcd://127.0.0.1:2379/app/big.yaml @ revision 5"

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -45,9 +45,36 @@ def _leaf_path(name: str) -> KeyPath:
     return tuple(part for part in name.split("/") if part)
 
 
-def _leaf_value(text: str) -> Any:
-    value = yaml.load(text, Loader=_Loader)  # a safe loader: plain values only
+_LIMITS: Final = ReadContext()
+"""The limits of a read (entry size, alias expansion, nesting), as for files."""
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` when its expansion stays within the read limits, else ``ValueError``: YAML aliases share
+    nodes, so a few hundred bytes can stand for billions of values (a billion laughs); merging, redacting
+    and printing would expand them all."""
+    budget = _LIMITS.max_alias_expansions * 10
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > _LIMITS.max_depth:
+            raise ValueError("the entry expands past the limits of a read (aliases or nesting)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
     return value
+
+
+def _sized(text: str) -> str:
+    if len(text) > _LIMITS.max_file_size:
+        raise ValueError(f"the entry is over the limit of {_LIMITS.max_file_size} characters")
+    return text
+
+
+def _leaf_value(text: str) -> Any:
+    return _bounded(yaml.load(_sized(text), Loader=_Loader))  # a safe loader: plain values only
 
 
 def _relocate(layer: Layer, revision: int) -> None:
@@ -74,8 +101,9 @@ def _leaf_layer(url: StoreURL, name: str, text: str, revision: int, ctx: ReadCon
         return layer
     try:
         value = _leaf_value(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "not a YAML value"
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        problem = getattr(exc, "problem", None) or (str(exc) if isinstance(exc, ValueError) else None)
+        problem = problem or "not a YAML value"
         message = f"cannot read the value: {problem}"
         if any(isinstance(part, str) and looks_secret(part) for part in path):
             message = f"cannot read the value ({len(text)} characters, not shown: the key looks secret)"
@@ -100,6 +128,12 @@ def snapshot_layers(url: StoreURL, snapshot: Snapshot, ctx: ReadContext) -> list
             layers.append(_leaf_layer(url, name, entry.text, entry.revision, ctx))
             continue
         layer = Layer("store", url.entry(name))
+        if len(entry.text) > ctx.max_file_size:
+            size = f"the entry is {len(entry.text)} characters, over the limit of {ctx.max_file_size}"
+            where = Location("store", layer.name, revision=entry.revision)
+            layer.issues.append(Issue("CONFIG_005", "", size, location=where))
+            layers.append(layer)
+            continue
         try:
             parse_document(entry.text, kind, layer, ctx)
         except ConfigFileError as exc:
@@ -114,11 +148,12 @@ def snapshot_layers(url: StoreURL, snapshot: Snapshot, ctx: ReadContext) -> list
 
 
 def _raw_document(text: str, kind: str) -> Any:
+    text = _sized(text)
     if kind == "json":
         return json.loads(text)
     if kind == "toml":
         return tomllib.loads(text)
-    return yaml.load(text, Loader=_Loader)  # a safe loader
+    return _bounded(yaml.load(text, Loader=_Loader))  # a safe loader
 
 
 def stored_tree(texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
