@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers (Prometheus, tansu, NATS, etcd, Redis) on loopback; two guards on every test.
+"""Shared fixtures: real servers (Prometheus, tansu, NATS, etcd, Redis, Alertmanager, SMTP) on loopback.
 
 A test that needs a server skips with a reason when the binary is absent, except when ``CI=true``,
 where it fails: CI must never pass by skipping what it was meant to check. Every test fails if it
@@ -25,13 +25,19 @@ import httpx
 import pytest
 
 from integration.servers import (
+    AlertmanagerServer,
+    HttpReceiver,
     ProxiedBroker,
     Server,
+    SmtpServer,
     TcpProxy,
     free_port,
+    http_receiver,
+    running_alertmanager,
     running_etcd,
     running_nats,
     running_redis,
+    running_smtp,
     running_tansu,
     tansu_behind_proxy,
     unavailable,
@@ -381,3 +387,28 @@ def tcp_proxy() -> Iterator[Callable[[str], TcpProxy]]:
     yield start
     for proxy in started:
         proxy.close()
+
+
+# Alert notifications (integration/servers.py): started per test, stopped (threads joined) after it.
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    """An HTTP server on a free loopback port recording every POST (200 unless ``receiver.script`` says)."""
+    with http_receiver() as started:
+        yield started
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerServer]:
+    """Alertmanager (clustering off, group_wait 1s) whose webhook receiver is an in-test ``HttpReceiver``:
+    ``alertmanager.url`` to post to, ``alertmanager.receiver.wait_for(n)`` for what it sent."""
+    with http_receiver() as target, running_alertmanager(tmp_path, target) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """aiosmtpd on a free loopback port (no TLS, no AUTH) keeping every message: ``smtp_server.port``."""
+    with running_smtp() as server:
+        yield server

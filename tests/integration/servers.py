@@ -1,4 +1,5 @@
-"""Real servers for tests: tansu (Kafka protocol), NATS with JetStream, etcd, Redis, and a TCP proxy to cut.
+"""Real servers for tests: tansu (Kafka protocol), NATS with JetStream, etcd, Redis, Alertmanager, an SMTP
+server (aiosmtpd), an HTTP receiver of POSTs, and a TCP proxy to cut.
 
 conftest.py turns these into session fixtures. Each server runs on a free 127.0.0.1 port in a temp dir,
 in its own process group (killed whole at the end). An outage is a ``TcpProxy.cut()``: tansu keeps its
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import importlib
+import json
 import os
 import shutil
 import signal
@@ -19,6 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -367,3 +373,215 @@ def tansu_behind_proxy(workdir: Path) -> Iterator[ProxiedBroker]:
             yield ProxiedBroker(broker, proxy)
         finally:
             proxy.close()
+
+
+# -- alert notifications: an HTTP receiver of JSON, Alertmanager, an SMTP server --------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request an ``HttpReceiver`` took: its path, headers (lower-case names) and raw body."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body read as JSON."""
+        return json.loads(self.body)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins the request threads
+
+
+class HttpReceiver:
+    """A real HTTP server on a free loopback port, in a thread, recording every POST and answering 200
+    (or the statuses queued in ``script``): a Slack endpoint, a webhook receiver, Alertmanager's target."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: list[int] = []
+        """Statuses for the next requests, in order; then 200."""
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    receiver.received.append(Received(self.path, headers, body))
+                    status = receiver.script.pop(0) if receiver.script else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Keep the test output quiet."""
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="http-receiver"
+        )
+        self._thread.start()
+
+    def url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:<port><path>``."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def requests(self) -> list[Received]:
+        """What arrived so far, in order."""
+        with self.lock:
+            return list(self.received)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        """Wait (real time, bounded) until ``count`` requests arrived; all of them. Fails at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.requests()
+            if len(got) >= count:
+                return got
+            time.sleep(0.05)
+        pytest.fail(f"{count} request(s) expected at {self.url()} within {timeout}s; got {self.requests()}")
+
+    def close(self) -> None:
+        """Stop serving and join the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+@contextlib.contextmanager
+def http_receiver() -> Iterator[HttpReceiver]:
+    """An ``HttpReceiver``, closed at the end."""
+    receiver = HttpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@dataclass
+class AlertmanagerServer:
+    """A running Alertmanager whose one receiver is a webhook to ``receiver`` (an ``HttpReceiver``)."""
+
+    server: Server
+    receiver: HttpReceiver
+    group_wait: float
+
+    @property
+    def url(self) -> str:
+        """Alertmanager's base URL."""
+        return self.server.address
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/alerts``: the alerts Alertmanager holds now."""
+        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+
+ALERTMANAGER_CONFIG = """\
+route:
+  receiver: test
+  group_by: [alertname]
+  group_wait: {group_wait}
+  group_interval: {group_interval}
+  repeat_interval: 1h
+receivers:
+  - name: test
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+"""
+
+
+@contextlib.contextmanager
+def running_alertmanager(
+    workdir: Path, receiver: HttpReceiver, *, group_wait: str = "1s", group_interval: str = "1s"
+) -> Iterator[AlertmanagerServer]:
+    """prometheus-alertmanager on a free port, clustering off, storage in ``workdir``, routing every alert
+    (grouped by alertname, resolved ones too) to a webhook at ``receiver.url("/alertmanager")``."""
+    binary = server_binary("prometheus-alertmanager")
+    port = free_port()
+    config = workdir / f"alertmanager-{port}.yml"
+    config.write_text(
+        ALERTMANAGER_CONFIG.format(
+            group_wait=group_wait, group_interval=group_interval, url=receiver.url("/alertmanager")
+        )
+    )
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={workdir / f'alertmanager-{port}'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: otherwise it binds 0.0.0.0:9094 and waits for peers
+    ]
+    server = _launch(f"alertmanager-{port}", args, workdir, f"http://127.0.0.1:{port}")
+    ready = f"http://127.0.0.1:{port}/-/ready"
+    try:
+        _wait_ready(server, lambda: httpx.get(ready, timeout=1).status_code == 200, "alertmanager")
+        seconds = float(group_wait.removesuffix("s")) if group_wait.endswith("s") else 0.0
+        yield AlertmanagerServer(server, receiver, seconds)
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message an ``SmtpServer`` accepted: the envelope and the message as parsed by the stdlib."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+
+class SmtpServer:
+    """aiosmtpd's ``Controller`` (its own thread and loop) on a free loopback port, keeping every message.
+
+    The Controller cannot bind port 0 (it connects to its own port to see that it is up), so a free port
+    is chosen first. No STARTTLS and no AUTH: the notifier is configured with ``use_tls: false``.
+    """
+
+    def __init__(self) -> None:
+        controller = require_module("aiosmtpd.controller", "dev")
+        self.messages: list[Mail] = []
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self._controller = controller.Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        """aiosmtpd's handler hook: keep the message."""
+        message = BytesParser(policy=email.policy.default).parsebytes(envelope.original_content)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(Mail(envelope.mail_from, tuple(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Mail]:
+        """Wait (real time, bounded) until ``count`` messages arrived; all of them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        pytest.fail(f"{count} message(s) expected on port {self.port} within {timeout}s")
+
+    def close(self) -> None:
+        """Stop the controller (and join its thread)."""
+        self._controller.stop()
+
+
+@contextlib.contextmanager
+def running_smtp() -> Iterator[SmtpServer]:
+    """An ``SmtpServer``, stopped at the end."""
+    server = SmtpServer()
+    try:
+        yield server
+    finally:
+        server.close()

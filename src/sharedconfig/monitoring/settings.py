@@ -28,6 +28,7 @@ from sharedconfig.config.types import (
     Duration,
     HttpEndpoint,
     NonEmptyStr,
+    NonNegativeInt,
     Port,
     PositiveDuration,
     PositiveInt,
@@ -561,6 +562,7 @@ class SlackNotifierSettings(Settings):
     type: Literal["slack"] = Field("slack", description="Notifier kind.")
     webhook_url: SecretUrl = Field(description="Incoming webhook URL; write it as ${SLACK_WEBHOOK_URL}.")
     channel: str | None = Field(None, description="Channel override, e.g. #alerts.")
+    timeout: PositiveDuration = Field(_s(10), description="Longest wait for each request.")
     retry: RetrySettings = retry_field(what="each notification")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
@@ -575,7 +577,12 @@ class EmailNotifierSettings(Settings):
     to: tuple[Email, ...] = Field(min_length=1, description="Recipient addresses.")
     username: str | None = Field(None, description="SMTP user name.")
     password: Secret | None = Field(None, description="SMTP password; write it as ${ENV_VAR}.")
-    use_tls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    use_tls: bool = Field(
+        True,
+        description="Use TLS: STARTTLS, or TLS from the first byte on port 465 (as Alertmanager does); "
+        "false sends in plain text.",
+    )
+    timeout: PositiveDuration = Field(_s(10), description="Longest wait for the SMTP server at each step.")
     retry: RetrySettings = retry_field(what="each notification")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
@@ -587,7 +594,19 @@ class WebhookNotifierSettings(Settings):
     url: SecretUrl = Field(
         description="Receiver URL; treated as a secret since such URLs often embed a token."
     )
-    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (secret).")
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Extra request headers (secret), e.g. Authorization: Bearer ${ALERTS_TOKEN}.",
+    )
+    secret: Secret | None = Field(
+        None,
+        description="Sign each request with HMAC-SHA256 as the events webhook does "
+        "(X-Sharedconfig-Signature); write it as ${ENV_VAR}.",
+    )
+    max_alerts: NonNegativeInt = Field(
+        0, description="Most alerts in one payload, the rest counted in truncatedAlerts (0: all)."
+    )
+    timeout: PositiveDuration = Field(_s(10), description="Longest wait for each request.")
     retry: RetrySettings = retry_field(what="each notification")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
@@ -596,7 +615,10 @@ class AlertmanagerNotifierSettings(Settings):
     """Hand alerts to Prometheus Alertmanager, which groups, silences and routes them."""
 
     type: Literal["alertmanager"] = Field("alertmanager", description="Notifier kind.")
-    endpoint: HttpEndpoint = Field("http://localhost:9093", description="Alertmanager URL.")
+    endpoint: HttpEndpoint = Field(
+        "http://localhost:9093", description="Alertmanager base URL; alerts go to <endpoint>/api/v2/alerts."
+    )
+    timeout: PositiveDuration = Field(_s(10), description="Longest wait for each request.")
     retry: RetrySettings = retry_field(what="each notification")
     circuit_breaker: CircuitBreakerSettings = circuit_breaker_field()
 
