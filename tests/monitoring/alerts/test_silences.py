@@ -168,6 +168,19 @@ class TestRetention:
         with pytest.raises(SilenceNotFound):
             silences.get(old.id)
 
+    def test_writes_collect_too(self, clock: FakeClock, tmp_path: Path) -> None:
+        """Adding a silence drops those past their retention, from the file as well."""
+        path = tmp_path / "silences.db"
+        silences = Silences(path, clock=clock, retention=timedelta(days=1))
+        old = silences.add("a=b", ends_at=clock.wall() + HOUR)
+        clock.advance(3600 + 86400 + 1)
+        new = silences.add("a=c", ends_at=clock.wall() + HOUR)
+        silences.close()
+        reopened = Silences(path, clock=clock)
+        assert [s.id for s in reopened.list()] == [new.id]
+        assert old.id != new.id
+        reopened.close()
+
 
 class TestPersistence:
     def test_survive_a_restart(self, clock: FakeClock, tmp_path: Path) -> None:
@@ -188,8 +201,11 @@ class TestPersistence:
     def test_file_mode_and_wal(self, clock: FakeClock, tmp_path: Path) -> None:
         """The file is created readable by its owner only, in WAL mode."""
         path = tmp_path / "silences.db"
-        Silences(path, clock=clock).close()
+        silences = Silences(path, clock=clock)
+        silences.add("a=b", ends_at=clock.wall() + HOUR)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(tmp_path / "silences.db-wal").st_mode) == 0o600
+        silences.close()
         with sqlite3.connect(path) as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.close()

@@ -3,15 +3,15 @@
 A list is written ``{alertname="X", severity=~"crit.*"}`` or without braces and quotes
 (``alertname=X, severity!=info``), as ``amtool`` and the ``matchers:`` of Alertmanager's routes and
 inhibition rules accept. A label that an alert lacks has the value ``""``, so ``team=""`` matches
-alerts without ``team``. Regular expressions are anchored (``^(?:re)$``, the whole value), and patterns
-Python's ``re`` would read differently from Go's RE2 (backreferences, lookarounds, atomic groups,
-possessive quantifiers, conditionals) are refused with ``InvalidMatcher``: a matcher must select the same
-alerts here as in Alertmanager. ``str()`` gives Alertmanager's own spelling, used in group keys.
+alerts without ``team``. Regular expressions are anchored (``^(?:re)$``, the whole value) and read as
+Go's RE2 reads them (``promql/re2.py`` translates them for Python's ``re``); what has no equivalent
+(backreferences, lookarounds, atomic groups, possessive quantifiers) is refused with ``InvalidMatcher``:
+a matcher must select the same alerts here as in Alertmanager. ``str()`` gives Alertmanager's own
+spelling, used in group keys.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +19,8 @@ from enum import StrEnum
 from typing import Final
 
 from sharedconfig.errors import Location, ValidationError
+from sharedconfig.monitoring.alerts.promql.errors import PromQLError
+from sharedconfig.monitoring.alerts.promql.re2 import compile_re2
 from sharedconfig.monitoring.alerts.promql.values import Labels
 
 __all__ = [
@@ -60,103 +62,20 @@ class MatchType(StrEnum):
 # -- regular expressions -----------------------------------------------------------------------------
 
 _RE2_HINT: Final = (
-    "Go's RE2 (what Prometheus and Alertmanager use) has no backreferences, lookarounds, atomic groups, "
-    "possessive quantifiers or conditionals: rewrite the pattern without them."
+    "Write the pattern in Go's RE2 syntax (what Alertmanager uses): no backreferences, lookarounds, atomic "
+    "groups or possessive quantifiers."
 )
 
 
-_FLAGS: Final = re.compile(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?\)")
-
-
-class _Refused(Exception):
-    """What RE2 does not read the way Python's ``re`` does (the message names it)."""
-
-
-def _special_group(pattern: str, i: int) -> re.Match[str] | None:
-    """At ``pattern[i:]`` == ``(?``: the bare flag group there, or None for another group; ``_Refused``
-    for the groups RE2 does not have."""
-    rest = pattern[i + 2 : i + 5]
-    if rest.startswith(("=", "!")):
-        raise _Refused("lookahead (?=...) or (?!...)")
-    if rest.startswith(("<=", "<!")):
-        raise _Refused("lookbehind (?<=...) or (?<!...)")
-    if rest.startswith("P="):
-        raise _Refused("named backreference (?P=name)")
-    if rest.startswith(">"):
-        raise _Refused("atomic group (?>...)")
-    if rest.startswith("("):
-        raise _Refused("conditional (?(...)...)")
-    flags = _FLAGS.match(pattern, i)
-    if flags is not None and "U" in flags.group(0):
-        raise _Refused("ungreedy flag U (Python's re has none)")
-    return flags
-
-
-def _translate(pattern: str) -> str:
-    """``pattern`` for Python's ``re`` with RE2's meaning; ``_Refused`` for what has none.
-
-    RE2 lets a bare flag group (``(?i)``) stand anywhere, applying to the rest of its group; Python only
-    at the start, so it becomes a scoped group (``(?i:...)``) closed with its enclosing group."""
-    out: list[str] = []
-    closes = [0]  # per open group: scoped flag groups to close with it
-    i, n, in_class = 0, len(pattern), False
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            nxt = pattern[i + 1 : i + 2]
-            if not in_class and nxt.isdigit() and nxt != "0":
-                raise _Refused(f"backreference \\{nxt}")
-            if nxt == "Z":
-                raise _Refused("\\Z (RE2 writes the end of text as \\z, which Python's re does not know)")
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            # a ']' right after '[' or '[^' is a literal member, not the end
-            j = i + 1
-            if pattern[j : j + 1] == "^":
-                j += 1
-            if pattern[j : j + 1] == "]":
-                j += 1
-            out.append(pattern[i:j])
-            i = j
-            continue
-        elif c == "(" and pattern[i + 1 : i + 2] == "?":
-            flags = _special_group(pattern, i)
-            if flags is not None:
-                out.append(flags.group(0)[:-1] + ":")
-                closes[-1] += 1
-                i = flags.end()
-                continue
-            closes.append(0)
-        elif c == "(":
-            closes.append(0)
-        elif c == ")" and len(closes) > 1:
-            out.append(")" * closes.pop())
-        elif c in "*+?}" and pattern[i + 1 : i + 2] == "+":
-            raise _Refused(f"possessive quantifier {c}+")
-        out.append(c)
-        i += 1
-    out.append(")" * closes[0])
-    return "".join(out)
-
-
-@functools.lru_cache(maxsize=1024)
 def compile_anchored(pattern: str) -> re.Pattern[str]:
-    """``pattern`` compiled to match whole values (``^(?:pattern)$`` in RE2 terms; use ``fullmatch``).
+    """``pattern`` (RE2 syntax) compiled to match whole values the way Alertmanager's ``^(?:re)$`` does
+    (``.`` does not match a newline); use ``fullmatch``. The translation is PromQL's (``promql/re2.py``).
 
     Raises ``InvalidMatcher`` when the pattern is not valid, or uses what RE2 does not have."""
     try:
-        translated = _translate(pattern)
-    except _Refused as refused:
-        raise _invalid(f"regular expression {pattern!r} uses a {refused}", pattern, _RE2_HINT) from None
-    try:
-        return re.compile(f"(?:{translated})")
-    except re.error as exc:
-        raise _invalid(f"invalid regular expression {pattern!r}: {exc}", pattern) from None
+        return compile_re2(pattern, dot_all=False)
+    except PromQLError as error:
+        raise _invalid(f"invalid regular expression: {error.message}", pattern, _RE2_HINT) from None
 
 
 # -- matchers ----------------------------------------------------------------------------------------

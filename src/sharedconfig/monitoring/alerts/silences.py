@@ -298,13 +298,17 @@ class Silences:
         return ended
 
     def collect(self) -> int:
-        """Drop the silences that expired more than ``retention`` ago; return how many went."""
-        cutoff = self._clock.wall() - self.retention
+        """Drop the silences that expired more than ``retention`` ago; return how many went (``add`` and
+        ``expire`` do it too, so a store that is written to never grows without bound)."""
         with self._lock:
             self._refresh()
-            gone = [s.id for s in self._silences.values() if s.ends_at < cutoff]
-            if gone:
-                self._delete(gone)
+            return self._collect(self._clock.wall())
+
+    def _collect(self, now: datetime) -> int:
+        cutoff = now - self.retention
+        gone = [s.id for s in self._silences.values() if s.ends_at < cutoff]
+        if gone:
+            self._delete(gone)
         return len(gone)
 
     def close(self) -> None:
@@ -362,9 +366,12 @@ class Silences:
         """Re-read the file when another connection wrote to it (called under the lock)."""
         if self._db is None:
             return
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
-            self._reload()
+        try:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._reload()
+        except sqlite3.Error:
+            pass  # the file cannot be read now (locked past the timeout, a disk error): answer from memory
 
     def _reload(self) -> None:
         assert self._db is not None
@@ -397,6 +404,7 @@ class Silences:
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
         for s in silences:
             self._silences[s.id] = s
+        self._collect(self._clock.wall())
 
     def _delete(self, ids: Sequence[str]) -> None:
         if self._db is not None:
