@@ -80,7 +80,8 @@ NFLOG_RETENTION: Final = 5 * 24 * 3600.0
 """Seconds a notification log entry is kept after it was written (Alertmanager's 120 h)."""
 
 _IDLE: Final = 60.0
-"""The longest ``run_scheduled`` sleeps with no group due (``put`` wakes it earlier)."""
+"""The longest ``run_scheduled`` sleeps with no group due (``put`` wakes it earlier), and the job's pause
+after a failed round."""
 
 
 class InvalidRoute(ValidationError, ValueError):
@@ -364,8 +365,9 @@ class Dispatcher:
     # -- running --------------------------------------------------------------------------------------------
 
     def job(self, name: str = "alerts-dispatch") -> Job:
-        """The runtime job: ``run_scheduled`` (interval: the route's ``group_interval``, after a failure)."""
-        return Job(name, self.route.group_interval, self.run_scheduled)
+        """The runtime job: ``run_scheduled`` (should it raise, the runtime reports it and calls it again
+        a minute later)."""
+        return Job(name, _IDLE, self.run_scheduled)
 
     async def run(self) -> None:
         """Flush groups as they fall due, forever (cancel to stop)."""
