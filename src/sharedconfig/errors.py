@@ -413,6 +413,13 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Give each channel of monitoring.events.exporters its own name; a name defaults to the type.",
     ),
     ErrorCode(
+        "VALIDATION_065",
+        "Alert template cannot be parsed",
+        "Fix the template at the line and column shown: Go's text/template syntax, the functions "
+        "Prometheus offers (humanize, printf, ...) and the variables $labels, $value, $externalLabels, "
+        "$externalURL.",
+    ),
+    ErrorCode(
         "VALIDATION_099",
         "Validator failed",
         "A validator raised an exception; the message names it. Report it to its author.",
