@@ -339,44 +339,46 @@ PROMTOOL_CASES = [
     (
         "{{ humanizeTimestamp $value }}",
         "1e300",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <humanizeTimestamp $value>: error calling hum'
-        "anizeTimestamp: 1e+300 cannot be represented as a nanoseconds timestamp since it"
-        " overflows int64>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <humanizeTimestamp $value'
+        ">: error calling humanizeTimestamp: 1e+300 cannot be represented as a "
+        "nanoseconds timestamp since it overflows int64>",
     ),
     (
-        '{{ humanize "1234567.0" }}|{{ humanize 2048 }}|{{ humanize1024 "1048576" }}|{{ h'
-        'umanizeDuration "3600" }}',
+        '{{ humanize "1234567.0" }}|{{ humanize 2048 }}|{{ humanize1024 "104857'
+        '6" }}|{{ humanizeDuration "3600" }}',
         "1",
         "1.235M|2.048k|1Mi|1h 0m 0s",
     ),
     (
         '{{ humanize "one" }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <humanize "one">: error calling humanize: str'
-        'conv.ParseFloat: parsing "one": invalid syntax>',
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <humanize "one">: error c'
+        'alling humanize: strconv.ParseFloat: parsing "one": invalid syntax>',
     ),
     (
         '{{ "one" | humanizePercentage }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:123: executing "__alert_A" at <humanizePercentage>: error calling humanizeP'
-        'ercentage: strconv.ParseFloat: parsing "one": invalid syntax>',
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:123: executing "__alert_A" at <humanizePercentage>: err'
+        'or calling humanizePercentage: strconv.ParseFloat: parsing "one": inva'
+        "lid syntax>",
     ),
     (
         "{{ humanize true }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <humanize true>: error calling humanize: can\''
-        "t convert bool to float>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <humanize true>: error ca'
+        "lling humanize: can't convert bool to float>",
     ),
     (
         '{{ humanize "1e400" }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <humanize "1e400">: error calling humanize: s'
-        'trconv.ParseFloat: parsing "1e400": value out of range>',
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <humanize "1e400">: error'
+        ' calling humanize: strconv.ParseFloat: parsing "1e400": value out of r'
+        "ange>",
     ),
     (
         '{{ humanize "+Inf" }}:{{ humanize "-inf" }}:{{ humanize "nan" }}:{{ humanize "0x1p-2" }}',
@@ -384,8 +386,8 @@ PROMTOOL_CASES = [
         "+Inf:-Inf:NaN:250m",
     ),
     (
-        '{{ toUpper "aa bb CC é" }}|{{ toLower "aA bB CC É" }}|{{ title "aa bb CC" }}|{{ '
-        'title "hello wORLD foo-bar x_y 3d" }}',
+        '{{ toUpper "aa bb CC é" }}|{{ toLower "aA bB CC É" }}|{{ title "aa bb '
+        'CC" }}|{{ title "hello wORLD foo-bar x_y 3d" }}',
         "1",
         "AA BB CC É|aa bb cc é|Aa Bb CC|Hello WORLD Foo-Bar X_y 3d",
     ),
@@ -397,15 +399,16 @@ PROMTOOL_CASES = [
     (
         "{{ toUpper $value }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:123: executing "__alert_A" at <$value>: wrong type for value; expected stri'
-        "ng; got float64>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:123: executing "__alert_A" at <$value>: wrong type for '
+        "value; expected string; got float64>",
     ),
     (
         "{{ toUpper 1 }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:123: executing "__alert_A" at <1>: expected string; found 1>',
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:123: executing "__alert_A" at <1>: expected string; fou'
+        "nd 1>",
     ),
     (
         '{{ reReplaceAll "(a)b" "x$1" "ab" }}',
@@ -435,9 +438,10 @@ PROMTOOL_CASES = [
     (
         '{{ reReplaceAll "(" "" "a" }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <reReplaceAll "(" "" "a">: error calling reRe'
-        "placeAll: regexp: Compile(`(`): error parsing regexp: missing closing ): `(`>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <reReplaceAll "(" "" "a">'
+        ": error calling reReplaceAll: regexp: Compile(`(`): error parsing rege"
+        "xp: missing closing ): `(`>",
     ),
     (
         '{{ match "a+" "aa" }} {{ match "a+" "b" }} {{ match "^i" $labels.instance }}',
@@ -450,8 +454,8 @@ PROMTOOL_CASES = [
         "yes",
     ),
     (
-        '{{ $labels.job }}/{{ .Labels.instance }}/{{ index $labels "job" }}/{{ $labels.mi'
-        'ssing }}|{{ index $labels "nope" }}|',
+        '{{ $labels.job }}/{{ .Labels.instance }}/{{ index $labels "job" }}/{{ '
+        '$labels.missing }}|{{ index $labels "nope" }}|',
         "1",
         "j/i:9/j/||",
     ),
@@ -468,17 +472,17 @@ PROMTOOL_CASES = [
     (
         "{{ .Foo }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <.Foo>: can\'t evaluate field Foo in type stru'
-        "ct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL str"
-        "ing; Value float64 }>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <.Foo>: can\'t evaluate fi'
+        "eld Foo in type struct { Labels map[string]string; ExternalLabels map["
+        "string]string; ExternalURL string; Value float64 }>",
     ),
     (
         "{{ $labels.job.x }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:122: executing "__alert_A" at <$labels.job.x>: can\'t evaluate field x in ty'
-        "pe string>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:122: executing "__alert_A" at <$labels.job.x>: can\'t ev'
+        "aluate field x in type string>",
     ),
     (
         "x{{ $externalURL }}x{{ $externalLabels }}",
@@ -498,8 +502,9 @@ PROMTOOL_CASES = [
     (
         '{{ range $i, $e := "abc" }}{{ end }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:131: executing "__alert_A" at <"abc">: range can\'t iterate over abc>',
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:131: executing "__alert_A" at <"abc">: range can\'t iter'
+        "ate over abc>",
     ),
     (
         "{{ range $externalLabels }}x{{ else }}empty{{ end }}",
@@ -517,8 +522,8 @@ PROMTOOL_CASES = [
         "__name__;job;",
     ),
     (
-        "{{ with $labels.job }}job={{ . }}{{ else }}none{{ end }}|{{ with $labels.nope }}"
-        "x{{ else }}none{{ end }}",
+        "{{ with $labels.job }}job={{ . }}{{ else }}none{{ end }}|{{ with $labe"
+        "ls.nope }}x{{ else }}none{{ end }}",
         "1",
         "job=j|none",
     ),
@@ -553,8 +558,8 @@ PROMTOOL_CASES = [
         "a3b",
     ),
     (
-        "{{ $x := 1 }}{{ $x }}{{ $x = 2 }}{{ $x }}{{ if true }}{{ $x = 3 }}{{ $y := 4 }}{"
-        "{ $y }}{{ end }}{{ $x }}",
+        "{{ $x := 1 }}{{ $x }}{{ $x = 2 }}{{ $x }}{{ if true }}{{ $x = 3 }}{{ $"
+        "y := 4 }}{{ $y }}{{ end }}{{ $x }}",
         "1",
         "1243",
     ),
@@ -564,31 +569,31 @@ PROMTOOL_CASES = [
         "3.14|%!f(string=5)%",
     ),
     (
-        '{{ eq $value 5.0 }}{{ eq "a" "b" "a" }}{{ ne 1 2 }}{{ lt "a" "b" }}{{ and 1 0 2 '
-        '}}{{ or 0 "" "x" }}{{ not "" }}{{ and 1 2 }}{{ or 0 "" }}',
+        '{{ eq $value 5.0 }}{{ eq "a" "b" "a" }}{{ ne 1 2 }}{{ lt "a" "b" }}{{ '
+        'and 1 0 2 }}{{ or 0 "" "x" }}{{ not "" }}{{ and 1 2 }}{{ or 0 "" }}',
         "5",
         "truetruetruetrue0xtrue2",
     ),
     (
         "{{ gt $value 1 }}",
         "5",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <gt $value 1>: error calling gt: incompatible'
-        " types for comparison>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <gt $value 1>: error call'
+        "ing gt: incompatible types for comparison>",
     ),
     (
         "{{ eq 1 1.0 }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <eq 1 1.0>: error calling eq: incompatible ty'
-        "pes for comparison>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <eq 1 1.0>: error calling'
+        " eq: incompatible types for comparison>",
     ),
     (
         "{{ lt true false }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <lt true false>: error calling lt: invalid ty'
-        "pe for comparison>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <lt true false>: error ca'
+        "lling lt: invalid type for comparison>",
     ),
     (
         '{{ le 2 2 }}{{ ge 1.5 2.5 }}{{ gt "b" "a" }}',
@@ -598,16 +603,16 @@ PROMTOOL_CASES = [
     (
         '{{ len $labels }} {{ len "héllo" }} {{ len $value }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:152: executing "__alert_A" at <len $value>: error calling len: len of type '
-        "float64>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:152: executing "__alert_A" at <len $value>: error calli'
+        "ng len: len of type float64>",
     ),
     (
         '{{ index $labels "job" "x" }}',
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:115: executing "__alert_A" at <index $labels "job" "x">: error calling inde'
-        "x: cannot index slice/array with type string>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <index $labels "job" "x">'
+        ": error calling index: cannot index slice/array with type string>",
     ),
     (
         '{{ if and (gt $value 1.0) (lt $value 10.0) }}in{{ end }}{{ if not (eq $labels.job "x") }}!{{ end }}',
@@ -625,18 +630,19 @@ PROMTOOL_CASES = [
         "1 2ab3 5 true false|1 a\n|",
     ),
     (
-        '{{ printf "%5.2f|%-8.3e|%08.3f|%+.1f|% d|%g|%G|%.3g|%10.4v|%v" 3.14159 1234.5 -3'
-        ".14159 2.0 5 1e-7 1e-7 0.0001234 1234.5678 -0.0 }}",
+        '{{ printf "%5.2f|%-8.3e|%08.3f|%+.1f|% d|%g|%G|%.3g|%10.4v|%v" 3.14159'
+        " 1234.5 -3.14159 2.0 5 1e-7 1e-7 0.0001234 1234.5678 -0.0 }}",
         "1",
         " 3.14|1.234e+03|-003.142|+2.0| 5|1e-07|1E-07|0.000123|      1235|-0",
     ),
     (
-        '{{ printf "%s|%v|%d|%t|%v|%s|%.2s|%5s|%-5s|%05s" $labels $labels $labels true "x'
-        '" nil "abc" "é" "é" "ab" }}',
+        '{{ printf "%s|%v|%d|%t|%v|%s|%.2s|%5s|%-5s|%05s" $labels $labels $labe'
+        'ls true "x" nil "abc" "é" "é" "ab" }}',
         "1",
-        "map[__name__:m instance:i:9 job:j]|map[__name__:m instance:i:9 job:j]|map[%!d(st"
-        "ring=__name__):%!d(string=m) %!d(string=instance):%!d(string=i:9) %!d(string=job"
-        "):%!d(string=j)]|true|x|%!s(<nil>)|ab|    é|é    |000ab",
+        "map[__name__:m instance:i:9 job:j]|map[__name__:m instance:i:9 job:j]|"
+        "map[%!d(string=__name__):%!d(string=m) %!d(string=instance):%!d(string"
+        "=i:9) %!d(string=job):%!d(string=j)]|true|x|%!s(<nil>)|ab|    é|é    |"
+        "000ab",
     ),
     (
         '{{ printf "%x|%X|%o|%b|%c|%q|%U|%x|%X" 255 255 8 5 65 65 65 "hi" -255 }}',
@@ -649,14 +655,14 @@ PROMTOOL_CASES = [
         "1e+100 123456.7 1e+06 1.000000e+06 1.230000E-04 0 2 2",
     ),
     (
-        '{{ printf "%d %s %f" 1.5 2 3 }}|{{ printf "%d" }}|{{ printf "%d" 1 2 }}|{{ print'
-        'f "%" }}|{{ printf "%z" 1 }}',
+        '{{ printf "%d %s %f" 1.5 2 3 }}|{{ printf "%d" }}|{{ printf "%d" 1 2 }'
+        '}|{{ printf "%" }}|{{ printf "%z" 1 }}',
         "1",
         "%!d(float64=1.5) %!s(int=2) %!f(int=3)|%!d(MISSING)|1%!(EXTRA int=2)|%!(NOVERB)|%!z(int=1)",
     ),
     (
-        '{{ printf "%q" "a\\tb\\u00e9\\x01\\u2028\\"" }}|{{ printf "%x" 1e6 }}|{{ printf "%f %'
-        'v" $value $value }}',
+        '{{ printf "%q" "a\\tb\\u00e9\\x01\\u2028\\"" }}|{{ printf "%x" 1e6 }}|{{ pr'
+        'intf "%f %v" $value $value }}',
         "Inf",
         '"a\\tbé\\x01\\u2028\\""|0x1.e848p+19|+Inf +Inf',
     ),
@@ -673,9 +679,9 @@ PROMTOOL_CASES = [
     (
         "{{ printf $value }}",
         "1",
-        "<error expanding template: error executing template __alert_A: template: __alert"
-        '_A:1:122: executing "__alert_A" at <$value>: wrong type for value; expected stri'
-        "ng; got float64>",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:122: executing "__alert_A" at <$value>: wrong type for '
+        "value; expected string; got float64>",
     ),
     (
         '{{ printf "%s" $labels.missing }}|{{ printf "%d" $value }}',
@@ -683,8 +689,9 @@ PROMTOOL_CASES = [
         "|%!d(float64=1)",
     ),
     (
-        "{{ 0x1F }} {{ 1e3 }} {{ 1_000 }} {{ -5 }} {{ +5 }} {{ 017 }} {{ 0o17 }} {{ 0b11 "
-        "}} {{ 1.5e300 }} {{ .5 }} {{ 0x1p-2 }} {{ 'a' }} {{ \"\\u00e9\" }} {{ `raw\\n` }}",
+        "{{ 0x1F }} {{ 1e3 }} {{ 1_000 }} {{ -5 }} {{ +5 }} {{ 017 }} {{ 0o17 }"
+        "} {{ 0b11 }} {{ 1.5e300 }} {{ .5 }} {{ 0x1p-2 }} {{ 'a' }} {{ \"\\u00e9\""
+        " }} {{ `raw\\n` }}",
         "1",
         "31 1000 1000 -5 5 15 15 3 1.5e+300 0.5 0.25 97 é raw\\n",
     ),
@@ -697,6 +704,339 @@ PROMTOOL_CASES = [
         '{{ (1.5) }} {{ ("x" | printf "%s!") }} {{ true }} {{ 1.0 }}',
         "1",
         "1.5 x! true 1",
+    ),
+    (
+        "Disk is almost full (< 10% left)\n  VALUE = {{ $value }}\n  LABELS = {{ $labels }}",
+        "7.123456",
+        "Disk is almost full (< 10% left)\n  VALUE = 7.123456\n  LABELS = map[__name__:m instance:i:9 job:j]",
+    ),
+    (
+        '{{ $labels.instance }} has {{ printf "%.2f" $value }}% free',
+        "12.3456",
+        "i:9 has 12.35% free",
+    ),
+    (
+        "Instance {{ $labels.instance }} of job {{ $labels.job }} has been down for more than 5 minutes.",
+        "0",
+        "Instance i:9 of job j has been down for more than 5 minutes.",
+    ),
+    (
+        "{{ range $i, $e := $labels }}{{ if $i }}, {{ end }}{{ $e }}{{ end }}",
+        "1",
+        ", m, i:9, j",
+    ),
+    (
+        "{{ $first := true }}{{ range $k, $v := $labels }}{{ if not $first }}, "
+        "{{ end }}{{ $first = false }}{{ $k }}{{ end }}",
+        "1",
+        "__name__, instance, job",
+    ),
+    (
+        "{{ range $k, $v := $labels }}{{ $ }}{{ end }}",
+        "1",
+        "{map[__name__:m instance:i:9 job:j] map[]  1}{map[__name__:m instance:"
+        "i:9 job:j] map[]  1}{map[__name__:m instance:i:9 job:j] map[]  1}",
+    ),
+    (
+        "{{ range $k, $v := $labels }}{{ $.Value }}{{ $value }}{{ end }}",
+        "2",
+        "222222",
+    ),
+    (
+        '{{ .Labels.job | printf "%q" }} {{ printf "%s=%q" "job" .Labels.job }}',
+        "1",
+        '"j" job="j"',
+    ),
+    (
+        '{{ $v := printf "%.1f" $value }}{{ $v }}{{ if eq $v "2.0" }}!{{ end }}',
+        "2",
+        "2.0!",
+    ),
+    (
+        '{{ humanize (printf "%f" $value) }}',
+        "0.000123",
+        "123u",
+    ),
+    (
+        "{{ .Labels.job.x }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:122: executing "__alert_A" at <.Labels.job.x>: can\'t ev'
+        "aluate field x in type string>",
+    ),
+    (
+        "{{ $labels.job 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:122: executing "__alert_A" at <$labels.job>: job is not'
+        " a method but has arguments>",
+    ),
+    (
+        "{{ .Value 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <.Value>: Value has argum'
+        "ents but cannot be invoked as function>",
+    ),
+    (
+        "{{ 1 | $value }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:119: executing "__alert_A" at <$value>: can\'t give argu'
+        "ment to non-function $value>",
+    ),
+    (
+        '{{ index . "x" }}',
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <index . "x">: error call'
+        "ing index: can't index item of type struct { Labels map[string]string;"
+        " ExternalLabels map[string]string; ExternalURL string; Value float64 }"
+        ">",
+    ),
+    (
+        "{{ index $labels 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <index $labels 1>: error '
+        "calling index: value has type int; should be string>",
+    ),
+    (
+        "{{ index $labels }}",
+        "1",
+        "map[__name__:m instance:i:9 job:j]",
+    ),
+    (
+        "{{ len . }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <len .>: error calling le'
+        "n: len of type struct { Labels map[string]string; ExternalLabels map[s"
+        "tring]string; ExternalURL string; Value float64 }>",
+    ),
+    (
+        "{{ with . }}{{ .Value }}{{ end }}{{ with $labels }}{{ .job }}{{ end }}",
+        "3",
+        "3j",
+    ),
+    (
+        '{{ if and $labels.job (eq $labels.job "j") }}ok{{ end }}{{ or $labels.nope "default" }}',
+        "1",
+        "okdefault",
+    ),
+    (
+        "{{ not 0 }}{{ not 1.5 }}{{ not $labels }}{{ not $externalLabels }}",
+        "1",
+        "truefalsefalsetrue",
+    ),
+    (
+        '{{ eq $labels.job "j" "k" }}{{ eq $value 1.0 2.0 }}{{ ne "a" "a" }}',
+        "2",
+        "truetruefalse",
+    ),
+    (
+        "{{ eq $labels $labels }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <eq $labels $labels>: err'
+        "or calling eq: non-comparable type map[__name__:m instance:i:9 job:j]:"
+        " map[string]string>",
+    ),
+    (
+        "{{ lt $labels 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <lt $labels 1>: error cal'
+        "ling lt: invalid type for comparison>",
+    ),
+    (
+        "{{ eq true 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <eq true 1>: error callin'
+        "g eq: incompatible types for comparison>",
+    ),
+    (
+        '{{ printf "%v" $externalLabels }}|{{ printf "%s" . }}',
+        "1",
+        "map[]|{map[__name__:m instance:i:9 job:j] map[]  %!s(float64=1)}",
+    ),
+    (
+        '{{ print }}|{{ print nil }}|{{ print $labels.nope }}|{{ println }}|{{ print "a" 1 2 "b" }}',
+        "1",
+        "|<nil>||\n|a1 2b",
+    ),
+    (
+        '{{ printf "%d%%" 50 }} {{ printf "%3c|%-3c|" 65 66 }}{{ printf "%t" 1 }}',
+        "1",
+        "50%   A|B  |%!t(int=1)",
+    ),
+    (
+        '{{ printf "%.3s|%.10s|%x|% x|%#x" "abcdef" "ab" "héllo" 255 255 }}',
+        "1",
+        "abc|ab|68c3a96c6c6f| ff|0xff",
+    ),
+    (
+        '{{ printf "%6.2f%%" $value }}',
+        "99.5",
+        " 99.50%",
+    ),
+    (
+        '{{ printf "%.0f" $value }}',
+        "2.5",
+        "2",
+    ),
+    (
+        '{{ printf "%.0f" $value }}',
+        "3.5",
+        "4",
+    ),
+    (
+        '{{ printf "%.1f" $value }}',
+        "0.05",
+        "0.1",
+    ),
+    (
+        '{{ printf "%.2f" $value }}',
+        "1.005",
+        "1.00",
+    ),
+    (
+        '{{ printf "%.3g" $value }}',
+        "1e-5",
+        "1e-05",
+    ),
+    (
+        '{{ printf "%g" $value }}',
+        "1e21",
+        "1e+21",
+    ),
+    (
+        '{{ printf "%G" $value }}',
+        "1e-21",
+        "1E-21",
+    ),
+    (
+        '{{ printf "%e" $value }}',
+        "0",
+        "0.000000e+00",
+    ),
+    (
+        '{{ printf "%08.3f" $value }}',
+        "-Inf",
+        "    -Inf",
+    ),
+    (
+        '{{ printf "%+v %+d % d" $value 5 -5 }}',
+        "3",
+        "3 +5 -5",
+    ),
+    (
+        "{{ humanize $value }}",
+        "999999.9",
+        "1000k",
+    ),
+    (
+        "{{ humanize $value }}",
+        "1e27",
+        "1000Y",
+    ),
+    (
+        "{{ humanize $value }}",
+        "0.0009999",
+        "999.9u",
+    ),
+    (
+        "{{ humanize1024 $value }}",
+        "1023.99",
+        "1024",
+    ),
+    (
+        "{{ humanizeDuration $value }}",
+        "59.99999",
+        "60s",
+    ),
+    (
+        "{{ humanizeDuration $value }}",
+        "1e20",
+        "-106751991167300d -15h -30m -8s",
+    ),
+    (
+        "{{ humanizeDuration $value }}",
+        "0.00000000000000000000000001",
+        "0.01ys",
+    ),
+    (
+        "{{ humanizeTimestamp $value }}",
+        "1700000000.999999",
+        "2023-11-14 22:13:20.999 +0000 UTC",
+    ),
+    (
+        "{{ humanizeTimestamp $value }}",
+        "9.2e9",
+        "2261-07-15 11:33:20 +0000 UTC",
+    ),
+    (
+        "{{ humanizeTimestamp $value }}",
+        "-9e9",
+        "1684-10-19 08:00:00 +0000 UTC",
+    ),
+    (
+        "{{ humanizeTimestamp $value }}",
+        "1e10",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <humanizeTimestamp $value'
+        ">: error calling humanizeTimestamp: 1e+10 cannot be represented as a n"
+        "anoseconds timestamp since it overflows int64>",
+    ),
+    (
+        '{{ title "ǆemal über élan 1st o\'neil" }}|{{ toUpper "straße ǆ" }}|{{ toLower "İSTANBUL" }}',
+        "1",
+        "ǅemal Über Élan 1st O'Neil|STRAßE Ǆ|istanbul",
+    ),
+    (
+        '{{ reReplaceAll "" "-" "abc" }}|{{ reReplaceAll "b*" "X" "abc" }}|{{ r'
+        'eReplaceAll "(?i)A" "x" "aA" }}|{{ reReplaceAll "\\\\d+" "#" "a1b22" }}',
+        "1",
+        "-a-b-c-|XaXcX|xx|a#b#",
+    ),
+    (
+        '{{ reReplaceAll "(\\\\w+)@(\\\\w+)" "$2 at $1" "joe@example" }}|{{ reRepla'
+        'ceAll "a" "$0$10${1}" "a" }}|{{ reReplaceAll "(a)" "${1}x$1x" "a" }}',
+        "1",
+        "example at joe|a|ax",
+    ),
+    (
+        '{{ match "^[a-z]+$" "abc\\n" }}|{{ match "\\\\bj\\\\b" $labels.job }}|{{ match "é" "café" }}',
+        "1",
+        "false|true|true",
+    ),
+    (
+        '{{ "\\a\\b\\f\\v\\x41\\101\\u00e9\\U0001F600" | printf "%q" }}',
+        "1",
+        '"\\a\\b\\f\\vAAé😀"',
+    ),
+    (
+        "{{/* a */}}{{- /* b */}}x{{/* c */ -}} y",
+        "1",
+        "xy",
+    ),
+    (
+        "{{ if eq 1 1 }}a{{ else }}{{ if true }}b{{ end }}{{ end }}{{ range $labels }}{{ else }}{{ end }}",
+        "1",
+        "a",
+    ),
+    (
+        '{{ $labels.instance | reReplaceAll ":.*" "" | toUpper | printf "host=%s" }}',
+        "1",
+        "host=I",
+    ),
+    (
+        '{{ (index $labels "job") | len }}{{ (printf "%s" "x").y }}',
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:161: executing "__alert_A" at <"x">: can\'t evaluate fie'
+        "ld y in type string>",
     ),
 ]
 

@@ -253,9 +253,9 @@ def _format_int(value: int, spec: _Spec) -> str:
     if verb in ("d", "v"):
         digits = str(magnitude)
     elif verb in ("x", "X"):
-        digits = format(magnitude, verb)
+        digits = ("0" + verb if spec.sharp else "") + format(magnitude, verb)
     elif verb == "o":
-        digits = format(magnitude, "o")
+        digits = ("0" if spec.sharp else "") + format(magnitude, "o")
     elif verb == "b":
         digits = format(magnitude, "b")
     elif verb == "c":
@@ -398,6 +398,8 @@ def sprintf(template: str, *args: object) -> str:
             break
         spec.verb = template[position]
         position += 1
+        if spec.verb == "v":  # %+v and %#v are Go-syntax and field-name forms, not a sign or prefix
+            spec.plus = spec.sharp = False
         if spec.verb == "%":
             out.append("%")
             continue

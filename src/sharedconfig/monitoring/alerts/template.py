@@ -16,7 +16,8 @@ What is supported, with Go's semantics:
 * builtins ``and or not eq ne lt le gt ge len index print printf println urlquery``; comparisons
   follow Go: ``gt $value 1`` is an error (float64 against int: write ``1.0``);
 * Prometheus's ``humanize humanize1024 humanizeDuration humanizePercentage humanizeTimestamp toUpper
-  toLower title reReplaceAll match``, with template.go's outputs (numbers through ``goformat``).
+  toLower title reReplaceAll match``, with template.go's outputs (``template_functions``; numbers
+  through ``goformat``).
 
 The data is an ``AlertData`` (Prometheus's ``{Labels, ExternalLabels, ExternalURL, Value}``), or any
 Go-like value (``goformat`` lists them); ``$labels``, ``$externalLabels``, ``$externalURL`` and
@@ -25,24 +26,31 @@ Go-like value (``goformat`` lists them); ``$labels``, ``$externalLabels``, ``$ex
 Left out (an unknown function at load): ``query``, ``first``, ``label``, ``value``, ``strvalue``,
 ``sortByLabel``, ``args``, ``safeHtml``, ``stripPort``, ``stripDomain``, ``parseDuration``, ``toTime``,
 ``graphLink``, ``tableLink``, ``pathPrefix``, ``externalURL``; Go's ``html``, ``js``, ``slice``, ``call``;
-``define``/``template``/``block``. Differences: wrong argument counts fail at load (Go fails when the
-template runs); regular expressions are Python's ``re`` in ASCII mode, which reads RE2's common syntax
-alike (``\\d \\w \\s``, classes, groups, ``(?i)``) but accepts a few things RE2 rejects (backreferences,
-lookarounds) and its ``$`` also matches before a final newline.
+``define``/``template``/``block``. Differences from Prometheus:
+
+* wrong argument counts and ``{{ nil }}`` fail at load (Go fails when the template runs), and so does
+  ``$x = ...`` before ``$x :=``;
+* ``range`` over an integer is an error, as in Prometheus 2 (Go before 1.22); ``{{ else with }}`` is
+  accepted, as in Prometheus 3 (Go 1.23);
+* regular expressions run on Python's ``re`` in ASCII mode, with ``$`` and ``\\z`` made end-of-text as
+  in RE2: RE2's common syntax reads alike (``\\d \\w \\s \\b``, classes, groups, ``(?i)``, ``(?P<n>)``),
+  but ``re`` accepts backreferences and lookarounds that RE2 rejects, reads POSIX classes
+  (``[[:alpha:]]``) differently, folds ``(?i)`` in ASCII only, and words its syntax errors its own way
+  but for the two commonest (``missing closing )``, ``unexpected )``);
+* error columns count bytes after Prometheus's header on line 1 as Go does, except that a few errors
+  name a nearby node rather than the exact one Go names.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Final
-from urllib.parse import quote_plus
 
 from sharedconfig.errors import ValidationError
 from sharedconfig.monitoring.alerts import goformat
+from sharedconfig.monitoring.alerts import template_functions as tf
 from sharedconfig.monitoring.alerts.goformat import GoStruct, go_type
 
 __all__ = [
@@ -577,7 +585,7 @@ class _Parse:
         return _Command(start.pos, args)
 
     def check_arity(self, head: _Identifier, count: int) -> None:
-        function = _FUNCTIONS[head.name]
+        function = tf.FUNCTIONS[head.name]
         wanted = len(function.params)
         if function.variadic is not None:
             if count < wanted:
@@ -610,7 +618,7 @@ class _Parse:
         kind = token.kind
         if kind == "ident":
             self.next()
-            if token.value not in _FUNCTIONS:
+            if token.value not in tf.FUNCTIONS:
                 raise self.fail(f'function "{token.value}" not defined', token.pos)
             return _Identifier(token.pos, token.value)
         if kind == "dot":
@@ -711,377 +719,6 @@ class _Parse:
             raise self.fail(f"bad number syntax: {text!r}", token.pos) from None
 
 
-# -- functions -----------------------------------------------------------------------------------------
-
-
-class _CallError(Exception):
-    """A function returned an error: shown as ``error calling NAME: message``."""
-
-
-class _Missing:
-    """Go's invalid reflect.Value: a missing value (prints ``<no value>``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<no value>"
-
-
-_MISSING: Final = _Missing()
-
-
-@dataclass(frozen=True, slots=True)
-class _Function:
-    params: tuple[str, ...]  # "string", "any" (interface{}), "value" (reflect.Value: missing allowed)
-    variadic: str | None
-    call: Callable[..., object]
-
-
-def _truth(value: object) -> bool:
-    if value is None or value is _MISSING:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str | Mapping | Sequence):
-        return len(value) > 0
-    return True
-
-
-_KINDS = {bool: "bool", int: "int", float: "float", str: "string"}
-
-
-def _kind(value: object) -> str:
-    return _KINDS.get(type(value), "other")
-
-
-def _eq(first: object, *others: object) -> bool:
-    if not others:
-        raise _CallError("missing argument for comparison")
-    kind = _kind(first)
-    for other in others:
-        if first is _MISSING or other is _MISSING or first is None or other is None:
-            if (first in (None, _MISSING)) == (other in (None, _MISSING)):
-                return True
-            continue
-        if _kind(other) != kind:
-            raise _CallError("incompatible types for comparison")
-        if kind == "other":
-            if isinstance(first, Mapping | list) or isinstance(other, Mapping | list):
-                raise _CallError(f"non-comparable type {goformat.format_value(first)}: {go_type(first)}")
-            if first == other:
-                return True
-        elif first == other:
-            return True
-    return False
-
-
-def _lt(first: object, second: object) -> bool:
-    kind = _kind(first)
-    if kind == "other" or _kind(second) == "other":
-        raise _CallError("invalid type for comparison")
-    if _kind(second) != kind:
-        raise _CallError("incompatible types for comparison")
-    if kind == "bool":
-        raise _CallError("invalid type for comparison")
-    return bool(first < second)  # type: ignore[operator]
-
-
-def _len(item: object) -> int:
-    if item is None or item is _MISSING:
-        raise _CallError("len of untyped nil")
-    if isinstance(item, str):
-        return len(item.encode())
-    if isinstance(item, Mapping | list | tuple):
-        return len(item)
-    raise _CallError(f"len of type {go_type(item)}")
-
-
-def _index(item: object, *indexes: object) -> object:
-    for index in indexes:
-        if item is None or item is _MISSING:
-            raise _CallError("index of untyped nil")
-        if isinstance(item, Mapping):
-            if not isinstance(index, str):
-                raise _CallError(f"value has type {go_type(index)}; should be string")
-            item = item[index] if index in item else _zero_element(item)
-        elif isinstance(item, str | list | tuple):
-            if not isinstance(index, int) or isinstance(index, bool):
-                raise _CallError(f"cannot index slice/array with type {go_type(index)}")
-            size = len(item.encode()) if isinstance(item, str) else len(item)
-            if not 0 <= index < size:
-                raise _CallError(f"index out of range: {index}")
-            item = item.encode()[index] if isinstance(item, str) else item[index]
-        else:
-            raise _CallError(f"can't index item of type {go_type(item)}")
-    return item
-
-
-def _zero_element(mapping: Mapping[str, object]) -> object:
-    """Go's zero value for a map's missing key: "" for label maps (``map[string]string``), else none."""
-    if all(isinstance(value, str) for value in mapping.values()):
-        return ""
-    return _MISSING
-
-
-def _to_float(value: object) -> float:
-    """Prometheus's ``convertToFloat``: float64, a string Go's ParseFloat reads, or an int."""
-    if isinstance(value, float):
-        return value
-    if isinstance(value, str):
-        try:
-            return goformat.parse_float(value)
-        except ValueError as error:
-            raise _CallError(str(error)) from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    raise _CallError(f"can't convert {go_type(value)} to float")
-
-
-def _g4(value: float) -> str:
-    return goformat.format_float(value, "g", 4)
-
-
-_SI_UP = ("k", "M", "G", "T", "P", "E", "Z", "Y")
-_SI_DOWN = ("m", "u", "n", "p", "f", "a", "z", "y")
-_BINARY = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
-
-
-def _scale_down(value: float) -> tuple[float, str]:
-    prefix = ""
-    for step in _SI_DOWN:
-        if abs(value) >= 1:
-            break
-        prefix = step
-        value *= 1000
-    return value, prefix
-
-
-def _humanize(arg: object) -> str:
-    value = _to_float(arg)
-    if value == 0 or math.isnan(value) or math.isinf(value):
-        return _g4(value)
-    if abs(value) >= 1:
-        prefix = ""
-        for step in _SI_UP:
-            if abs(value) < 1000:
-                break
-            prefix = step
-            value /= 1000
-        return _g4(value) + prefix
-    value, prefix = _scale_down(value)
-    return _g4(value) + prefix
-
-
-def _humanize1024(arg: object) -> str:
-    value = _to_float(arg)
-    if abs(value) <= 1 or math.isnan(value) or math.isinf(value):
-        return _g4(value)
-    prefix = ""
-    for step in _BINARY:
-        if abs(value) < 1024:
-            break
-        prefix = step
-        value /= 1024
-    return _g4(value) + prefix
-
-
-def _go_int64(value: float) -> int:
-    """Go's ``int64(f)`` on amd64: truncation, MinInt64 when out of range."""
-    if not -(2.0**63) <= value < 2.0**63:
-        return -(2**63)
-    return int(value)
-
-
-def _go_divmod(numerator: int, denominator: int) -> tuple[int, int]:
-    """Go's integer ``/`` and ``%``: truncated toward zero."""
-    quotient = abs(numerator) // denominator * (1 if numerator >= 0 else -1)
-    return quotient, numerator - quotient * denominator
-
-
-def _humanize_duration(arg: object) -> str:
-    value = _to_float(arg)
-    if math.isnan(value) or math.isinf(value):
-        return _g4(value)
-    if value == 0:
-        return _g4(value) + "s"
-    if abs(value) >= 1:
-        sign = ""
-        if value < 0:
-            sign, value = "-", -value
-        whole = _go_int64(value)
-        minutes_total, seconds = _go_divmod(whole, 60)
-        hours_total, minutes = _go_divmod(minutes_total, 60)
-        days, hours = _go_divmod(hours_total, 24)
-        if days != 0:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours != 0:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes != 0:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{_g4(value)}s"
-    value, prefix = _scale_down(value)
-    return f"{_g4(value)}{prefix}s"
-
-
-def _humanize_percentage(arg: object) -> str:
-    return _g4(_to_float(arg) * 100) + "%"
-
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _humanize_timestamp(arg: object) -> str:
-    value = _to_float(arg)
-    if math.isnan(value) or math.isinf(value):
-        return _g4(value)
-    nanos = value * 1e9
-    if nanos > 2.0**63 or nanos < -(2.0**63):
-        raise _CallError(
-            f"{goformat.format_value(value)} cannot be represented as a nanoseconds timestamp since it "
-            "overflows int64"
-        )
-    millis, _ = _go_divmod(_go_int64(nanos), 1_000_000)  # model.Time: milliseconds
-    moment = _EPOCH + timedelta(milliseconds=millis)
-    fraction = f"{moment.microsecond // 1000:03d}".rstrip("0")
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + " +0000 UTC"
-
-
-_RE2_WORDS: Final = {
-    "missing ), unterminated subpattern": "missing closing )",
-    "unbalanced parenthesis": "unexpected )",
-}
-"""RE2's words for the commonest mistakes (the pattern is quoted whole in both); others keep Python's."""
-
-
-def _compile(pattern: str, *, panic: bool) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, re.ASCII)
-    except re.error as error:
-        reason = _RE2_WORDS.get(error.msg, str(error))
-        message = f"error parsing regexp: {reason}: `{pattern}`"
-        if panic:  # reReplaceAll uses MustCompile: its panic reads differently
-            message = f"regexp: Compile({goformat.quote(pattern, '`')}): {message}"
-        raise _CallError(message) from None
-
-
-_EXPAND = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
-
-
-def _expand_replacement(template: str, match: re.Match[str]) -> str:
-    """Go's ``Regexp.Expand``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; unknown groups are empty."""
-
-    def group(found: re.Match[str]) -> str:
-        if found.group(0) == "$$":
-            return "$"
-        name = found.group(1) or found.group(2)
-        try:
-            value = match.group(int(name) if name.isdigit() else name)
-        except IndexError:  # no such group: Go expands it to nothing
-            return ""
-        return value or ""
-
-    return _EXPAND.sub(group, template)
-
-
-def _re_replace_all(pattern: str, replacement: str, text: str) -> str:
-    """Go's ``ReplaceAllString``: an empty match right after a match is not replaced."""
-    regex = _compile(pattern, panic=True)
-    out: list[str] = []
-    last_end = 0
-    search = 0
-    while search <= len(text):
-        match = regex.search(text, search)
-        if match is None:
-            break
-        start, end = match.span()
-        out.append(text[last_end:start])
-        if end > last_end or start == 0:
-            out.append(_expand_replacement(replacement, match))
-        last_end = end
-        search = end if end > search else search + 1
-    out.append(text[last_end:])
-    return "".join(out)
-
-
-def _match(pattern: str, text: str) -> bool:
-    return _compile(pattern, panic=False).search(text) is not None
-
-
-def _is_separator(char: str) -> bool:
-    if char.isascii():
-        return not (char.isalnum() or char == "_")
-    if char.isalpha() or char.isdigit():
-        return False
-    return char.isspace()
-
-
-def _map_chars(text: str, convert: Callable[[str], str]) -> str:
-    """Go's rune-by-rune case mapping: a character whose mapping is not one character stays."""
-    out = []
-    for char in text:
-        mapped = convert(char)
-        out.append(mapped if len(mapped) == 1 else char)
-    return "".join(out)
-
-
-def _title(text: str) -> str:
-    out = []
-    previous = " "
-    for char in text:
-        if _is_separator(previous):
-            titled = char.title()
-            out.append(titled if len(titled) == 1 else char)
-        else:
-            out.append(char)
-        previous = char
-    return "".join(out)
-
-
-def _printf(template: str, *args: object) -> str:
-    return goformat.sprintf(template, *(None if arg is _MISSING else arg for arg in args))
-
-
-def _print(*args: object) -> str:
-    return goformat.sprint(*(None if arg is _MISSING else arg for arg in args))
-
-
-def _println(*args: object) -> str:
-    return goformat.sprintln(*(None if arg is _MISSING else arg for arg in args))
-
-
-_FUNCTIONS: Final[Mapping[str, _Function]] = {
-    # Go's builtins
-    "and": _Function(("value",), "value", lambda *a: a),  # evaluated lazily by the executor
-    "or": _Function(("value",), "value", lambda *a: a),
-    "not": _Function(("value",), None, lambda a: not _truth(a)),
-    "eq": _Function(("value",), "value", _eq),
-    "ne": _Function(("value", "value"), None, lambda a, b: not _eq(a, b)),
-    "lt": _Function(("value", "value"), None, _lt),
-    "le": _Function(("value", "value"), None, lambda a, b: _lt(a, b) or _eq(a, b)),
-    "gt": _Function(("value", "value"), None, lambda a, b: not (_lt(a, b) or _eq(a, b))),
-    "ge": _Function(("value", "value"), None, lambda a, b: not _lt(a, b)),
-    "len": _Function(("value",), None, _len),
-    "index": _Function(("value",), "value", _index),
-    "print": _Function((), "any", _print),
-    "printf": _Function(("string",), "any", _printf),
-    "println": _Function((), "any", _println),
-    "urlquery": _Function((), "any", lambda *a: quote_plus(_print(*a), safe="")),
-    # Prometheus's template.go
-    "humanize": _Function(("any",), None, _humanize),
-    "humanize1024": _Function(("any",), None, _humanize1024),
-    "humanizeDuration": _Function(("any",), None, _humanize_duration),
-    "humanizePercentage": _Function(("any",), None, _humanize_percentage),
-    "humanizeTimestamp": _Function(("any",), None, _humanize_timestamp),
-    "toUpper": _Function(("string",), None, lambda s: _map_chars(s, str.upper)),
-    "toLower": _Function(("string",), None, lambda s: _map_chars(s, str.lower)),
-    "title": _Function(("string",), None, _title),
-    "reReplaceAll": _Function(("string", "string", "string"), None, _re_replace_all),
-    "match": _Function(("string", "string"), None, _match),
-}
-
-
 # -- execution -----------------------------------------------------------------------------------------
 
 
@@ -1105,9 +742,10 @@ class _Run:
 
     def __init__(self, data: object) -> None:
         self.out: list[str] = []
+        self.at: _Node | None = None  # the node evaluated last, as Go's state.at: errors may name it
         fields = dict(data.go_fields()) if isinstance(data, AlertData) else {}
         self.vars: list[tuple[str, object]] = [("$", data)] + [
-            (name, fields.get(name[1:][:1].upper() + name[2:], _MISSING)) for name in _HEADER_VARIABLES
+            (name, fields.get(name[1:][:1].upper() + name[2:], tf.MISSING)) for name in _HEADER_VARIABLES
         ]
 
     def lookup(self, name: str, node: _Node) -> object:
@@ -1129,7 +767,7 @@ class _Run:
             elif isinstance(node, _Action):
                 value = self.pipeline(dot, node.pipe)
                 if not node.pipe.decl:
-                    missing = value is _MISSING or value is None
+                    missing = value is tf.MISSING or value is None
                     self.out.append("<no value>" if missing else goformat.format_value(value))
             elif isinstance(node, _Control):
                 self.control(dot, node)
@@ -1143,7 +781,7 @@ class _Run:
                 self.range(dot, node)
                 return
             value = self.pipeline(dot, node.pipe)
-            if _truth(value):
+            if tf.truth(value):
                 self.walk(value if node.kind == "with" else dot, node.body)
             else:
                 self.walk(dot, node.otherwise)
@@ -1158,17 +796,17 @@ class _Run:
             items = [(key, value[key]) for key in sorted(value)]
         elif isinstance(value, list | tuple):
             items = list(enumerate(value))
-        elif value is None or value is _MISSING:
+        elif value is None or value is tf.MISSING:
             items = []
         else:
-            # Go reports the node it evaluated last: the last operand of the last command
-            raise _Fail(f"range can't iterate over {goformat.format_value(value)}", pipe.cmds[-1].args[-1])
+            # Go reports the node it evaluated last
+            raise _Fail(f"range can't iterate over {goformat.format_value(value)}", self.at or pipe)
         if not items:
             self.walk(dot, node.otherwise)
             return
         decl = pipe.decl
         if not pipe.is_assign:
-            self.vars.extend((name, _MISSING) for name in decl)
+            self.vars.extend((name, tf.MISSING) for name in decl)
         for key, element in items:
             if decl:
                 self.assign(decl[-1], element)
@@ -1191,7 +829,7 @@ class _Run:
             self.vars.append((name, value))
 
     def pipeline(self, dot: object, pipe: _Pipe) -> object:
-        value: object = _MISSING
+        value: object = tf.MISSING
         final: object = _NO_FINAL
         for cmd in pipe.cmds:
             value = self.command(dot, cmd, final)
@@ -1202,6 +840,7 @@ class _Run:
 
     def command(self, dot: object, cmd: _Command, final: object) -> object:
         head = cmd.args[0]
+        self.at = head
         if isinstance(head, _Field):
             return self.fields(dot, dot, head, head.idents, cmd.args, final)
         if isinstance(head, _Variable):
@@ -1235,27 +874,30 @@ class _Run:
         args: list[_Node],
         final: object,
     ) -> object:
+        # Go names the node it evaluated last for a chain's field ((pipeline).Field), else the node
+        where = (self.at or node) if isinstance(node, _Chain) else node
         for position, ident in enumerate(idents):
             last = position == len(idents) - 1
-            if receiver is _MISSING or receiver is None:
-                return _MISSING
+            if receiver is tf.MISSING or receiver is None:
+                return tf.MISSING
             if isinstance(receiver, GoStruct):
                 values = dict(receiver.go_fields())
                 if ident not in values:
-                    raise _Fail(f"can't evaluate field {ident} in type {go_type(receiver)}", node)
+                    raise _Fail(f"can't evaluate field {ident} in type {go_type(receiver)}", where)
                 if last and (len(args) > 1 or final is not _NO_FINAL):
-                    raise _Fail(f"{ident} has arguments but cannot be invoked as function", node)
+                    raise _Fail(f"{ident} has arguments but cannot be invoked as function", where)
                 receiver = values[ident]
             elif isinstance(receiver, Mapping):
                 if last and (len(args) > 1 or final is not _NO_FINAL):
-                    raise _Fail(f"{ident} is not a method but has arguments", node)
-                receiver = receiver[ident] if ident in receiver else _zero_element(receiver)
+                    raise _Fail(f"{ident} is not a method but has arguments", where)
+                receiver = receiver[ident] if ident in receiver else tf.zero_element(receiver)
             else:
-                raise _Fail(f"can't evaluate field {ident} in type {go_type(receiver)}", node)
+                raise _Fail(f"can't evaluate field {ident} in type {go_type(receiver)}", where)
         return receiver
 
     def arg_value(self, dot: object, node: _Node) -> object:
         """An operand's value where its type is free (interface{}), as Go evaluates an argument."""
+        self.at = node
         if isinstance(node, _Literal):
             return dot if node.kind == "dot" else node.value
         if isinstance(node, _Field):
@@ -1278,25 +920,25 @@ class _Run:
 
     def check_type(self, param: str, value: object, node: _Node) -> object:
         if param == "string" and not isinstance(value, str):
-            if value is _MISSING or value is None:
+            if value is tf.MISSING or value is None:
                 raise _Fail("invalid value; expected string", node)
             raise _Fail(f"wrong type for value; expected string; got {go_type(value)}", node)
-        if param == "any" and value is _MISSING:
+        if param == "any" and value is tf.MISSING:
             return None
         return value
 
     def call(self, dot: object, ident: _Identifier, cmd: _Command, final: object) -> object:
-        function = _FUNCTIONS[ident.name]
+        function = tf.FUNCTIONS[ident.name]
         arg_nodes = cmd.args[1:]
         params = [
             function.params[i] if i < len(function.params) else function.variadic or "any"
             for i in range(len(arg_nodes) + (final is not _NO_FINAL))
         ]
         if ident.name in ("and", "or"):
-            value: object = _MISSING
+            value: object = tf.MISSING
             for node in arg_nodes:
                 value = self.arg_value(dot, node)
-                if _truth(value) == (ident.name == "or"):
+                if tf.truth(value) == (ident.name == "or"):
                     return value
             return final if final is not _NO_FINAL else value
         args = [self.typed_arg(dot, param, node) for param, node in zip(params, arg_nodes, strict=False)]
@@ -1304,7 +946,7 @@ class _Run:
             args.append(self.check_type(params[-1], final, ident))
         try:
             return function.call(*args)
-        except _CallError as error:
+        except tf.CallError as error:
             raise _Fail(f"error calling {ident.name}: {error}", cmd) from None
 
 
