@@ -82,6 +82,16 @@ class TestSelect:
         assert sorted(store.series([Matcher.of("job", "=~", "a|b"), name("up")])) == [A, B]
         assert sorted(store.series([Matcher.of("__name__", "!~", "up")])) == [C]
 
+    def test_latest_is_the_newest_point_in_the_window(self) -> None:
+        """latest gives each series' newest point in [start, end], stale markers included."""
+        store = SampleStore()
+        store.write(A, [(0, 1.0), (10_000, 2.0), (20_000, STALE_NAN)])
+        store.write(B, [(0, 5.0)])
+        assert store.latest([name("up")], 0, 15_000) == [(A, (10_000, 2.0)), (B, (0, 5.0))]
+        assert store.latest([name("up")], 5_000, 15_000) == [(A, (10_000, 2.0))]
+        ((labels_a, (t, v)),) = store.latest([name("up")], 15_000, 30_000)
+        assert labels_a == A and t == 20_000 and is_stale(v)
+
     def test_series_without_points_in_the_window_are_left_out(self) -> None:
         """select only returns series that have a point in the window."""
         store = SampleStore()

@@ -144,7 +144,7 @@ class _Evaluation:
             case Paren(expr=inner):
                 return self.eval(inner, t)
             case VectorSelector():
-                return [Sample(s.labels, v, t) for s, _, v in self.select_instant(node, t)]
+                return [Sample(k, v, t) for k, _, v in self.select_instant(node, t)]
             case MatrixSelector():
                 return self.select_range(node, t)[0]
             case SubqueryExpr():
@@ -164,15 +164,14 @@ class _Evaluation:
 
     # selectors ---------------------------------------------------------------------------------
 
-    def select_instant(self, node: VectorSelector, t: int) -> list[tuple[Series, int, float]]:
-        """Per matching series its newest point in the lookback window: ``(series, point time, value)``."""
+    def select_instant(self, node: VectorSelector, t: int) -> list[tuple[Labels, int, float]]:
+        """Per matching series its newest point in the lookback window: ``(labels, point time, value)``."""
         ref = self.reference(t, node.offset, node.at)
         start = ref - self.lookback
         found = []
-        for series in self.store.select(node.matchers, start, ref, v2=self.v2):
-            point_t, value = series.points[-1]
+        for series_labels, (point_t, value) in self.store.latest(node.matchers, start, ref, v2=self.v2):
             if (point_t > start or self.v2) and not is_stale(value):
-                found.append((series, point_t, value))
+                found.append((series_labels, point_t, value))
         return found
 
     def select_range(self, node: MatrixSelector, t: int) -> tuple[Matrix, RangeWindow]:
@@ -262,10 +261,7 @@ class _Evaluation:
         while isinstance(arg, Paren):
             arg = arg.expr
         if isinstance(arg, VectorSelector):  # the points' own times, as Prometheus does for a selector
-            return [
-                Sample(drop_name(s.labels), point_t / 1000, t)
-                for s, point_t, _ in self.select_instant(arg, t)
-            ]
+            return [Sample(drop_name(k), point_t / 1000, t) for k, point_t, _ in self.select_instant(arg, t)]
         return [Sample(drop_name(s.labels), t / 1000, t) for s in self.vector(self.eval(arg, t), arg)]
 
     def instant_function(self, node: Call, t: int) -> Value:
