@@ -324,6 +324,13 @@ REGISTRY: Mapping[str, ErrorCode] = _codes(
         "Configuration store client not installed",
         "Install the extra named in the message: pip install 'sharedconfig[etcd]' or 'sharedconfig[redis]'.",
     ),
+    # -- alert rule unit-test files (promtool's format) ----------------------------------------------------
+    ErrorCode(
+        "CONFIG_050",
+        "Invalid rule unit-test file",
+        "Write the file in promtool's unit-test format: rule_files, evaluation_interval, tests with "
+        "input_series (values like 1+2x3 _ stale), alert_rule_test and promql_expr_test.",
+    ),
     # -- validation ------------------------------------------------------------------------------------
     ErrorCode(
         "VALIDATION_001",
