@@ -10,9 +10,9 @@ ends and drops stale markers itself.
 Memory is bounded three ways: points older than ``retention_ms`` before the newest time appended are
 dropped (checked once per eighth of the retention); a series keeps at most ``max_points`` points (the
 oldest go first); at most ``max_series`` series are kept (new ones beyond that are counted in
-``rejected_series`` and not stored). A series whose points have all aged out is forgotten. Points live in two ``array`` buffers per series (8 bytes
-each for time and value), not in tuples: the benchmark's 10,000 series with an hour of 15 s points fit
-in about 40 MB instead of several hundred.
+``rejected_series`` and not stored). A series whose points have all aged out is forgotten. Points live
+in two ``array`` buffers per series (8 bytes each for time and value), not in tuples: 10,000 series
+with an hour of 15 s points take about 40 MB instead of several hundred.
 """
 
 from __future__ import annotations
