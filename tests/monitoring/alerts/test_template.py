@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sharedconfig.monitoring.alerts import goformat
 from sharedconfig.monitoring.alerts.template import (
@@ -1038,6 +1040,49 @@ PROMTOOL_CASES = [
         'e: __alert_A:1:161: executing "__alert_A" at <"x">: can\'t evaluate fie'
         "ld y in type string>",
     ),
+    (
+        "{{ len nil }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <len nil>: error calling '
+        "len: reflect: call of reflect.Value.Type on zero Value>",
+    ),
+    (
+        "{{ printf nil }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:122: executing "__alert_A" at <nil>: cannot assign nil '
+        "to string>",
+    ),
+    (
+        "{{ len $labels.nope }}",
+        "1",
+        "0",
+    ),
+    (
+        "{{ index nil 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <index nil 1>: error call'
+        "ing index: index of untyped nil>",
+    ),
+    (
+        "{{ index $labels.nope 1 }}",
+        "1",
+        "<error expanding template: error executing template __alert_A: templat"
+        'e: __alert_A:1:115: executing "__alert_A" at <index $labels.nope 1>: e'
+        "rror calling index: index out of range: 1>",
+    ),
+    (
+        "{{ not nil }}{{ and nil 1 }}{{ or nil }}",
+        "1",
+        "true<no value><no value>",
+    ),
+    (
+        "{{ eq nil nil }}",
+        "1",
+        "true",
+    ),
 ]
 
 
@@ -1244,6 +1289,8 @@ class TestParseErrors:
             ("{{ toUpper 1 2 }}", "wrong number of args for toUpper: want 1 got 2", 1, 4),
             ('{{ "a" | reReplaceAll "x" }}', "wrong number of args for reReplaceAll: want 3 got 2", 1, 10),
             ("{{ printf }}", "wrong number of args for printf: want at least 1 got 0", 1, 4),
+            ("{{ print humanize }}", "wrong number of args for humanize: want 1 got 0", 1, 10),
+            ("{{ (toUpper).x }}", "wrong number of args for toUpper: want 1 got 0", 1, 5),
             ("{{ if true }}x", "unexpected EOF in {{if}}", 1, 4),
             ("{{ end }}", "unexpected {{end}}", 1, 4),
             ("{{ break }}", "{{break}} outside {{range}}", 1, 4),
@@ -1301,3 +1348,28 @@ class TestExecutionErrors:
     def test_range_over_a_number_fails(self) -> None:
         """range needs a map or a list."""
         assert "range can't iterate over 5" in expand("{{ range $value }}{{ end }}", alert(5.0))
+
+
+TOKENS = [
+    *("$labels", "$value", "$x", "$x :=", "$k, $v :=", "=", "|", "(", ")", ".", ".Labels", ".job", "if"),
+    *("else", "end", "range", "with", "break", "continue", '"a"', '"', "`b`", "'a'", "1", "1.5", "-1e3"),
+    *("humanize", "humanizeDuration", "printf", '"%d|%5.2f|%s"', "eq", "lt", "and", "or", "not", "index"),
+    *("len", "nil", "true", "$", "x", '"\\u00e9"', "title", "toUpper", "reReplaceAll", "match", '"(a"'),
+    *('"$1"', "/*", "*/", "-"),
+]
+TEXT = st.sampled_from(["a", " ", "\n", "{{", "}}", "-}}", "{{-"])
+ACTION = st.lists(st.sampled_from(TOKENS), max_size=6).map(lambda tokens: "{{ " + " ".join(tokens) + " }}")
+
+
+class TestRobustness:
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(TEXT, ACTION, ACTION), max_size=8))
+    def test_any_text_parses_or_raises_template_error(self, parts: list[str]) -> None:
+        """Whatever the text, parsing gives a template or a TemplateError, rendering text or an execution
+        error: never another exception (a user's template must not crash the rule engine)."""
+        text = "".join(parts)
+        try:
+            template = Template.parse(text, "fuzz")
+        except TemplateError:
+            return
+        assert isinstance(expand(template, alert(1.5)), str)  # execution errors become the text

@@ -582,6 +582,11 @@ class _Parse:
             raise self.fail("nil is not a command", head.pos)
         if isinstance(head, _Identifier):
             self.check_arity(head, len(args) - 1 + (1 if stage > 0 else 0))
+        for arg in args[1:] if isinstance(head, _Identifier) else args:
+            # a function named as an operand (or chained: humanize.x) is called with no arguments
+            called = arg.node if isinstance(arg, _Chain) else arg
+            if isinstance(called, _Identifier):
+                self.check_arity(called, 0)
         return _Command(start.pos, args)
 
     def check_arity(self, head: _Identifier, count: int) -> None:
@@ -913,7 +918,9 @@ class _Run:
         return self.call(dot, node, _Command(node.pos, [node]), _NO_FINAL)
 
     def typed_arg(self, dot: object, param: str, node: _Node) -> object:
-        if param == "string" and isinstance(node, _Literal) and node.kind in ("number", "bool", "nil"):
+        if param == "string" and isinstance(node, _Literal) and node.kind == "nil":
+            raise _Fail("cannot assign nil to string", node)
+        if param == "string" and isinstance(node, _Literal) and node.kind in ("number", "bool"):
             raise _Fail(f"expected string; found {node.text()}", node)
         value = self.arg_value(dot, node)
         return self.check_type(param, value, node)

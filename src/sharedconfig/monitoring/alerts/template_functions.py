@@ -99,7 +99,7 @@ def _lt(first: object, second: object) -> bool:
 
 def _len(item: object) -> int:
     if item is None or item is MISSING:
-        raise CallError("len of untyped nil")
+        raise CallError("reflect: call of reflect.Value.Type on zero Value")  # Go's recovered panic
     if isinstance(item, str):
         return len(item.encode())
     if isinstance(item, Mapping | list | tuple):
