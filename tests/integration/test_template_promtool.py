@@ -16,7 +16,7 @@ import pytest
 
 from conftest import require_binary
 from sharedconfig.monitoring.alerts import goformat
-from sharedconfig.monitoring.alerts.template import AlertData, Template, expand
+from sharedconfig.monitoring.alerts.template import AlertData, Template, TemplateError, expand
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +154,124 @@ def test_number_formatting_agrees_on_random_values(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+TOKENS = [
+    *(
+        "$labels",
+        "$value",
+        "$x :=",
+        "$k, $v :=",
+        "|",
+        "(",
+        ")",
+        ".",
+        ".Labels",
+        ".job",
+        ".Value",
+        "if",
+        "else",
+    ),
+    *(
+        "end",
+        "range",
+        "with",
+        "break",
+        '"j"',
+        "`b`",
+        "'a'",
+        "1",
+        "2.5",
+        "-1e3",
+        "humanize",
+        "humanizeDuration",
+    ),
+    *(
+        "humanize1024",
+        "humanizePercentage",
+        "printf",
+        '"%d|%5.2f|%s|%v"',
+        "eq",
+        "ne",
+        "lt",
+        "ge",
+        "and",
+        "or",
+    ),
+    *(
+        "not",
+        "index",
+        "len",
+        "nil",
+        "true",
+        "$",
+        "title",
+        "toUpper",
+        "reReplaceAll",
+        "match",
+        '"^i.*:(9)$"',
+        '"$1"',
+    ),
+    *("print", "println", "$labels.instance", "$labels.job"),
+]
+
+
+def random_templates(count: int, seed: int) -> list[str]:
+    """Random actions and text that our parser accepts (many fail when they run: errors count too)."""
+    rng = random.Random(seed)
+    found: list[str] = []
+    while len(found) < count:
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.25:
+                parts.append(rng.choice(["a", " ", "\n", "{{- ", " -}}"]))
+            else:
+                parts.append("{{ " + " ".join(rng.choice(TOKENS) for _ in range(rng.randint(1, 5))) + " }}")
+        text = "".join(parts)
+        try:
+            Template.parse(text, "__alert_F")
+        except TemplateError:
+            continue
+        found.append(text)
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_templates_agree(seed: int, tmp_path: Path) -> None:
+    """200 random templates we accept: Prometheus accepts them too and renders exactly what we render."""
+    promtool = require_binary("promtool")
+    templates = {f"t{i:03d}": text for i, text in enumerate(random_templates(200, seed))}
+    data = AlertData({"__name__": "m", **LABELS}, 2.5)
+    expected_annotations = {
+        key: expand(Template.parse(text, "__alert_F"), data) for key, text in templates.items()
+    }
+    rules = {"groups": [{"name": "g", "rules": [{"alert": "F", "expr": "m", "annotations": templates}]}]}
+    series = "m{" + ",".join(f'{k}="{v}"' for k, v in LABELS.items()) + "}"
+    test = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": "2.5"}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "0m",
+                        "alertname": "F",
+                        "exp_alerts": [{"exp_labels": LABELS, "exp_annotations": expected_annotations}],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "rules.yml").write_text(json.dumps(rules))
+    (tmp_path / "test.yml").write_text(json.dumps(test))
+    result = subprocess.run(
+        [promtool, "test", "rules", "test.yml"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
