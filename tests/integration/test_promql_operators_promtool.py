@@ -5,7 +5,7 @@ expectation that cannot hold, so promtool prints what Prometheus's engine got (v
 ``%E``, exact). Each expression is also computed by our functions straight from the same input samples
 (the evaluator is not involved), and the two must agree exactly: labels, values to the last bit, NaN
 and the sign of zero included, or the same error. promtool sorts what it prints, so order is checked by
-the unit tests, not here.
+the unit tests, not here. The expressions then run end to end through ``Engine`` (compat v2) as well.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from sharedconfig.monitoring.alerts.promql import binary
 from sharedconfig.monitoring.alerts.promql import functions_instant as fn
 from sharedconfig.monitoring.alerts.promql._gomath import format_f
 from sharedconfig.monitoring.alerts.promql.ast import VectorMatching
+from sharedconfig.monitoring.alerts.promql.engine import Engine
 from sharedconfig.monitoring.alerts.promql.errors import PromQLError
+from sharedconfig.monitoring.alerts.promql.store import SampleStore
 from sharedconfig.monitoring.alerts.promql.values import Labels, Sample, Vector, labels
 
 # --- the input series: (metric name, labels, value) -------------------------------------------------------
@@ -729,3 +731,25 @@ def _differences(ours: Callable[[], Vector], got: Got) -> str | None:
         return f"labels: ours {mine}, promtool {theirs}"
     mismatched = [(lbls, a, b) for (lbls, a), (_, b) in zip(mine, theirs, strict=True) if not _same(a, b)]
     return f"(labels, ours, promtool): {mismatched}" if mismatched else None
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    store = SampleStore()
+    for name, pairs, value in SERIES:
+        store.write(labels({"__name__": name, **pairs}), [(0, float(value))])
+    return Engine(store, compat="v2")
+
+
+@pytest.mark.parametrize("expr", [expr for expr, _ in CASES if expr not in ORDER_SENSITIVE])
+def test_the_engine_agrees_with_promtool(expr: str, engine: Engine, promtool_results: dict[str, Got]) -> None:
+    """The same expressions parsed and evaluated end to end (parser, engine, these functions) agree too."""
+
+    def evaluate() -> Vector:
+        value = engine.instant(expr, 0)
+        if isinstance(value, float):
+            return scalar(value)
+        assert isinstance(value, list) and all(isinstance(x, Sample) for x in value)
+        return [x for x in value if isinstance(x, Sample)]
+
+    assert _differences(evaluate, promtool_results[expr]) is None
