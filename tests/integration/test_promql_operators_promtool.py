@@ -229,6 +229,11 @@ CASES: list[tuple[str, Callable[[], Vector]]] = [
     ("topk(100, vals)", lambda: agg.aggregate("topk", v("vals"), param=100)),
     ("bottomk(5, rnd)", lambda: agg.aggregate("bottomk", v("rnd"), param=5)),
     ("topk(NaN, tie)", lambda: agg.aggregate("topk", v("tie"), param=math.nan)),
+    ("topk(1e19, http_requests)", lambda: agg.aggregate("topk", v("http_requests"), param=1e19)),
+    ("bottomk(-1.5e19, http_requests)", lambda: agg.aggregate("bottomk", v("http_requests"), param=-1.5e19)),
+    ("quantile(NaN, http_requests)", lambda: agg.aggregate("quantile", v("http_requests"), param=math.nan)),
+    ('count_values("__name__", tie)', lambda: agg.aggregate("count_values", v("tie"), param="__name__")),
+    ("round(vals, 0)", lambda: fn.round_vector(v("vals"), 0.0)),
     *(
         (
             f"quantile({phi}, http_requests)",

@@ -148,11 +148,14 @@ class TestTopkBottomk:
         """k is converted to an integer toward zero; k < 1 returns an empty vector."""
         assert len(aggregate("topk", HTTP, param=k)) == count
 
-    @pytest.mark.parametrize("k", [math.nan, math.inf, 1e19])
-    def test_k_beyond_int64_is_an_error(self, k: float) -> None:
-        """A NaN or huge k fails with Prometheus's words."""
-        with pytest.raises(PromQLError, match="overflows int64"):
+    @pytest.mark.parametrize(
+        ("k", "shown"), [(math.nan, "NaN"), (math.inf, "+Inf"), (1e19, "1e+19"), (-1.5e19, "-1.5e+19")]
+    )
+    def test_k_beyond_int64_is_an_error(self, k: float, shown: str) -> None:
+        """A NaN or huge k fails with Prometheus's words, the number printed as Go's %v prints it."""
+        with pytest.raises(PromQLError) as raised:
             aggregate("topk", HTTP, param=k)
+        assert raised.value.message == f"Scalar value {shown} overflows int64"
 
     def test_ties_come_out_in_prometheus_heap_order(self) -> None:
         """Among equal values, the heap Prometheus keeps decides which series win and their order."""

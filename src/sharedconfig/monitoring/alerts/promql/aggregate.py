@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Final
 
 from sharedconfig.monitoring.alerts.promql._gomath import format_f, go_floor, go_max, go_min, go_sort
@@ -295,17 +296,15 @@ def _go_q(text: str) -> str:
 
 
 def _go_v(value: float) -> str:
-    """Go's ``%v`` of a float64 (shortest digits; an exponent from 1e21 on), for error messages."""
+    """Go's ``%v`` of a float64 (error messages): shortest digits, ``%e`` for exponents < -4 or >= 6."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    text = repr(value)
-    if "e" in text or "E" in text:
-        mantissa, exponent = text.split("e")
-        exp = int(exponent)
-        if -4 <= exp < 21:
-            return format_f(value)
-        mantissa = mantissa.removesuffix(".0")
-        return f"{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    return text.removesuffix(".0")
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    mantissa = "".join(map(str, digits))
+    exp = len(digits) + int(exponent) - 1
+    if -4 <= exp < 6:
+        return format_f(value)
+    text = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+    return f"{'-' if sign else ''}{text}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
