@@ -1,10 +1,19 @@
 """Go's float arithmetic where Python's differs, so results match Prometheus to the last bit.
 
 Python raises where Go returns ``±Inf``/``NaN`` (``math.log(0)``, ``math.exp(1000)``,
-``math.floor(inf)``), ``max``/``min`` ignore Go's NaN and signed-zero rules, and C's ``log`` may differ
-from Go's in the last place. The functions here follow Go's ``math`` package as documented, and
-``go_log`` is the classic FreeBSD/fdlibm algorithm that Go's ``math.Log`` implements, so ``ln``,
-``log2`` and ``log10`` agree with Prometheus bit for bit (checked against promtool).
+``math.floor(inf)``), ``max``/``min`` ignore Go's NaN and signed-zero rules, and C's libm rounds some
+results differently from Go's own algorithms. What is followed here, each checked against promtool 2.42
+(``tests/integration/test_promql_operators_promtool.py``):
+
+- ``go_log``: Go's ``Log`` (the fdlibm reduction and polynomial; on x86-64 a subnormal is read without
+  normalising, as Go's assembly does), hence ``ln``, ``log10`` (``Log·(1/Ln10)``) and ``log2``;
+- ``go_exp``: Go's x86-64 ``Exp`` with FMA (SLEEF's method); ``go_pow``: Go's ``Pow`` (repeated
+  squaring, ``Exp(yf·Log(x))`` for the fraction); ``go_atan2``: Go's ``Atan2`` over Cephes' ``atan``;
+- ``go_mod`` (exact, as C's ``fmod``), ``go_floor``/``go_ceil``, ``go_max``/``go_min``, ``format_f``
+  (``FormatFloat(v, 'f', -1)``) and ``go_sort`` (``sort.Sort``'s order for short slices).
+
+A Prometheus built for another CPU (arm64, or x86-64 without FMA) may differ in the last place of
+``exp`` and fractional ``^``; Go's portable ``Log`` gives the true logarithm of a subnormal.
 """
 
 from __future__ import annotations
